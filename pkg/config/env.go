@@ -1,0 +1,48 @@
+package config
+
+import (
+	"errors"
+	"strings"
+)
+
+// legacyNames maps the fields FromEnv fills to the environment variables of the older
+// egress router images they came from, so errors name what the user wrote.
+var legacyNames = map[string]string{
+	"ip.addresses":           "EGRESS_SOURCE",
+	"ip.gateway":             "EGRESS_GATEWAY",
+	"httpProxy.destinations": "EGRESS_HTTP_PROXY_DESTINATION",
+	"dnsProxy.destinations":  "EGRESS_DNS_PROXY_DESTINATION",
+}
+
+// FromEnv builds a proxy's configuration from the environment variables of the older
+// egress router images, so an old pod definition moves over by changing the image:
+// EGRESS_SOURCE (optional), EGRESS_GATEWAY (optional) and, for mode http-proxy,
+// EGRESS_HTTP_PROXY_DESTINATION or, for mode dns-proxy, EGRESS_DNS_PROXY_DESTINATION.
+// The values go through the same grammars as the JSON document.
+func FromEnv(mode Mode, getenv func(string) string) (*Config, error) {
+	doc := document{Mode: string(mode), IP: &ipJSON{Gateway: strings.TrimSpace(getenv("EGRESS_GATEWAY"))}}
+	if source := strings.TrimSpace(getenv("EGRESS_SOURCE")); source != "" {
+		doc.IP.Addresses = []string{source}
+	}
+	switch mode {
+	case HTTPProxy:
+		doc.HTTPProxy = &proxyJSON{Destinations: encodeJSON(getenv("EGRESS_HTTP_PROXY_DESTINATION"))}
+	case DNSProxy:
+		doc.DNSProxy = &proxyJSON{Destinations: encodeJSON(getenv("EGRESS_DNS_PROXY_DESTINATION"))}
+	default:
+		return nil, errors.New("the legacy environment configures only the http-proxy and dns-proxy modes")
+	}
+	c, errs := build(&doc, false)
+	for _, err := range errs {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			if name, ok := legacyNames[fe.Field]; ok {
+				fe.Field = name
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}

@@ -1,0 +1,154 @@
+package policy
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseNormalises(t *testing.T) {
+	p, err := Parse([]string{
+		"# comment",
+		"!*.Internal.Example.COM.  # trailing dot, case",
+		"10.20.0.0/16",
+		"2001:DB8::9",
+		"!203.0.113.9",
+		"bücher.example",
+		"*.example.com\n*",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"!*.internal.example.com", "10.20.0.0/16", "2001:db8::9", "!203.0.113.9", "xn--bcher-kva.example", "*.example.com", "*"}
+	if got := p.Lines(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Lines() = %q\nwant %q", got, want)
+	}
+	kinds := []Kind{Domain, Range, Address, Address, Name, Domain, Any}
+	for i, r := range p.Rules {
+		if r.Kind != kinds[i] {
+			t.Errorf("rule %d kind %v, want %v", i, r.Kind, kinds[i])
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"*", "example.com"}, `line 1 "*": "*" (allow everything not denied above) must be the last line`},
+		{[]string{"!*"}, `line 1 "!*": "!*" is not allowed: everything no rule allows is already denied`},
+		{[]string{"!"}, `line 1 "!": nothing follows the deny mark "!"`},
+		{[]string{"203.0.113.0/33"}, `line 1 "203.0.113.0/33": "203.0.113.0/33" has an invalid mask /33 (want 0-32)`},
+		{[]string{"203.0.113.5/24"}, `line 1 "203.0.113.5/24": "203.0.113.5/24" has host bits set; did you mean 203.0.113.0/24?`},
+		{[]string{"www.*.example.com"}, `line 1 "www.*.example.com": a wildcard must be the whole first label, as in *.example.com, or "*" alone`},
+		{[]string{"*example.com"}, `line 1 "*example.com": a wildcard must be the whole first label, as in *.example.com, or "*" alone`},
+		{[]string{"exa$mple.com"}, `line 1 "exa$mple.com": "exa$mple.com" is not a valid host name: disallowed rune U+0024`},
+		{[]string{"0x7f000001"}, `line 1 "0x7f000001": "0x7f000001" is not a valid host name: it reads as a non-standard IPv4 address`},
+		{[]string{"::ffff:127.0.0.1"}, `line 1 "::ffff:127.0.0.1": "::ffff:127.0.0.1": IPv4-mapped IPv6 addresses are not allowed; write the IPv4 address (rules name hosts or addresses, without a scheme or port)`},
+		{[]string{"example.com:443"}, `line 1 "example.com:443": "example.com:443" is not an IP address (rules name hosts or addresses, without a scheme or port)`},
+		{[]string{"a.example b.example"}, `line 1 "a.example b.example": want one address, range or host name per line`},
+		{[]string{"ok.example", "!*", "bad_name", "*"}, strings.Join([]string{
+			`line 2 "!*": "!*" is not allowed: everything no rule allows is already denied`,
+			`line 3 "bad_name": "bad_name" is not a valid host name: disallowed rune U+005F`,
+		}, "\n")},
+	} {
+		_, err := Parse(tc.in)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q) error:\n got %v\nwant %s", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestDecide(t *testing.T) {
+	p, err := Parse([]string{
+		"!*.internal.example.com",
+		"!203.0.113.66",
+		"203.0.113.0/24",
+		"2001:db8:5::/48",
+		"www.example.org",
+		"*.example.com",
+		"169.254.169.254",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr
+	for _, tc := range []struct {
+		name, host, addr string
+		allow            bool
+		rule             int
+		reason           string
+	}{
+		{"address in range", "", "203.0.113.5", true, 2, `allowed by rule 3 "203.0.113.0/24"`},
+		{"deny address before range", "", "203.0.113.66", false, 1, `denied by rule 2 "!203.0.113.66"`},
+		{"ipv6 range", "", "2001:db8:5::1", true, 3, `allowed by rule 4 "2001:db8:5::/48"`},
+		{"exact name", "www.example.org", "198.51.100.7", true, 4, `allowed by rule 5 "www.example.org"`},
+		{"exact name does not cover subdomains", "a.www.example.org", "198.51.100.7", false, -1, "no rule matches (default deny)"},
+		{"wildcard covers the domain itself", "example.com", "198.51.100.8", true, 5, `allowed by rule 6 "*.example.com"`},
+		{"wildcard covers names under it", "a.b.example.com", "198.51.100.8", true, 5, `allowed by rule 6 "*.example.com"`},
+		{"wildcard is label-aligned", "badexample.com", "198.51.100.8", false, -1, "no rule matches (default deny)"},
+		{"deny before allow", "db.internal.example.com", "198.51.100.9", false, 0, `denied by rule 1 "!*.internal.example.com"`},
+		{"name rules never match an IP literal", "", "198.51.100.8", false, -1, "no rule matches (default deny)"},
+		{"name rule resolving to a range address matches the earlier range rule", "www.example.org", "203.0.113.7", true, 2, `allowed by rule 3 "203.0.113.0/24"`},
+		{"allowed name resolving to loopback is guarded", "www.example.org", "127.0.0.1", false, -1, "destination 127.0.0.1 is a loopback address and no rule names it"},
+		{"allowed name resolving to link-local is guarded", "x.example.com", "169.254.10.10", false, -1, "destination 169.254.10.10 is a link-local address and no rule names it"},
+		{"metadata named by an address rule is allowed", "", "169.254.169.254", true, 6, `allowed by rule 7 "169.254.169.254"`},
+		{"metadata named by an address rule lifts the guard for a name rule too", "x.example.com", "169.254.169.254", true, 5, `allowed by rule 6 "*.example.com"`},
+		{"default deny", "other.example.net", "198.51.100.1", false, -1, "no rule matches (default deny)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := p.Decide(tc.host, a(tc.addr))
+			if d.Allow != tc.allow || d.Rule != tc.rule || d.Reason != tc.reason {
+				t.Fatalf("Decide(%q, %s) = %+v, want allow=%v rule=%d reason=%q", tc.host, tc.addr, d, tc.allow, tc.rule, tc.reason)
+			}
+		})
+	}
+}
+
+func TestStarAllowsAllButDeniedAndGuarded(t *testing.T) {
+	p, err := Parse([]string{"!203.0.113.0/24", "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr
+	if d := p.Decide("any.example", a("198.51.100.1")); !d.Allow {
+		t.Errorf("* should allow: %+v", d)
+	}
+	if d := p.Decide("", a("203.0.113.1")); d.Allow {
+		t.Errorf("deny above * should win: %+v", d)
+	}
+	if d := p.Decide("", a("127.0.0.1")); d.Allow {
+		t.Errorf("* must not lift the guard: %+v", d)
+	}
+	if d := (Policy{}).Decide("example.com", a("198.51.100.1")); d.Allow {
+		t.Errorf("empty policy must deny: %+v", d)
+	}
+}
+
+func TestAllowsName(t *testing.T) {
+	names, err := Parse([]string{"!*.internal.example.com", "*.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRange, err := Parse([]string{"!bad.example.com", "203.0.113.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		p    Policy
+		host string
+		want bool
+	}{
+		{names, "www.example.com", true},
+		{names, "db.internal.example.com", false},
+		{names, "example.net", false},
+		{withRange, "anything.example.net", true}, // depends on what it resolves to
+		{withRange, "bad.example.com", false},
+	} {
+		if got := tc.p.AllowsName(tc.host); got != tc.want {
+			t.Errorf("%q.AllowsName(%q) = %v, want %v", tc.p.Lines(), tc.host, got, tc.want)
+		}
+	}
+}

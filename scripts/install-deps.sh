@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the system packages and Go tools the build, tests, demo and benchmarks need.
+# Idempotent: it only installs what is missing, so every make target can call it.
+set -euo pipefail
+
+# Debian packages, keyed by a command each one provides.
+declare -A packages=(
+  [ip]=iproute2
+  [iptables]=iptables
+  [nft]=nftables
+  [conntrack]=conntrack
+  [curl]=curl
+  [socat]=socat
+)
+case "${1:-}" in
+  bench) packages+=([squid]=squid [haproxy]=haproxy [iperf3]=iperf3 [wrk]=wrk) ;;
+  images) packages+=([buildah]=buildah [podman]=podman [runc]=runc) ;;
+esac
+
+missing=()
+for cmd in "${!packages[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${packages[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# cnitool at a pinned version: the tests and the demo drive the plugin through it.
+CNITOOL_VERSION=v1.3.1
+gobin=$(go env GOPATH)/bin
+if [ ! -x "$gobin/cnitool" ]; then
+  echo "install-deps: go install cnitool@$CNITOOL_VERSION"
+  go install "github.com/containernetworking/cni/cnitool@$CNITOOL_VERSION"
+fi
