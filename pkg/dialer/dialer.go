@@ -1,0 +1,85 @@
+// Package dialer makes the proxies' outgoing connections: from the reserved source
+// address of the destination's family, to exactly an address that passed the
+// destination check. The check runs again in net.Dialer.Control on the address the
+// socket is about to connect to, so nothing between the decision and the connect(2)
+// can swap the destination.
+package dialer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// Dialer dials TCP destinations for a proxy.
+type Dialer struct {
+	// Sources are the reserved addresses. The one of the destination's family is bound;
+	// with none configured (a legacy setup without EGRESS_SOURCE) the kernel chooses.
+	Sources []netip.Addr
+	// Timeout bounds the connect; zero means 10 seconds.
+	Timeout time.Duration
+	// Check refuses a destination; it runs before the dial and again in Control.
+	Check func(netip.AddrPort) error
+}
+
+// ErrNoSource is returned for a destination whose family has no reserved address.
+var ErrNoSource = errors.New("no reserved source address of the destination's family")
+
+// Dial connects to dst.
+func (d *Dialer) Dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, error) {
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	if d.Check != nil {
+		if err := d.Check(dst); err != nil {
+			return nil, err
+		}
+	}
+	nd := net.Dialer{
+		Timeout:   d.Timeout,
+		KeepAlive: 30 * time.Second,
+		Control:   d.control,
+	}
+	if nd.Timeout == 0 {
+		nd.Timeout = 10 * time.Second
+	}
+	if len(d.Sources) > 0 {
+		src, ok := d.source(dst.Addr())
+		if !ok {
+			return nil, fmt.Errorf("dial %s: %w", dst, ErrNoSource)
+		}
+		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+	}
+	network := "tcp4"
+	if dst.Addr().Is6() {
+		network = "tcp6"
+	}
+	c, err := nd.DialContext(ctx, network, dst.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+func (d *Dialer) source(dst netip.Addr) (netip.Addr, bool) {
+	for _, s := range d.Sources {
+		if s.Is4() == dst.Is4() {
+			return s, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// control re-checks the exact address the socket connects to.
+func (d *Dialer) control(_, address string, _ syscall.RawConn) error {
+	if d.Check == nil {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("refusing to dial unparsable address %q: %w", address, err)
+	}
+	return d.Check(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}

@@ -1,0 +1,105 @@
+package dialer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+)
+
+func listen(t *testing.T, addr string) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+func TestBindsTheSourceOfTheDestinationsFamily(t *testing.T) {
+	dst := listen(t, "127.0.0.1:0")
+	d := Dialer{Sources: []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.2")}}
+	c, err := d.Dial(context.Background(), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr(); got != netip.MustParseAddr("127.0.0.2") {
+		t.Fatalf("bound %s, want 127.0.0.2", got)
+	}
+}
+
+func TestNoSourceOfTheFamilyIsAnError(t *testing.T) {
+	dst := listen(t, "[::1]:0")
+	d := Dialer{Sources: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
+	if _, err := d.Dial(context.Background(), dst); !errors.Is(err, ErrNoSource) {
+		t.Fatalf("got %v, want ErrNoSource", err)
+	}
+}
+
+func TestCheckRunsBeforeAndInControlOnTheDialledAddress(t *testing.T) {
+	dst := listen(t, "127.0.0.1:0")
+	var seen []netip.AddrPort
+	var calls atomic.Int32
+	d := Dialer{Check: func(ap netip.AddrPort) error {
+		calls.Add(1)
+		seen = append(seen, ap)
+		return nil
+	}}
+	c, err := d.Dial(context.Background(), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if calls.Load() != 2 || seen[0] != dst || seen[1] != dst {
+		t.Fatalf("check calls %d on %v, want twice on %s", calls.Load(), seen, dst)
+	}
+
+	refuse := errors.New("guarded")
+	d.Check = func(netip.AddrPort) error { return refuse }
+	if _, err := d.Dial(context.Background(), dst); !errors.Is(err, refuse) {
+		t.Fatalf("refused destination dialled: %v", err)
+	}
+}
+
+func TestControlRefusesWhenTheSecondCheckFails(t *testing.T) {
+	dst := listen(t, "127.0.0.1:0")
+	var calls atomic.Int32
+	refuse := errors.New("changed between check and connect")
+	d := Dialer{Check: func(netip.AddrPort) error {
+		if calls.Add(1) == 2 {
+			return refuse
+		}
+		return nil
+	}}
+	if _, err := d.Dial(context.Background(), dst); !errors.Is(err, refuse) {
+		t.Fatalf("got %v, want the Control refusal", err)
+	}
+}
+
+func TestMappedAddressesAreUnmappedBeforeTheCheck(t *testing.T) {
+	dst := listen(t, "127.0.0.1:0")
+	mapped := netip.AddrPortFrom(netip.AddrFrom16(dst.Addr().As16()), dst.Port())
+	var got netip.AddrPort
+	d := Dialer{Check: func(ap netip.AddrPort) error { got = ap; return nil }}
+	c, err := d.Dial(context.Background(), mapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got != dst {
+		t.Fatalf("checked %s, want %s", got, dst)
+	}
+}

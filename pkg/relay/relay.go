@@ -1,0 +1,119 @@
+// Package relay moves bytes both ways between two TCP connections: the DNS proxy's
+// forwarding and the HTTP proxy's CONNECT tunnels. Both ends stay raw *net.TCPConn so
+// io.Copy uses splice(2) and the bytes never enter user space; counts come from io.Copy's
+// results. A half-close on one side is passed on, so one direction's FIN does not cut
+// the other.
+package relay
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Result is what one relay moved.
+type Result struct {
+	Sent     int64 // client to upstream
+	Received int64 // upstream to client
+}
+
+// Relay configures how connections are relayed; the zero value relays until both
+// directions end.
+type Relay struct {
+	// IdleTimeout closes both connections when neither has received data for this long.
+	// Zero disables it: long-lived quiet connections (databases) must not be cut.
+	IdleTimeout time.Duration
+}
+
+// Run relays between client and upstream until both directions have ended, then
+// closes both. The error is the first one that is not an ordinary end of stream.
+func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
+	var (
+		res  Result
+		wg   sync.WaitGroup
+		errs [2]error
+		done = make(chan struct{})
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		res.Sent, errs[0] = oneWay(upstream, client)
+	}()
+	go func() {
+		defer wg.Done()
+		res.Received, errs[1] = oneWay(client, upstream)
+	}()
+	if r.IdleTimeout > 0 {
+		go closeWhenIdle(r.IdleTimeout, done, client, upstream)
+	}
+	wg.Wait()
+	close(done)
+	client.Close()
+	upstream.Close()
+	return res, errors.Join(errs[0], errs[1])
+}
+
+// oneWay copies src to dst, then passes src's end on as dst's write half-close. If the
+// copy fails (a reset), both connections are closed so the other direction ends too.
+func oneWay(dst, src *net.TCPConn) (int64, error) {
+	n, err := io.Copy(dst, src)
+	if err != nil && !isClosed(err) {
+		dst.Close()
+		src.Close()
+		return n, err
+	}
+	dst.CloseWrite()
+	return n, nil
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)
+}
+
+// closeWhenIdle polls the kernel's per-socket "last data received" clock (TCP_INFO),
+// which keeps working while splice moves the data, and closes both connections once
+// neither side has received anything for timeout.
+func closeWhenIdle(timeout time.Duration, done <-chan struct{}, conns ...*net.TCPConn) {
+	tick := time.NewTicker(max(timeout/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		idle := true
+		for _, c := range conns {
+			if sinceLastData(c) < timeout {
+				idle = false
+			}
+		}
+		if idle {
+			for _, c := range conns {
+				c.Close()
+			}
+			return
+		}
+	}
+}
+
+// sinceLastData is how long ago the socket last received data; 0 when unknown, which
+// counts as active.
+func sinceLastData(c *net.TCPConn) time.Duration {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var last time.Duration
+	raw.Control(func(fd uintptr) {
+		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err == nil {
+			last = time.Duration(info.Last_data_recv) * time.Millisecond
+		}
+	})
+	return last
+}

@@ -1,0 +1,130 @@
+package relay
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// pair returns the two ends of a loopback TCP connection.
+func pair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dialed, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted, err := ln.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dialed.Close(); accepted.Close() })
+	return dialed, accepted
+}
+
+// relayed sets up client <-> [relay] <-> server and returns the outer ends.
+func relayed(t *testing.T, r Relay) (client, server *net.TCPConn, result <-chan Result) {
+	client, proxyFront := pair(t)
+	proxyBack, server := pair(t)
+	ch := make(chan Result, 1)
+	go func() {
+		res, _ := r.Run(proxyFront, proxyBack)
+		ch <- res
+	}()
+	return client, server, ch
+}
+
+func TestLargeTransferBothWaysByteForByte(t *testing.T) {
+	client, server, result := relayed(t, Relay{})
+	up := make([]byte, 8<<20)
+	down := make([]byte, 5<<20)
+	rand.Read(up)
+	rand.Read(down)
+
+	gotAtServer := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(server)
+		gotAtServer <- b
+	}()
+	go func() {
+		server.Write(down)
+		server.CloseWrite()
+	}()
+	go func() {
+		client.Write(up)
+		client.CloseWrite()
+	}()
+	gotAtClient, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gotAtClient, down) {
+		t.Fatalf("client got %d bytes, not the %d the server sent", len(gotAtClient), len(down))
+	}
+	if !bytes.Equal(<-gotAtServer, up) {
+		t.Fatal("server did not get the client's bytes intact")
+	}
+	res := <-result
+	if res.Sent != int64(len(up)) || res.Received != int64(len(down)) {
+		t.Fatalf("counted %+v, want sent %d received %d", res, len(up), len(down))
+	}
+}
+
+func TestHalfCloseKeepsTheOtherDirection(t *testing.T) {
+	client, server, _ := relayed(t, Relay{})
+	client.Write([]byte("request"))
+	client.CloseWrite() // the client is done sending, still reading
+
+	req, err := io.ReadAll(server) // ends with the passed-on FIN
+	if err != nil || string(req) != "request" {
+		t.Fatalf("server read %q, %v", req, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := server.Write([]byte("response after the client's FIN")); err != nil {
+		t.Fatalf("server write after half-close: %v", err)
+	}
+	server.CloseWrite()
+	resp, err := io.ReadAll(client)
+	if err != nil || string(resp) != "response after the client's FIN" {
+		t.Fatalf("client read %q, %v", resp, err)
+	}
+}
+
+func TestIdleTimeoutClosesQuietConnections(t *testing.T) {
+	client, server, result := relayed(t, Relay{IdleTimeout: 200 * time.Millisecond})
+	client.Write([]byte("x"))
+	buf := make([]byte, 1)
+	if _, err := io.ReadFull(server, buf); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-result:
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle relay not closed")
+	}
+	client.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := client.Read(buf); err == nil {
+		t.Fatal("client connection still open after the idle timeout")
+	}
+}
+
+func TestNoIdleTimeoutByDefault(t *testing.T) {
+	client, server, result := relayed(t, Relay{})
+	select {
+	case <-result:
+		t.Fatal("relay ended on its own")
+	case <-time.After(300 * time.Millisecond):
+	}
+	client.Write([]byte("still here"))
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "still here" {
+		t.Fatalf("after a quiet period: %q %v", buf, err)
+	}
+}
