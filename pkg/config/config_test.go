@@ -335,3 +335,18 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("empty rules: %v", err)
 	}
 }
+
+func TestForProxyReadsTheFileOrTheEnvironment(t *testing.T) {
+	c, data, err := ForProxy(DNSProxy, "testdata/design-example.json", nil)
+	if err != nil || len(data) == 0 || len(c.DNSProxy.Rules) != 2 {
+		t.Fatalf("from file: %v, %d bytes, %+v", err, len(data), c)
+	}
+	env := map[string]string{"EGRESS_DNS_PROXY_DESTINATION": "80 a.example"}
+	c, data, err = ForProxy(DNSProxy, "", func(k string) string { return env[k] })
+	if err != nil || data != nil || len(c.DNSProxy.Rules) != 1 {
+		t.Fatalf("from env: %v, %v, %+v", err, data, c)
+	}
+	if _, _, err := ForProxy(DNSProxy, "testdata/missing.json", nil); err == nil || !strings.Contains(err.Error(), "read configuration") {
+		t.Fatalf("missing file: %v", err)
+	}
+}

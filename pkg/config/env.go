@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 )
 
@@ -45,4 +47,20 @@ func FromEnv(mode Mode, getenv func(string) string) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// ForProxy loads a proxy's configuration: from file (the NetworkAttachmentDefinition's
+// JSON, as mounted from a ConfigMap) when one is given, else from the legacy
+// environment. It also returns the file's content, for reload to compare against.
+func ForProxy(mode Mode, file string, getenv func(string) string) (*Config, []byte, error) {
+	if file == "" {
+		c, err := FromEnv(mode, getenv)
+		return c, nil, err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read configuration: %w", err)
+	}
+	c, err := Load(data)
+	return c, data, err
 }

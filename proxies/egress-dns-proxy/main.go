@@ -20,7 +20,7 @@ func main() {
 		fmt.Println("egress-dns-proxy", version.Version)
 		return
 	}
-	c, err := load(*configFile)
+	c, _, err := config.ForProxy(config.DNSProxy, *configFile, os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -33,15 +33,4 @@ func main() {
 	}
 	fmt.Fprintln(os.Stderr, "egress-dns-proxy: forwarding is not implemented yet")
 	os.Exit(1)
-}
-
-func load(file string) (*config.Config, error) {
-	if file == "" {
-		return config.FromEnv(config.DNSProxy, os.Getenv)
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	return config.Load(data)
 }

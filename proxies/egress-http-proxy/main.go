@@ -19,7 +19,7 @@ func main() {
 		fmt.Println("egress-http-proxy", version.Version)
 		return
 	}
-	c, err := load(*configFile)
+	c, _, err := config.ForProxy(config.HTTPProxy, *configFile, os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -36,15 +36,4 @@ func main() {
 	}
 	fmt.Fprintln(os.Stderr, "egress-http-proxy: serving is not implemented yet")
 	os.Exit(1)
-}
-
-func load(file string) (*config.Config, error) {
-	if file == "" {
-		return config.FromEnv(config.HTTPProxy, os.Getenv)
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	return config.Load(data)
 }
