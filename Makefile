@@ -9,11 +9,11 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/egress-router/egress-router/pkg/version.Version=$(VERSION)
 # netgo: the pure-Go resolver everywhere, so glibc's lenient address parsing never applies.
 GOFLAGS_BUILD := -trimpath -tags netgo -ldflags '$(LDFLAGS)'
-BINARIES := egress-router egress-http-proxy egress-dns-proxy
+BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer
 FUZZTIME ?= 30s
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all build test unit lint fuzz bench demo deps clean
+.PHONY: all build test unit lint fuzz bench demo deps images clean
 
 all: build
 
@@ -25,6 +25,8 @@ bin/egress-http-proxy: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./proxies/egress-http-proxy
 bin/egress-dns-proxy: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./proxies/egress-dns-proxy
+bin/egress-router-installer: FORCE
+	go build $(GOFLAGS_BUILD) -o $@ ./deploy/installer
 FORCE:
 
 deps:
@@ -56,6 +58,12 @@ fuzz:
 bench: build
 	scripts/install-deps.sh bench
 	@echo "benchmarks arrive with the plugin and the proxies"
+
+# The node installer and proxy images, from scratch with buildah (offline), listed at
+# the end. IMAGE_REPO and IMAGE_TAG name them (default localhost/egress-router, VERSION).
+images: build
+	scripts/install-deps.sh images
+	VERSION=$(VERSION) scripts/images.sh
 
 demo: deps build
 	scripts/demo.sh

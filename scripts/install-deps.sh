@@ -3,7 +3,7 @@
 # Idempotent: it only installs what is missing, so every make target can call it.
 set -euo pipefail
 
-# Debian packages, keyed by a command each one provides.
+# Debian packages, keyed by a command (or the path of a program) each one provides.
 declare -A packages=(
   [ip]=iproute2
   [iptables]=iptables
@@ -14,7 +14,9 @@ declare -A packages=(
 )
 case "${1:-}" in
   bench) packages+=([squid]=squid [haproxy]=haproxy [iperf3]=iperf3 [wrk]=wrk) ;;
-  images) packages+=([buildah]=buildah [podman]=podman [runc]=runc) ;;
+  # Images and their podman end-to-end test; the reference bridge plugin gives the
+  # test's containers their cluster interface, as the cluster network would.
+  images) packages+=([buildah]=buildah [podman]=podman [runc]=runc [/usr/lib/cni/bridge]=containernetworking-plugins) ;;
 esac
 
 missing=()
