@@ -1,0 +1,65 @@
+package link
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// AddAddresses assigns the reserved addresses to the interface. Call it in the pod
+// namespace.
+//
+// IPv6 addresses skip duplicate address detection (IFA_F_NODAD). With DAD the address
+// stays tentative for about a second after ADD returns: the proxies could not bind it
+// and SNAT could not use it. The address is reserved by the administrator for this
+// router, so a duplicate is a configuration error DAD cannot fix; worse, during a
+// failover the old pod may still answer for it, DAD would then mark the new copy
+// failed, and the router would stay dead instead of taking over. Announce tells the
+// neighbours instead.
+func AddAddresses(s Spec) error {
+	l, err := netlinksafe.LinkByName(s.IfName)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", s.IfName, err)
+	}
+	for _, a := range s.Addresses {
+		addr := &netlink.Addr{IPNet: ipNet(a)}
+		if a.Addr().Is6() {
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(l, addr); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", a, s.IfName, err)
+		}
+	}
+	return nil
+}
+
+// Up brings the interface up. Call it in the pod namespace.
+func Up(s Spec) error {
+	l, err := netlinksafe.LinkByName(s.IfName)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", s.IfName, err)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", s.IfName, err)
+	}
+	return nil
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func hostNet(a netip.Addr) *net.IPNet {
+	return ipNet(netip.PrefixFrom(a, a.BitLen()))
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}

@@ -1,0 +1,71 @@
+package link
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/containernetworking/plugins/pkg/utils/sysctl"
+)
+
+// Tune sets the pod namespace's sysctls the attachment needs and returns a function
+// that puts the namespace-wide ones back (for a failed ADD). Call it in the pod
+// namespace, before the link is up.
+//
+//   - rp_filter loose on the interface: replies to the reserved address come back on
+//     net1 from destinations the main table routes via eth0 (proxy modes); strict
+//     reverse-path filtering would drop them. The setting goes with the link.
+//   - accept_ra and autoconf off on the interface: a router advertisement on the node
+//     network would otherwise give the pod a second IPv6 default route, via net1, and
+//     take cluster traffic away from eth0.
+//   - forwarding on for the families redirect mode forwards; the NAT backend's
+//     forward filter keeps the pod from being an open router.
+func Tune(s Spec) (restore func(), err error) {
+	settings := []struct{ key, value string }{
+		{"net/ipv4/conf/" + s.IfName + "/rp_filter", "2"},
+		{"net/ipv6/conf/" + s.IfName + "/accept_ra", "0"},
+		{"net/ipv6/conf/" + s.IfName + "/autoconf", "0"},
+	}
+	for _, f := range s.Forwarding {
+		settings = append(settings, struct{ key, value string }{forwardingKey(f), "1"})
+	}
+	var undo []func()
+	restore = func() {
+		for _, u := range undo {
+			u()
+		}
+	}
+	for _, set := range settings {
+		old, err := sysctl.Sysctl(set.key)
+		if err != nil {
+			restore()
+			return func() {}, fmt.Errorf("read sysctl %s: %w", set.key, err)
+		}
+		if _, err := sysctl.Sysctl(set.key, set.value); err != nil {
+			restore()
+			return func() {}, fmt.Errorf("set sysctl %s=%s: %w", set.key, set.value, err)
+		}
+		undo = append(undo, func() { _, _ = sysctl.Sysctl(set.key, old) })
+	}
+	return restore, nil
+}
+
+func forwardingKey(family int) string {
+	if family == 4 {
+		return "net/ipv4/ip_forward"
+	}
+	return "net/ipv6/conf/all/forwarding"
+}
+
+// checkForwarding reports a forwarding sysctl the attachment needs that is off.
+func checkForwarding(s Spec) error {
+	var errs []error
+	for _, f := range s.Forwarding {
+		v, err := sysctl.Sysctl(forwardingKey(f))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read %s: %w", forwardingKey(f), err))
+		} else if v != "1" {
+			errs = append(errs, fmt.Errorf("sysctl %s is %s, want 1", forwardingKey(f), v))
+		}
+	}
+	return errors.Join(errs...)
+}
