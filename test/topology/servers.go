@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // ServeSource starts a server in namespace n (usually tp.Dest) on port (tcp or udp,
@@ -39,33 +42,94 @@ func ServeSource(t testing.TB, n ns.NetNS, network string, port int) {
 			}
 		}()
 	case "udp":
-		var pc net.PacketConn
-		must(t, "udp server", n.Do(func(ns.NetNS) (err error) {
-			pc, err = net.ListenPacket("udp", addr)
-			return err
-		}))
-		t.Cleanup(func() { pc.Close() })
-		go func() {
-			buf := make([]byte, 1500)
-			for {
-				_, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				pc.WriteTo([]byte(from.(*net.UDPAddr).AddrPort().Addr().Unmap().String()+"\n"), from)
-			}
-		}()
+		serveUDP(t, n, "udp4", addr)
+		serveUDP(t, n, "udp6", addr)
 	default:
 		t.Fatalf("ServeSource: unsupported network %q", network)
 	}
 }
 
+// serveUDP answers each datagram from the address it was sent to: the destination
+// namespace owns a whole range, and a reply from another address would not match the
+// sender's (or the router's NAT) flow.
+func serveUDP(t testing.TB, n ns.NetNS, network, addr string) {
+	var pc net.PacketConn
+	must(t, network+" server", n.Do(func(ns.NetNS) (err error) {
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	}))
+	t.Cleanup(func() { pc.Close() })
+	var conn replyingConn = v4Conn{ipv4.NewPacketConn(pc)}
+	if network == "udp6" {
+		conn = v6Conn{ipv6.NewPacketConn(pc)}
+	}
+	must(t, network+" server", conn.recordDestination())
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			dst, from, err := conn.read(buf)
+			if err != nil {
+				return
+			}
+			conn.reply([]byte(from.(*net.UDPAddr).AddrPort().Addr().Unmap().String()+"\n"), dst, from)
+		}
+	}()
+}
+
+// replyingConn reads a datagram with the address it was sent to, and replies from it.
+type replyingConn interface {
+	recordDestination() error
+	read(buf []byte) (dst net.IP, from net.Addr, err error)
+	reply(b []byte, src net.IP, to net.Addr)
+}
+
+type v4Conn struct{ *ipv4.PacketConn }
+
+func (c v4Conn) recordDestination() error { return c.SetControlMessage(ipv4.FlagDst, true) }
+func (c v4Conn) read(buf []byte) (net.IP, net.Addr, error) {
+	_, cm, from, err := c.ReadFrom(buf)
+	if err != nil || cm == nil {
+		return nil, from, err
+	}
+	return cm.Dst, from, nil
+}
+func (c v4Conn) reply(b []byte, src net.IP, to net.Addr) {
+	_, _ = c.WriteTo(b, &ipv4.ControlMessage{Src: src}, to)
+}
+
+type v6Conn struct{ *ipv6.PacketConn }
+
+func (c v6Conn) recordDestination() error { return c.SetControlMessage(ipv6.FlagDst, true) }
+func (c v6Conn) read(buf []byte) (net.IP, net.Addr, error) {
+	_, cm, from, err := c.ReadFrom(buf)
+	if err != nil || cm == nil {
+		return nil, from, err
+	}
+	return cm.Dst, from, nil
+}
+func (c v6Conn) reply(b []byte, src net.IP, to net.Addr) {
+	_, _ = c.WriteTo(b, &ipv6.ControlMessage{Src: src}, to)
+}
+
 // AskSource connects from namespace n to addr ("host:port") over network (tcp or udp)
 // and returns the source address the destination server reported.
 func AskSource(n ns.NetNS, network, addr string) (string, error) {
+	return AskSourceFrom(n, network, netip.Addr{}, addr)
+}
+
+// AskSourceFrom is AskSource with the local socket bound to from (when valid), as the
+// proxies bind the reserved address.
+func AskSourceFrom(n ns.NetNS, network string, from netip.Addr, addr string) (string, error) {
 	var conn net.Conn
 	err := n.Do(func(ns.NetNS) (err error) {
 		d := net.Dialer{Timeout: 3 * time.Second}
+		if from.IsValid() {
+			if network == "udp" {
+				d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0))
+			} else {
+				d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0))
+			}
+		}
 		conn, err = d.DialContext(context.Background(), network, addr)
 		return err
 	})
