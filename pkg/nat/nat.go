@@ -4,8 +4,11 @@
 package nat
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 
+	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/redirect"
 )
 
@@ -41,4 +44,30 @@ type Backend interface {
 	Check(a Attachment, rs Ruleset) error
 	// Remove deletes the attachment's state; it succeeds when there is none.
 	Remove(a Attachment) error
+}
+
+// New returns the backend kind names, checked to work here: "nftables", "iptables",
+// or "auto" (also "") for the first that does, nftables first because it needs no
+// binary and replaces a whole attachment in one kernel transaction.
+func New(kind config.Backend) (Backend, error) {
+	var candidates []Backend
+	switch kind {
+	case config.NFTables:
+		candidates = []Backend{nftablesBackend{}}
+	case config.IPTables:
+		candidates = []Backend{iptablesBackend{}}
+	case config.Auto, "":
+		candidates = []Backend{nftablesBackend{}, iptablesBackend{}}
+	default:
+		return nil, fmt.Errorf("unknown NAT backend %q (want nftables, iptables or auto)", kind)
+	}
+	var errs []error
+	for _, b := range candidates {
+		err := b.Available()
+		if err == nil {
+			return b, nil
+		}
+		errs = append(errs, fmt.Errorf("%s backend is unavailable: %w", b.Name(), err))
+	}
+	return nil, errors.Join(errs...)
 }

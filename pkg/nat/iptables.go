@@ -1,0 +1,281 @@
+package nat
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+)
+
+// iptablesBackend gives each attachment its own chains, EGR-<hash>-DNAT and -SNAT in
+// nat and EGR-<hash>-FWD in filter, jumped to from PREROUTING, POSTROUTING and
+// FORWARD, and writes each family with a single iptables-restore --noflush.
+//
+// Which iptables: the one `iptables` on PATH is, legacy or nft (go-iptables finds it
+// and reads its version). Debian and RHEL switch iptables, iptables-save and
+// iptables-restore together through alternatives, so the three agree. Following the
+// node's choice keeps the rules visible to its own `iptables -S` and never mixes
+// legacy and nft state in one netns, where each half is invisible to the other's tools.
+type iptablesBackend struct{}
+
+func (iptablesBackend) Name() string { return "iptables" }
+
+// xtChainSpec is where one chain of the rule model lives in iptables.
+type xtChainSpec struct {
+	table   string // nat or filter
+	builtin string // the built-in chain that jumps to it
+	suffix  string // of the per-attachment chain's name
+}
+
+var (
+	xtChainSpecs = map[chain]xtChainSpec{
+		prerouting:  {table: "nat", builtin: "PREROUTING", suffix: "DNAT"},
+		postrouting: {table: "nat", builtin: "POSTROUTING", suffix: "SNAT"},
+		forward:     {table: "filter", builtin: "FORWARD", suffix: "FWD"},
+	}
+	// xtTables are the tables of xtChainSpecs in the order a restore writes them.
+	xtTables = []string{"nat", "filter"}
+)
+
+func xtChainName(a Attachment, c chain) string {
+	return "EGR-" + a.hash() + "-" + xtChainSpecs[c].suffix
+}
+
+// xtables is one family's iptables tools.
+type xtables struct {
+	family  family
+	restore string
+	save    string
+}
+
+// findXtables locates the family's tools; the error wraps exec.ErrNotFound when they
+// are not installed.
+func findXtables(f family) (xtables, error) {
+	proto, name := iptables.ProtocolIPv4, "iptables"
+	if f == ipv6 {
+		proto, name = iptables.ProtocolIPv6, "ip6tables"
+	}
+	ipt, err := iptables.New(iptables.IPFamily(proto))
+	if err != nil {
+		return xtables{}, fmt.Errorf("%s: %w", name, err)
+	}
+	// iptables-restore learnt --wait (take the xtables lock, as every other user of
+	// legacy iptables does) in 1.6.2.
+	if v1, v2, v3 := ipt.GetIptablesVersion(); slices.Compare([]int{v1, v2, v3}, []int{1, 6, 2}) < 0 {
+		return xtables{}, fmt.Errorf("%s %d.%d.%d is too old, need 1.6.2 or later", name, v1, v2, v3)
+	}
+	x := xtables{family: f}
+	if x.restore, err = exec.LookPath(name + "-restore"); err != nil {
+		return xtables{}, err
+	}
+	if x.save, err = exec.LookPath(name + "-save"); err != nil {
+		return xtables{}, err
+	}
+	return x, nil
+}
+
+// read returns the family's live state.
+func (x xtables) read() (xtState, error) {
+	out, err := exec.Command(x.save).Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", x.save, exitDetail(err))
+	}
+	return parseSave(string(out)), nil
+}
+
+// load runs iptables-restore once with script on its input.
+func (x xtables) load(script string, flags ...string) error {
+	cmd := exec.Command(x.restore, append([]string{"--noflush", "--wait"}, flags...)...)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w: %s", x.restore, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// exitDetail adds a failed command's standard error to its error.
+func exitDetail(err error) error {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && len(exit.Stderr) > 0 {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(exit.Stderr)))
+	}
+	return err
+}
+
+// Available checks that iptables-restore works: --test parses the input and opens the
+// tables without committing anything.
+func (iptablesBackend) Available() error {
+	x, err := findXtables(ipv4)
+	if err != nil {
+		return err
+	}
+	return x.load("*nat\nCOMMIT\n*filter\nCOMMIT\n", "--test")
+}
+
+// Apply writes each family that has rules, and clears a family that no longer has
+// any, with one restore per family. iptables-restore commits table by table, so a
+// failure can leave the nat table written without the filter table; apply then
+// removes what the attachment has in that family rather than leave half of it.
+func (iptablesBackend) Apply(a Attachment, rs Ruleset) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	rules, err := rs.rules()
+	if err != nil {
+		return fmt.Errorf("iptables: %w", err)
+	}
+	return forEachFamily(rules, func(x xtables, want []rule) error {
+		return x.apply(a, want)
+	})
+}
+
+func (iptablesBackend) Remove(a Attachment) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	return forEachFamily(nil, func(x xtables, _ []rule) error {
+		return x.apply(a, nil)
+	})
+}
+
+func (iptablesBackend) Check(a Attachment, rs Ruleset) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	rules, err := rs.rules()
+	if err != nil {
+		return fmt.Errorf("iptables: %w", err)
+	}
+	var drift []string
+	err = forEachFamily(rules, func(x xtables, want []rule) error {
+		live, err := x.read()
+		if err != nil {
+			return err
+		}
+		drift = append(drift, x.drift(a, live, want)...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return driftError("iptables chains EGR-"+a.hash()+"-*", drift)
+}
+
+// forEachFamily calls do with each family's tools and its share of rules. A family
+// whose tools are not installed is skipped when it has no rules: nothing of it can
+// have been written.
+func forEachFamily(rules []rule, do func(x xtables, want []rule) error) error {
+	for _, f := range families {
+		want := slices.DeleteFunc(slices.Clone(rules), func(r rule) bool { return r.family != f })
+		x, err := findXtables(f)
+		if errors.Is(err, exec.ErrNotFound) && len(want) == 0 {
+			continue
+		}
+		if err == nil {
+			err = do(x, want)
+		}
+		if err != nil {
+			return fmt.Errorf("iptables: %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// apply replaces the attachment's chains in x's family with want, or removes them
+// when want is empty, in one restore.
+func (x xtables) apply(a Attachment, want []rule) error {
+	live, err := x.read()
+	if err != nil {
+		return err
+	}
+	script := restoreScript(a, live, want)
+	if script == "" {
+		return nil
+	}
+	if err := x.load(script); err != nil {
+		if len(want) > 0 {
+			err = errors.Join(err, x.apply(a, nil))
+		}
+		return err
+	}
+	return nil
+}
+
+// restoreScript is iptables-restore input that replaces the attachment's chains in
+// one family with want, or removes them when want is empty ("" when there is nothing
+// to remove). Declaring a chain creates it or, when it exists, flushes it (also under
+// --noflush), so an older copy's rules never survive. Jumps found in live are deleted
+// by their own specification and one is inserted first in the built-in chain, so that
+// no earlier rule there can bypass the forward filter.
+func restoreScript(a Attachment, live xtState, want []rule) string {
+	comment := a.comment()
+	var script strings.Builder
+	for _, table := range xtTables {
+		var declare, body []string
+		owned := false
+		for _, c := range chains {
+			spec, name := xtChainSpecs[c], xtChainName(a, c)
+			if spec.table != table {
+				continue
+			}
+			declare = append(declare, ":"+name+" - [0:0]")
+			owned = owned || live.hasChain(table, name)
+			for _, jump := range live.jumps(table, spec.builtin, name) {
+				owned = true
+				body = append(body, "-D "+spec.builtin+" "+joinArgs(jump))
+			}
+			if len(want) == 0 {
+				body = append(body, "-X "+name)
+				continue
+			}
+			body = append(body, "-I "+spec.builtin+" 1 "+joinArgs([]string{"-m", "comment", "--comment", comment, "-j", name}))
+			for _, r := range want {
+				if r.chain == c {
+					body = append(body, "-A "+name+" "+joinArgs(xtArgs(r, comment)))
+				}
+			}
+		}
+		if len(want) > 0 || owned {
+			fmt.Fprintf(&script, "*%s\n%s\n%s\nCOMMIT\n", table, strings.Join(declare, "\n"), strings.Join(body, "\n"))
+		}
+	}
+	return script.String()
+}
+
+// drift compares one family's live chains, jumps and rules with want.
+func (x xtables) drift(a Attachment, live xtState, want []rule) []string {
+	var (
+		drift []string
+		got   []rule
+		owned = len(want) > 0
+	)
+	for _, c := range chains {
+		spec, name := xtChainSpecs[c], xtChainName(a, c)
+		switch exists := live.hasChain(spec.table, name); {
+		case owned && !exists:
+			drift = append(drift, fmt.Sprintf("%s chain %s is missing", x.family, name))
+			want = slices.DeleteFunc(want, func(r rule) bool { return r.chain == c })
+		case !owned && exists:
+			drift = append(drift, fmt.Sprintf("unexpected %s chain %s", x.family, name))
+		}
+		wantJumps := 0
+		if owned {
+			wantJumps = 1
+		}
+		switch n := len(live.jumps(spec.table, spec.builtin, name)); {
+		case n == 0 && wantJumps == 1:
+			drift = append(drift, fmt.Sprintf("%s jump from %s to %s is missing", x.family, spec.builtin, name))
+		case n != wantJumps:
+			drift = append(drift, fmt.Sprintf("%s jump from %s to %s appears %d times, want %d", x.family, spec.builtin, name, n, wantJumps))
+		}
+		if owned {
+			for _, args := range live.rules(spec.table, name) {
+				got = append(got, xtRule(c, x.family, args))
+			}
+		}
+	}
+	return append(drift, diff(want, got)...)
+}

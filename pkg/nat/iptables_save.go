@@ -1,0 +1,111 @@
+package nat
+
+import (
+	"strings"
+)
+
+// xtState is what iptables-save printed: for each table, the chains it declares and
+// each chain's rules, as argument lists after "-A <chain>".
+type xtState map[string]*xtTable
+
+type xtTable struct {
+	chains map[string]bool
+	rules  map[string][][]string
+}
+
+// parseSave reads iptables-save output. Lines it does not need (comments, COMMIT,
+// counters) are skipped; a rule line always follows its table's "*table" line.
+func parseSave(out string) xtState {
+	state := xtState{}
+	var t *xtTable
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "*"):
+			t = &xtTable{chains: map[string]bool{}, rules: map[string][][]string{}}
+			state[line[1:]] = t
+		case t == nil:
+		case strings.HasPrefix(line, ":"):
+			if name, _, _ := strings.Cut(line[1:], " "); name != "" {
+				t.chains[name] = true
+			}
+		case strings.HasPrefix(line, "-A "):
+			if args := splitArgs(line[3:]); len(args) > 0 {
+				t.rules[args[0]] = append(t.rules[args[0]], args[1:])
+			}
+		}
+	}
+	return state
+}
+
+func (s xtState) hasChain(table, chain string) bool {
+	t := s[table]
+	return t != nil && t.chains[chain]
+}
+
+func (s xtState) rules(table, chain string) [][]string {
+	if t := s[table]; t != nil {
+		return t.rules[chain]
+	}
+	return nil
+}
+
+// jumps returns the rules of table/from that jump to chain to.
+func (s xtState) jumps(table, from, to string) [][]string {
+	var out [][]string
+	for _, args := range s.rules(table, from) {
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-j" && args[i+1] == to {
+				out = append(out, args)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// splitArgs splits a rule line the way iptables-restore does: on spaces, with
+// double-quoted strings (in which a backslash escapes the next character) kept whole.
+func splitArgs(line string) []string {
+	var (
+		args               []string
+		cur                strings.Builder
+		inArg, quoted, esc bool
+	)
+	for _, c := range line {
+		switch {
+		case esc:
+			cur.WriteRune(c)
+			esc = false
+		case quoted && c == '\\':
+			esc = true
+		case c == '"':
+			quoted, inArg = !quoted, true
+		case !quoted && (c == ' ' || c == '\t'):
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(c)
+			inArg = true
+		}
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	return args
+}
+
+// joinArgs is the inverse of splitArgs: one line iptables-restore reads back as args.
+func joinArgs(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && !strings.ContainsAny(a, " \t\"\\") {
+			quoted[i] = a
+			continue
+		}
+		quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a) + `"`
+	}
+	return strings.Join(quoted, " ")
+}

@@ -1,0 +1,174 @@
+package nat
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/userdata"
+)
+
+// nftablesBackend gives each attachment its own inet table, egress_router_<hash>,
+// written over netlink: one table per attachment makes replace and remove a matter of
+// deleting the table, and keeps attachments from touching each other's rules.
+type nftablesBackend struct{}
+
+func (nftablesBackend) Name() string { return "nftables" }
+
+func (nftablesBackend) Available() error {
+	conn, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("open netlink connection: %w", err)
+	}
+	if _, err := conn.ListTablesOfFamily(nftables.TableFamilyINet); err != nil {
+		return fmt.Errorf("list inet tables: %w", err)
+	}
+	return nil
+}
+
+// nftChainSpecs are the base chains each table holds; the priorities are the ones
+// nft calls dstnat, srcnat and filter.
+var nftChainSpecs = map[chain]nftables.Chain{
+	prerouting:  {Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest},
+	postrouting: {Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource},
+	forward:     {Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter},
+}
+
+func nftTable(a Attachment) *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyINet, Name: "egress_router_" + a.hash()}
+}
+
+// Apply deletes any older copy of the table and writes the new one in the same
+// netlink batch, which the kernel commits as one transaction.
+func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	rules, err := rs.rules()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	conn, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: open netlink connection: %w", err)
+	}
+	table := nftTable(a)
+	deleteTable(conn, table)
+	conn.AddTable(table)
+	comment := userdata.AppendString(nil, userdata.TypeComment, a.comment())
+	written := map[chain]*nftables.Chain{}
+	for _, c := range chains {
+		spec := nftChainSpecs[c]
+		spec.Name, spec.Table = c.String(), table
+		written[c] = conn.AddChain(&spec)
+	}
+	for _, r := range rules {
+		conn.AddRule(&nftables.Rule{Table: table, Chain: written[r.chain], Exprs: nftExprs(r), UserData: comment})
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: write table %s: %w", table.Name, err)
+	}
+	return nil
+}
+
+func (nftablesBackend) Remove(a Attachment) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	conn, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: open netlink connection: %w", err)
+	}
+	table := nftTable(a)
+	deleteTable(conn, table)
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: delete table %s: %w", table.Name, err)
+	}
+	return nil
+}
+
+// deleteTable queues the table's deletion whether or not it exists: adding an
+// existing table is a no-op, so the delete that follows always has a table to delete.
+func deleteTable(conn *nftables.Conn, table *nftables.Table) {
+	conn.AddTable(table)
+	conn.DelTable(table)
+}
+
+func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	want, err := rs.rules()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	conn, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: open netlink connection: %w", err)
+	}
+	table := nftTable(a)
+	tables, err := conn.ListTablesOfFamily(table.Family)
+	if err != nil {
+		return fmt.Errorf("nftables: list tables: %w", err)
+	}
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == table.Name }) {
+		return fmt.Errorf("nftables: table %s is missing", table.Name)
+	}
+	liveChains, err := conn.ListChainsOfTableFamily(table.Family)
+	if err != nil {
+		return fmt.Errorf("nftables: list chains: %w", err)
+	}
+	liveChains = slices.DeleteFunc(liveChains, func(c *nftables.Chain) bool { return c.Table.Name != table.Name })
+
+	var drift []string
+	var live []rule
+	for _, c := range chains {
+		i := slices.IndexFunc(liveChains, func(lc *nftables.Chain) bool { return lc.Name == c.String() })
+		if i < 0 {
+			drift = append(drift, fmt.Sprintf("chain %s is missing", c))
+			want = slices.DeleteFunc(want, func(r rule) bool { return r.chain == c })
+			continue
+		}
+		lc := liveChains[i]
+		liveChains = slices.Delete(liveChains, i, i+1)
+		if got, spec := describeChain(lc), nftChainSpecs[c]; got != describeChain(&spec) {
+			drift = append(drift, fmt.Sprintf("chain %s is %s, want %s", c, got, describeChain(&spec)))
+		}
+		rules, err := conn.GetRules(table, lc)
+		if err != nil {
+			return fmt.Errorf("nftables: list rules of %s %s: %w", table.Name, c, err)
+		}
+		for _, r := range rules {
+			live = append(live, nftRule(c, r.Handle, r.Exprs))
+		}
+	}
+	for _, extra := range liveChains {
+		drift = append(drift, fmt.Sprintf("unexpected chain %s", extra.Name))
+	}
+	drift = append(drift, diff(want, live)...)
+	return driftError("nftables table "+table.Name, drift)
+}
+
+// hookNames are the base chain hooks in nft's words.
+var hookNames = map[nftables.ChainHook]string{
+	*nftables.ChainHookPrerouting:  "prerouting",
+	*nftables.ChainHookInput:       "input",
+	*nftables.ChainHookForward:     "forward",
+	*nftables.ChainHookOutput:      "output",
+	*nftables.ChainHookPostrouting: "postrouting",
+}
+
+// describeChain renders what makes a base chain behave as it does, in nft's words.
+func describeChain(c *nftables.Chain) string {
+	s := "type " + string(c.Type)
+	if c.Hooknum != nil {
+		s += " hook " + hookNames[*c.Hooknum]
+	}
+	if c.Priority != nil {
+		s += fmt.Sprintf(" priority %d", *c.Priority)
+	}
+	if c.Policy != nil && *c.Policy == nftables.ChainPolicyDrop {
+		s += " policy drop"
+	}
+	return s
+}

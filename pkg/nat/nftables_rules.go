@@ -1,0 +1,250 @@
+package nat
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/pkg/redirect"
+)
+
+// ipsDstNAT is IPS_DST_NAT from linux/netfilter/nf_conntrack_common.h: the bit
+// `ct status dnat` tests.
+const ipsDstNAT = 1 << 5
+
+// The registers rules load values into (the 16-byte registers, so an IPv6 address
+// fits in one).
+const (
+	regMatch = unix.NFT_REG_1
+	regAddr  = unix.NFT_REG_1
+	regPort  = unix.NFT_REG_2
+)
+
+var (
+	nfprotos  = map[family]byte{ipv4: unix.NFPROTO_IPV4, ipv6: unix.NFPROTO_IPV6}
+	l4protos  = map[redirect.Proto]byte{redirect.TCP: unix.IPPROTO_TCP, redirect.UDP: unix.IPPROTO_UDP, redirect.SCTP: unix.IPPROTO_SCTP}
+	ctMasks   = map[ctMatch]uint32{ctEstablished: expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED, ctDNAT: ipsDstNAT, ctNotDNAT: ipsDstNAT}
+	natTypes  = map[verdict]expr.NATType{dnat: expr.NATTypeDestNAT, snat: expr.NATTypeSourceNAT}
+	verdicts  = map[verdict]expr.VerdictKind{accept: expr.VerdictAccept, drop: expr.VerdictDrop}
+	zeroWord  = []byte{0, 0, 0, 0}
+	dportLoad = expr.Payload{OperationType: expr.PayloadLoad, DestRegister: regMatch, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+)
+
+// nftExprs renders r as nftables expressions; nftRule reads them back. Each field is
+// one fragment, e.g. `meta l4proto tcp` is a meta load and a compare, and `th dport
+// 80` (the destination port sits at offset 2 in TCP, UDP and SCTP alike) a payload
+// load and a compare.
+func nftExprs(r rule) []expr.Any {
+	var e []expr.Any
+	if r.family != anyFamily {
+		e = append(e, metaCmp(expr.MetaKeyNFPROTO, expr.CmpOpEq, []byte{nfprotos[r.family]})...)
+	}
+	if r.notIn != "" {
+		e = append(e, metaCmp(expr.MetaKeyIIFNAME, expr.CmpOpNeq, ifname(r.notIn))...)
+	}
+	if r.out != "" {
+		e = append(e, metaCmp(expr.MetaKeyOIFNAME, expr.CmpOpEq, ifname(r.out))...)
+	}
+	if r.proto != "" {
+		e = append(e, metaCmp(expr.MetaKeyL4PROTO, expr.CmpOpEq, []byte{l4protos[r.proto]})...)
+	}
+	if r.dport != 0 {
+		load := dportLoad
+		e = append(e, &load, &expr.Cmp{Op: expr.CmpOpEq, Register: regMatch, Data: binaryutil.BigEndian.PutUint16(r.dport)})
+	}
+	if r.ct != ctAny {
+		key, op := expr.CtKeySTATUS, expr.CmpOpNeq
+		switch r.ct {
+		case ctEstablished:
+			key = expr.CtKeySTATE
+		case ctNotDNAT:
+			op = expr.CmpOpEq
+		}
+		e = append(e,
+			&expr.Ct{Register: regMatch, Key: key},
+			&expr.Bitwise{SourceRegister: regMatch, DestRegister: regMatch, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ctMasks[r.ct]), Xor: zeroWord},
+			&expr.Cmp{Op: op, Register: regMatch, Data: zeroWord},
+		)
+	}
+	switch r.action {
+	case accept, drop:
+		e = append(e, &expr.Verdict{Kind: verdicts[r.action]})
+	case dnat, snat:
+		nat := &expr.NAT{Type: natTypes[r.action], Family: uint32(nfprotos[familyOf(r.to.Addr())]), RegAddrMin: regAddr}
+		e = append(e, &expr.Immediate{Register: regAddr, Data: r.to.Addr().AsSlice()})
+		if r.to.Port() != 0 {
+			e = append(e, &expr.Immediate{Register: regPort, Data: binaryutil.BigEndian.PutUint16(r.to.Port())})
+			nat.RegProtoMin, nat.Specified = regPort, true
+		}
+		e = append(e, nat)
+	}
+	return e
+}
+
+func metaCmp(key expr.MetaKey, op expr.CmpOp, data []byte) []expr.Any {
+	return []expr.Any{&expr.Meta{Key: key, Register: regMatch}, &expr.Cmp{Op: op, Register: regMatch, Data: data}}
+}
+
+// ifname is an exact interface name match, as nft writes it: the name and a NUL.
+func ifname(name string) []byte { return append([]byte(name), 0) }
+
+// nftRule reads expressions back into a rule. Anything that is not a fragment
+// nftExprs writes (or a rule without a verdict) comes back as an unknown rule.
+func nftRule(c chain, handle uint64, exprs []expr.Any) rule {
+	r := rule{chain: c}
+	for rest := exprs; len(rest) > 0; {
+		n := r.readFragment(rest)
+		if n == 0 || (r.action != 0 && n < len(rest)) {
+			return unknownNFTRule(c, handle, exprs)
+		}
+		rest = rest[n:]
+	}
+	if r.action == 0 {
+		return unknownNFTRule(c, handle, exprs)
+	}
+	return r
+}
+
+// readFragment sets the field the fragment at the start of e matches and returns how
+// many expressions it used, or 0 when it is not one of ours.
+func (r *rule) readFragment(e []expr.Any) int {
+	switch first := e[0].(type) {
+	case *expr.Meta:
+		cmp, ok := cmpOn(e, 1, first.Register)
+		if !ok || first.SourceRegister {
+			return 0
+		}
+		return readMeta(r, first.Key, cmp)
+	case *expr.Payload:
+		cmp, ok := cmpOn(e, 1, first.DestRegister)
+		if !ok || *first != dportLoad || cmp.Op != expr.CmpOpEq || len(cmp.Data) != 2 {
+			return 0
+		}
+		return consumed(setOnce(&r.dport, binaryutil.BigEndian.Uint16(cmp.Data)), 2)
+	case *expr.Ct:
+		return readCt(r, e, first)
+	case *expr.Verdict:
+		for v, kind := range verdicts {
+			if first.Kind == kind {
+				return consumed(setOnce(&r.action, v), 1)
+			}
+		}
+	case *expr.Immediate:
+		return readNAT(r, e)
+	}
+	return 0
+}
+
+func readMeta(r *rule, key expr.MetaKey, cmp *expr.Cmp) int {
+	name, named := strings.CutSuffix(string(cmp.Data), "\x00")
+	switch {
+	case key == expr.MetaKeyNFPROTO && cmp.Op == expr.CmpOpEq && len(cmp.Data) == 1:
+		for f, p := range nfprotos {
+			if p == cmp.Data[0] {
+				return consumed(setOnce(&r.family, f), 2)
+			}
+		}
+	case key == expr.MetaKeyL4PROTO && cmp.Op == expr.CmpOpEq && len(cmp.Data) == 1:
+		for p, n := range l4protos {
+			if n == cmp.Data[0] {
+				return consumed(setOnce(&r.proto, p), 2)
+			}
+		}
+	case key == expr.MetaKeyIIFNAME && cmp.Op == expr.CmpOpNeq && named:
+		return consumed(setOnce(&r.notIn, name), 2)
+	case key == expr.MetaKeyOIFNAME && cmp.Op == expr.CmpOpEq && named:
+		return consumed(setOnce(&r.out, name), 2)
+	}
+	return 0
+}
+
+// readCt reads `ct state established,related`, `ct status dnat` and `ct status &
+// dnat == 0`: a ct load, a mask and a compare with zero.
+func readCt(r *rule, e []expr.Any, ct *expr.Ct) int {
+	if len(e) < 3 {
+		return 0
+	}
+	mask, ok := e[1].(*expr.Bitwise)
+	cmp, okCmp := cmpOn(e, 2, ct.Register)
+	if !ok || !okCmp || mask.SourceRegister != ct.Register || mask.DestRegister != ct.Register ||
+		!bytes.Equal(mask.Xor, zeroWord) || !bytes.Equal(cmp.Data, zeroWord) || len(mask.Mask) != 4 {
+		return 0
+	}
+	bits := binaryutil.NativeEndian.Uint32(mask.Mask)
+	var m ctMatch
+	switch {
+	case ct.Key == expr.CtKeySTATE && bits == ctMasks[ctEstablished] && cmp.Op == expr.CmpOpNeq:
+		m = ctEstablished
+	case ct.Key == expr.CtKeySTATUS && bits == ipsDstNAT && cmp.Op == expr.CmpOpNeq:
+		m = ctDNAT
+	case ct.Key == expr.CtKeySTATUS && bits == ipsDstNAT && cmp.Op == expr.CmpOpEq:
+		m = ctNotDNAT
+	default:
+		return 0
+	}
+	return consumed(setOnce(&r.ct, m), 3)
+}
+
+// readNAT reads an address load, an optional port load and the nat expression that
+// uses them.
+func readNAT(r *rule, e []expr.Any) int {
+	addrLoad := e[0].(*expr.Immediate)
+	addr, ok := netip.AddrFromSlice(addrLoad.Data)
+	if !ok {
+		return 0
+	}
+	n, port, portReg := 1, uint16(0), uint32(0)
+	if len(e) > 2 {
+		if p, ok := e[1].(*expr.Immediate); ok && len(p.Data) == 2 {
+			n, port, portReg = 2, binaryutil.BigEndian.Uint16(p.Data), p.Register
+		}
+	}
+	if len(e) <= n {
+		return 0
+	}
+	// The kernel reports an unset range maximum as equal to the minimum.
+	nat, ok := e[n].(*expr.NAT)
+	if !ok || nat.RegAddrMin != addrLoad.Register || !slices.Contains([]uint32{0, nat.RegAddrMin}, nat.RegAddrMax) ||
+		nat.RegProtoMin != portReg || !slices.Contains([]uint32{0, nat.RegProtoMin}, nat.RegProtoMax) ||
+		nat.Family != uint32(nfprotos[familyOf(addr)]) || nat.Random || nat.FullyRandom || nat.Persistent || nat.Prefix {
+		return 0
+	}
+	for v, t := range natTypes {
+		if nat.Type == t && setOnce(&r.action, v) {
+			r.to = netip.AddrPortFrom(addr, port)
+			return n + 1
+		}
+	}
+	return 0
+}
+
+// cmpOn returns e[i] if it is a compare on register reg.
+func cmpOn(e []expr.Any, i int, reg uint32) (*expr.Cmp, bool) {
+	if len(e) <= i {
+		return nil, false
+	}
+	cmp, ok := e[i].(*expr.Cmp)
+	return cmp, ok && cmp.Register == reg
+}
+
+// consumed is n when a fragment of n expressions was read, else 0.
+func consumed(ok bool, n int) int {
+	if !ok {
+		return 0
+	}
+	return n
+}
+
+func unknownNFTRule(c chain, handle uint64, exprs []expr.Any) rule {
+	names := make([]string, len(exprs))
+	for i, e := range exprs {
+		names[i] = strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", e), "*expr."))
+	}
+	return rule{chain: c, unknown: fmt.Sprintf("handle %d (%s)", handle, strings.Join(names, " "))}
+}
