@@ -3,24 +3,20 @@
 package main
 
 import (
+	"runtime"
+
 	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/types"
 	cniversion "github.com/containernetworking/cni/pkg/version"
 
-	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/version"
 )
 
+// Namespaces are per thread: a goroutine that enters the pod namespace must not be
+// moved to another thread, nor another goroutine be run on this one.
+func init() { runtime.LockOSThread() }
+
 func main() {
-	skel.PluginMainFuncs(skel.CNIFuncs{Add: notYet, Del: notYet, Check: notYet},
+	skel.PluginMainFuncs(skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, Status: cmdStatus, GC: cmdGC},
 		cniversion.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0"),
 		"egress-router "+version.Version)
-}
-
-// notYet validates the configuration, the part that exists so far.
-func notYet(args *skel.CmdArgs) error {
-	if _, err := config.Load(args.StdinData); err != nil {
-		return types.NewError(types.ErrInvalidNetworkConfig, "invalid egress-router configuration", err.Error())
-	}
-	return types.NewError(types.ErrInternal, "egress-router: network setup is not implemented yet", "")
 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/pkg/link"
+)
+
+// cmdCheck compares the pod namespace with prevResult and the configuration and fails
+// naming every drift: link type, mode, master, MAC, addresses, routes, rules, NAT.
+func cmdCheck(args *skel.CmdArgs) error {
+	inv, err := load(args)
+	if err != nil {
+		return err
+	}
+	defer inv.close()
+	if inv.prev == nil {
+		return types.NewError(types.ErrInvalidNetworkConfig, "CHECK needs the prevResult of ADD", "")
+	}
+	podNS, err := openPodNS(args.Netns)
+	if err != nil {
+		return err
+	}
+	defer podNS.Close()
+	master, err := link.Master(inv.cfg.Interface.Master)
+	if err != nil {
+		return asCNIError("egress-router CHECK", err)
+	}
+	spec := link.Plan(inv.cfg, args.IfName, master.Attrs().Name)
+	var nat *natState
+	if inv.cfg.Mode == config.Redirect {
+		if nat, err = planNAT(inv.cfg, args.ContainerID, args.IfName); err != nil {
+			return asCNIError("egress-router CHECK", err)
+		}
+	}
+	mac, err := checkPrevResult(inv.prev, spec, podNS.Path())
+	if err == nil {
+		err = podNS.Do(func(ns.NetNS) error {
+			errs := []error{link.Check(spec, master.Attrs().Index, mac)}
+			if nat != nil {
+				errs = append(errs, nat.check())
+			}
+			return errors.Join(errs...)
+		})
+	}
+	if err != nil {
+		inv.log.Warn("CHECK found drift", "error", err)
+		return types.NewError(errDrift, "egress-router CHECK: the attachment drifted", err.Error())
+	}
+	return nil
+}
+
+// checkPrevResult finds the attachment's interface in prevResult and checks that the
+// addresses ADD reported are those the configuration asks for. It returns the MAC
+// ADD reported, for comparison with the live link.
+func checkPrevResult(prev *current.Result, s link.Spec, sandbox string) (net.HardwareAddr, error) {
+	index := slices.IndexFunc(prev.Interfaces, func(i *current.Interface) bool { return i.Name == s.IfName && i.Sandbox == sandbox })
+	if index < 0 {
+		return nil, fmt.Errorf("prevResult has no interface %s in %s", s.IfName, sandbox)
+	}
+	mac, err := net.ParseMAC(prev.Interfaces[index].Mac)
+	if err != nil {
+		return nil, fmt.Errorf("prevResult: MAC of %s: %w", s.IfName, err)
+	}
+	var reported []netip.Prefix
+	for _, ipc := range prev.IPs {
+		if ipc.Interface != nil && *ipc.Interface == index {
+			a, _ := netip.AddrFromSlice(ipc.Address.IP)
+			ones, _ := ipc.Address.Mask.Size()
+			reported = append(reported, netip.PrefixFrom(a.Unmap(), ones))
+		}
+	}
+	var errs []error
+	for _, p := range reported {
+		if !slices.Contains(s.Addresses, p) {
+			errs = append(errs, fmt.Errorf("prevResult reports address %s, which ip.addresses no longer lists", p))
+		}
+	}
+	for _, p := range s.Addresses {
+		if !slices.Contains(reported, p) {
+			errs = append(errs, fmt.Errorf("ip.addresses lists %s, which prevResult does not report", p))
+		}
+	}
+	return mac, errors.Join(errs...)
+}

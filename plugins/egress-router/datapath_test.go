@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/test/topology"
+)
+
+// Through the router: a client connects to the router pod's cluster address and the
+// destination, which accepts only the reserved address, sees 192.0.2.99 (or its IPv6
+// twin) — for each protocol, a port map, the fallback and IPv6, with both backends.
+func TestRedirectCarriesClientTrafficFromTheReservedAddress(t *testing.T) {
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) {
+			p := newPlugin(t)
+			p.mustAdd(t, redirectConf("1.0.0", backend))
+			tp := p.tp
+			topology.ServeSource(t, tp.Dest, "tcp", 80)
+			topology.ServeSource(t, tp.Dest, "tcp", 443)
+			topology.ServeSource(t, tp.Dest, "tcp", 7777)
+			topology.ServeSource(t, tp.Dest, "udp", 53)
+			pod, pod6 := p.pod.Addr.Addr(), p.pod.Addr6.Addr()
+			for _, c := range []struct {
+				what, network string
+				to            netip.AddrPort
+				want          netip.Addr
+			}{
+				{"tcp 80 -> 203.0.113.25:80", "tcp", netip.AddrPortFrom(pod, 80), topology.Reserved.Addr()},
+				{"port map 8080 -> 203.0.113.26:80", "tcp", netip.AddrPortFrom(pod, 8080), topology.Reserved.Addr()},
+				{"udp 53 -> 203.0.113.53:53", "udp", netip.AddrPortFrom(pod, 53), topology.Reserved.Addr()},
+				{"fallback 7777 -> 203.0.113.27:7777", "tcp", netip.AddrPortFrom(pod, 7777), topology.Reserved.Addr()},
+				{"IPv6 443 -> [2001:db8:20::25]:443", "tcp", netip.AddrPortFrom(pod6, 443), topology.Reserved6.Addr()},
+			} {
+				got, err := topology.AskSource(tp.Client, c.network, c.to.String())
+				if err != nil || got != c.want.String() {
+					t.Errorf("%s: destination saw %q (%v), want %s", c.what, got, err, c.want)
+				}
+			}
+			// The same client going direct is refused: only the router's address is let in.
+			if _, err := topology.AskSource(tp.Client, "tcp", "203.0.113.25:80"); !topology.IsRefused(err) {
+				t.Errorf("direct: want refused, got %v", err)
+			}
+			// The pod's own cluster traffic still uses eth0 and its cluster address.
+			topology.ServeSource(t, tp.Node, "tcp", 9)
+			if got, err := topology.AskSource(p.pod.NS, "tcp", "10.128.0.1:9"); err != nil || got != pod.String() {
+				t.Errorf("pod to cluster: source %q (%v), want %s", got, err, pod)
+			}
+		})
+	}
+}
+
+// SCTP goes through the same DNAT when the kernel speaks it (socat as both ends; Go
+// has no SCTP sockets).
+func TestRedirectCarriesSCTP(t *testing.T) {
+	if fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP); err != nil {
+		t.Skipf("this kernel has no SCTP: %v", err)
+	} else {
+		unix.Close(fd)
+	}
+	p := newPlugin(t)
+	p.mustAdd(t, redirectConf("1.0.0", "auto"))
+	server := p.tp.Exec(t, p.tp.Dest, "timeout", "10", "socat", "SCTP-LISTEN:9,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
+	done := make(chan string, 1)
+	go func() { out, _ := server.Output(); done <- out }()
+	var got string
+	for range 20 { // the listener starts asynchronously
+		got, _ = p.tp.Exec(t, p.tp.Client, "socat", "-T2", "-", fmt.Sprintf("SCTP:%s:9", p.pod.Addr.Addr())).Stdin("").Output()
+		if strings.Contains(got, topology.Reserved.Addr().String()) {
+			return
+		}
+	}
+	t.Fatalf("SCTP through the router: got %q; server: %q", got, <-done)
+}
+
+// The router is no open router: a client that routes other traffic through the pod
+// gets nothing through, even to a destination that has a redirect line.
+func TestUnmatchedTrafficIsNotForwarded(t *testing.T) {
+	p := newPlugin(t)
+	p.mustAdd(t, strings.Replace(redirectConf("1.0.0", "auto"), `, "203.0.113.27"`, "", 1))
+	topology.ServeSource(t, p.tp.Dest, "tcp", 80)
+	topology.ServeSource(t, p.tp.Dest, "tcp", 7777)
+	p.tp.Exec(t, p.tp.Client, "ip", "route", "add", "203.0.113.0/24", "via", p.pod.Addr.Addr().String()).Run(t)
+	for _, addr := range []string{"203.0.113.25:80", "203.0.113.25:7777"} {
+		if got, err := topology.AskSource(p.tp.Client, "tcp", addr); err == nil {
+			t.Errorf("%s routed through the pod reached the destination as %s", addr, got)
+		}
+	}
+	if got, err := topology.AskSource(p.tp.Client, "tcp", p.pod.Addr.Addr().String()+":7777"); err == nil {
+		t.Errorf("a port without a line was redirected (source %s)", got)
+	}
+}
+
+// Proxy modes: sockets bound to the reserved address leave through net1 and are seen
+// as that address, IPv4 and IPv6; unbound ones still use eth0.
+func TestProxyModeSendsTheReservedSourceThroughNet1(t *testing.T) {
+	p := newPlugin(t)
+	p.mustAdd(t, proxyConf("1.0.0"))
+	topology.ServeSource(t, p.tp.Dest, "tcp", 80)
+	for _, c := range []struct{ from, to netip.Addr }{
+		{topology.Reserved.Addr(), netip.MustParseAddr("203.0.113.25")},
+		{topology.Reserved6.Addr(), netip.MustParseAddr("2001:db8:20::25")},
+	} {
+		got, err := topology.AskSourceFrom(p.pod.NS, "tcp", c.from, netip.AddrPortFrom(c.to, 80).String())
+		if err != nil || got != c.from.String() {
+			t.Errorf("from %s: destination saw %q (%v)", c.from, got, err)
+		}
+	}
+	if _, err := topology.AskSource(p.pod.NS, "tcp", "203.0.113.25:80"); !topology.IsRefused(err) {
+		t.Errorf("an unbound socket must leave via eth0 and be refused, got %v", err)
+	}
+}
+
+// A gateway holding a stale neighbour entry for the reserved address (the previous
+// router pod's MAC) has the new MAC right after ADD, with no traffic from the pod.
+func TestAddTellsTheGatewayTheNewMAC(t *testing.T) {
+	p := newPlugin(t)
+	for _, ip := range []string{"192.0.2.99", "2001:db8:12::99"} {
+		p.tp.Exec(t, p.tp.Gateway, "ip", "neigh", "replace", ip, "lladdr", "02:00:00:00:00:01", "dev", "lan", "nud", "stale").Run(t)
+	}
+	r := p.mustAdd(t, proxyConf("1.0.0"))
+	for _, ip := range []string{"192.0.2.99", "2001:db8:12::99"} {
+		if got := p.tp.Exec(t, p.tp.Gateway, "ip", "neigh", "show", ip, "dev", "lan").Run(t); !strings.Contains(got, r.Interfaces[0].Mac) {
+			t.Errorf("gateway's entry for %s: %q, want MAC %s", ip, got, r.Interfaces[0].Mac)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/egress-router/egress-router/pkg/link"
+)
+
+// cmdDel removes what ADD programmed. Everything lives in the pod namespace, so with
+// no namespace (empty CNI_NETNS, or already deleted) there is nothing left to remove;
+// a missing link, missing rules or no prevResult are equally fine, and so is a repeat.
+func cmdDel(args *skel.CmdArgs) error {
+	inv, err := load(args)
+	if err != nil {
+		return err
+	}
+	defer inv.close()
+	if args.Netns == "" {
+		inv.log.Info("DEL: no network namespace, nothing to remove")
+		return nil
+	}
+	podNS, err := ns.GetNS(args.Netns)
+	if podNSGone(err) {
+		inv.log.Info("DEL: network namespace already gone", "netns", args.Netns)
+		return nil
+	}
+	if err != nil {
+		return types.NewError(types.ErrInvalidEnvironmentVariables, "cannot open the pod network namespace", err.Error())
+	}
+	defer podNS.Close()
+	spec := link.Plan(inv.cfg, args.IfName, inv.cfg.Interface.Master)
+	// The NAT state is removed whatever the mode: a redirect attachment whose config
+	// later changed mode must not leave rules behind. No working backend means no
+	// rules could have been written.
+	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
+	if errors.Is(err, errNoBackend) {
+		nat = nil
+	}
+	if err := podNS.Do(func(ns.NetNS) error { return detach(spec, nat) }); err != nil {
+		inv.log.Error("DEL failed", "error", err)
+		return asCNIError("egress-router DEL", err)
+	}
+	inv.log.Info("DEL done")
+	return nil
+}
+
+// detach removes an attachment's state from the current (pod) namespace.
+func detach(s link.Spec, nat *natState) error {
+	var errs []error
+	if nat != nil {
+		errs = append(errs, nat.remove())
+	}
+	errs = append(errs, link.RemoveRules(s), link.Delete(s))
+	return errors.Join(errs...)
+}

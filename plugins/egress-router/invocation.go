@@ -1,0 +1,71 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	cniversion "github.com/containernetworking/cni/pkg/version"
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/pkg/logging"
+)
+
+// invocation is one call's validated input: the configuration, the chained
+// prevResult (nil without one) and the logger log_file/log_level ask for.
+type invocation struct {
+	cfg    *config.Config
+	prev   *current.Result
+	log    *slog.Logger
+	closer io.Closer
+}
+
+// load validates the configuration before anything touches the kernel, so a bad
+// config is reported as such (code 7) even when CNI_NETNS does not exist.
+func load(args *skel.CmdArgs) (*invocation, error) {
+	cfg, err := config.Load(args.StdinData)
+	if err != nil {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, "invalid egress-router configuration", err.Error())
+	}
+	inv := &invocation{cfg: cfg}
+	if cfg.RawPrevResult != nil {
+		if err := cniversion.ParsePrevResult(&cfg.PluginConf); err != nil {
+			return nil, types.NewError(types.ErrInvalidNetworkConfig, "invalid prevResult", err.Error())
+		}
+		if inv.prev, err = current.NewResultFromResult(cfg.PrevResult); err != nil {
+			return nil, types.NewError(types.ErrInvalidNetworkConfig, "prevResult cannot be converted", err.Error())
+		}
+	}
+	inv.log, inv.closer, err = logging.Open(cfg.LogFile, cfg.LogLevel, os.Stderr)
+	if err != nil {
+		return nil, types.NewError(types.ErrIOFailure, "cannot open log_file", err.Error())
+	}
+	inv.log = inv.log.With("command", os.Getenv("CNI_COMMAND"), "network", cfg.Name,
+		"container", args.ContainerID, "ifname", args.IfName)
+	return inv, nil
+}
+
+func (inv *invocation) close() { inv.closer.Close() }
+
+// openPodNS opens CNI_NETNS; a missing or bogus path is a bad environment (code 4).
+func openPodNS(path string) (ns.NetNS, error) {
+	if path == "" {
+		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_NETNS is empty", "")
+	}
+	n, err := ns.GetNS(path)
+	if err != nil {
+		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, "cannot open the pod network namespace", err.Error())
+	}
+	return n, nil
+}
+
+// podNSGone reports an error of ns.GetNS meaning the namespace no longer exists.
+func podNSGone(err error) bool {
+	var missing ns.NSPathNotExistErr
+	return errors.As(err, &missing)
+}

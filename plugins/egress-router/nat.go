@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/pkg/nat"
+)
+
+var errNoBackend = errors.New("no NAT backend works here")
+
+// natState is redirect mode's NAT and forward filter for one attachment.
+type natState struct {
+	backend nat.Backend
+	att     nat.Attachment
+	rules   nat.Ruleset
+}
+
+// planNAT returns the attachment's NAT state with a backend that works in the
+// caller's namespace (the pod's has the same kernel).
+func planNAT(cfg *config.Config, containerID, ifName string) (*natState, error) {
+	b, err := availableBackend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	rs := nat.Ruleset{Egress: ifName, Redirect: cfg.IP.Redirect}
+	for _, dst := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+		if src, ok := cfg.IP.Source(dst); ok {
+			rs.Sources = append(rs.Sources, src)
+		}
+	}
+	return &natState{backend: b, att: nat.Attachment{ContainerID: containerID, IfName: ifName}, rules: rs}, nil
+}
+
+// availableBackend is nat.New (which checks the backend works) with its failure
+// marked as the environment's.
+func availableBackend(choice config.Backend) (nat.Backend, error) {
+	b, err := nat.New(choice)
+	if err != nil {
+		return nil, fmt.Errorf("%w: backend %s: %w", errNoBackend, choice, err)
+	}
+	return b, nil
+}
+
+func (s *natState) apply() error {
+	if err := s.backend.Apply(s.att, s.rules); err != nil {
+		return fmt.Errorf("%s: %w", s.backend.Name(), err)
+	}
+	return nil
+}
+
+func (s *natState) check() error {
+	if err := s.backend.Check(s.att, s.rules); err != nil {
+		return fmt.Errorf("%s rules: %w", s.backend.Name(), err)
+	}
+	return nil
+}
+
+func (s *natState) remove() error {
+	if err := s.backend.Remove(s.att); err != nil {
+		return fmt.Errorf("%s: remove rules: %w", s.backend.Name(), err)
+	}
+	return nil
+}

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/testutils"
+)
+
+// The full lifecycle, for each spec version and both kinds of attachment: ADD reports
+// and programs the attachment, CHECK accepts it, DEL removes it and may be repeated.
+func TestAddCheckDelOverEverySpecVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		conf func(version string) string
+	}{
+		{"redirect/nftables", func(v string) string { return redirectConf(v, "nftables") }},
+		{"redirect/iptables", func(v string) string { return redirectConf(v, "iptables") }},
+		{"http-proxy", proxyConf},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPlugin(t)
+			for _, version := range specVersions {
+				t.Run(version, func(t *testing.T) {
+					conf := tc.conf(version)
+					r := p.mustAdd(t, conf)
+					p.assertResult(t, r, strings.Contains(tc.name, "redirect"))
+					p.assertLive(t, r, strings.Contains(tc.name, "redirect"))
+					withPrev := withPrevResult(t, conf, r)
+					if testutils.SpecVersionHasCHECK(version) {
+						if err := p.check(p.args(withPrev)); err != nil {
+							t.Fatalf("CHECK right after ADD: %v", err)
+						}
+					}
+					for i := range 2 {
+						if err := p.del(p.args(withPrev)); err != nil {
+							t.Fatalf("DEL #%d: %v", i+1, err)
+						}
+					}
+					p.assertNothingLeft(t)
+				})
+			}
+		})
+	}
+}
+
+func (p *plugin) assertResult(t *testing.T, r *current.Result, redirect bool) {
+	t.Helper()
+	if len(r.Interfaces) != 1 || r.Interfaces[0].Name != "net1" || r.Interfaces[0].Sandbox != p.pod.NS.Path() || r.Interfaces[0].Mac == "" {
+		t.Fatalf("interfaces = %v, want net1 in %s with a MAC", r.Interfaces, p.pod.NS.Path())
+	}
+	var ips []string
+	for _, ipc := range r.IPs {
+		ips = append(ips, ipc.Address.String()+" gw "+ipc.Gateway.String())
+		if ipc.Interface == nil || *ipc.Interface != 0 {
+			t.Errorf("ip %s is not tied to interface 0", ipc.Address.String())
+		}
+	}
+	if want := []string{"192.0.2.99/24 gw 192.0.2.1", "2001:db8:12::99/64 gw 2001:db8:12::1"}; !slices.Equal(ips, want) {
+		t.Errorf("ips = %q, want %q", ips, want)
+	}
+	var routes []string
+	for _, rt := range r.Routes {
+		routes = append(routes, rt.String())
+	}
+	var want []string
+	if redirect {
+		for _, dst := range []string{"203.0.113.25/32", "203.0.113.26/32", "203.0.113.53/32", "203.0.113.9/32", "2001:db8:20::25/128", "203.0.113.27/32"} {
+			gw := "192.0.2.1"
+			if strings.Contains(dst, ":") {
+				gw = "2001:db8:12::1"
+			}
+			want = append(want, (&types.Route{Dst: *mustCIDR(t, dst), GW: mustIP(gw)}).String())
+		}
+	}
+	if !slices.Equal(routes, want) {
+		t.Errorf("routes = %q, want %q", routes, want)
+	}
+}
+
+// assertLive looks at the pod namespace the way an administrator would.
+func (p *plugin) assertLive(t *testing.T, r *current.Result, redirect bool) {
+	t.Helper()
+	link := p.inPod(t, "ip -d link show net1")
+	if !strings.Contains(link, "macvlan mode") || !strings.Contains(link, r.Interfaces[0].Mac) || !strings.Contains(link, "state UP") {
+		t.Errorf("net1 is not an up macvlan with MAC %s:\n%s", r.Interfaces[0].Mac, link)
+	}
+	addrs := p.inPod(t, "ip addr show net1")
+	for _, a := range []string{"192.0.2.99/24", "2001:db8:12::99/64"} {
+		if !strings.Contains(addrs, a) {
+			t.Errorf("net1 lacks %s:\n%s", a, addrs)
+		}
+	}
+	for _, line := range strings.Split(addrs, "\n") {
+		if strings.Contains(line, "scope global") && strings.Contains(line, "tentative") {
+			t.Errorf("a reserved address is still tentative after ADD:\n%s", addrs)
+		}
+	}
+	if main := p.inPod(t, "ip route show default"); !strings.Contains(main, "dev eth0") || strings.Contains(main, "net1") {
+		t.Errorf("the pod's default route must stay on eth0:\n%s", main)
+	}
+	rules := p.inPod(t, "ip rule show")
+	if redirect {
+		if got := p.inPod(t, "ip route get 203.0.113.25"); !strings.Contains(got, "via 192.0.2.1 dev net1") {
+			t.Errorf("203.0.113.25 is not routed via the gateway on net1: %s", got)
+		}
+		if got := p.inPod(t, "sysctl -n net.ipv4.ip_forward"); strings.TrimSpace(got) != "1" {
+			t.Errorf("ip_forward = %s, want 1", got)
+		}
+		return
+	}
+	if !strings.Contains(rules, "from 192.0.2.99 lookup 17746") {
+		t.Errorf("no source rule for the reserved address:\n%s", rules)
+	}
+	if got := p.inPod(t, "ip route get 203.0.113.25 from 192.0.2.99"); !strings.Contains(got, "via 192.0.2.1 dev net1") {
+		t.Errorf("traffic from the reserved address does not leave via net1: %s", got)
+	}
+	if got := p.inPod(t, "ip -6 route get 2001:db8:20::25 from 2001:db8:12::99"); !strings.Contains(got, "via 2001:db8:12::1 dev net1") {
+		t.Errorf("IPv6 traffic from the reserved address does not leave via net1: %s", got)
+	}
+}
+
+// assertNothingLeft: no interface, rule or NAT state of the attachment remains.
+func (p *plugin) assertNothingLeft(t *testing.T) {
+	t.Helper()
+	if out, err := p.tp.Exec(t, p.pod.NS, "ip", "link", "show", "net1").Output(); err == nil {
+		t.Errorf("net1 is still there:\n%s", out)
+	}
+	for _, family := range []string{"-4", "-6"} {
+		if rules := p.inPod(t, "ip "+family+" rule show"); strings.Contains(rules, "17746") {
+			t.Errorf("a source rule is left:\n%s", rules)
+		}
+	}
+	if rs := strings.ToLower(p.inPod(t, "nft list ruleset")); strings.Contains(rs, "egr") {
+		t.Errorf("NAT state is left:\n%s", rs)
+	}
+}
+
+// A configuration error is code 7 naming the field and line, before anything looks at
+// the (here nonexistent) namespace.
+func TestInvalidConfigIsCode7BeforeTheNamespaceIsOpened(t *testing.T) {
+	p := newPlugin(t)
+	for _, version := range specVersions {
+		conf := strings.Replace(redirectConf(version, "auto"), `"80 tcp 203.0.113.25"`, `"80 tcpx 203.0.113.25"`, 1)
+		args := p.args(conf)
+		args.Netns = "/var/run/netns/does-not-exist-egress-test"
+		_, err := p.add(args)
+		wantCode(t, err, types.ErrInvalidNetworkConfig, "ip.destinations", `"80 tcpx 203.0.113.25"`)
+		wantCode(t, p.del(args), types.ErrInvalidNetworkConfig, "ip.destinations")
+		wantCode(t, cmdGC(args), types.ErrInvalidNetworkConfig, "ip.destinations")
+	}
+}
+
+func TestAddIntoMissingNamespaceIsCode4(t *testing.T) {
+	p := newPlugin(t)
+	args := p.args(proxyConf("1.0.0"))
+	args.Netns = filepath.Join(t.TempDir(), "gone")
+	_, err := p.add(args)
+	wantCode(t, err, types.ErrInvalidEnvironmentVariables, "namespace")
+}
+
+func TestAddWithMissingMasterIsCode4(t *testing.T) {
+	p := newPlugin(t)
+	_, err := p.add(p.args(strings.Replace(proxyConf("1.0.0"), `"master": "ext0"`, `"master": "nosuch0"`, 1)))
+	wantCode(t, err, types.ErrInvalidEnvironmentVariables, "nosuch0")
+	p.assertNothingLeft(t)
+}
+
+// The master defaults to the link of the caller's default route: ext0 in the node.
+func TestMasterDefaultsToTheDefaultRouteLink(t *testing.T) {
+	p := newPlugin(t)
+	conf := strings.Replace(proxyConf("1.0.0"), `"master": "ext0", `, "", 1)
+	p.mustAdd(t, conf)
+	if link := p.inPod(t, "ip -d link show net1"); !strings.Contains(link, "macvlan mode private") {
+		t.Errorf("net1:\n%s", link)
+	}
+}
+
+// ADD over an existing net1 fails with code 4 and leaves the existing one alone.
+func TestAddOverAnExistingInterfaceFailsAndKeepsIt(t *testing.T) {
+	p := newPlugin(t)
+	conf := redirectConf("1.0.0", "auto")
+	first := p.mustAdd(t, conf)
+	_, err := p.add(p.args(conf))
+	wantCode(t, err, types.ErrInvalidEnvironmentVariables, "net1", "exists")
+	if err := p.check(p.args(withPrevResult(t, conf, first))); err != nil {
+		t.Fatalf("the first attachment was disturbed: %v", err)
+	}
+}
+
+// DEL succeeds with no namespace, with a namespace already gone, with no link, without
+// prevResult, and when repeated.
+func TestDelIsIdempotentAndTolerant(t *testing.T) {
+	p := newPlugin(t)
+	conf := redirectConf("1.0.0", "auto")
+	for _, netns := range []string{"", filepath.Join(t.TempDir(), "gone"), p.pod.NS.Path()} {
+		args := p.args(conf)
+		args.Netns = netns
+		for range 2 {
+			if err := p.del(args); err != nil {
+				t.Errorf("DEL with netns %q, nothing added: %v", netns, err)
+			}
+		}
+	}
+	p.mustAdd(t, conf)
+	p.inPod(t, "ip link del net1")
+	if err := p.del(p.args(conf)); err != nil {
+		t.Fatalf("DEL after the link vanished: %v", err)
+	}
+	p.assertNothingLeft(t)
+}
+
+// CHECK names what drifted after the namespace was tampered with.
+func TestCheckNamesWhatDrifted(t *testing.T) {
+	for _, tc := range []struct {
+		name, backend string
+		tamper        func(*testing.T, *plugin)
+		want          []string
+	}{
+		{"changed address", "nftables", func(t *testing.T, p *plugin) {
+			p.inPod(t, "ip addr del 192.0.2.99/24 dev net1")
+			p.inPod(t, "ip addr add 192.0.2.98/24 dev net1")
+		}, []string{"address 192.0.2.99/24 is missing", "unexpected address 192.0.2.98/24"}},
+		{"deleted route", "nftables", func(t *testing.T, p *plugin) {
+			p.inPod(t, "ip route del 203.0.113.26/32")
+		}, []string{"route 203.0.113.26/32 via 192.0.2.1 dev net1 is missing"}},
+		{"changed MAC", "nftables", func(t *testing.T, p *plugin) {
+			p.inPod(t, "ip link set net1 address 02:00:00:00:00:99")
+		}, []string{"MAC is 02:00:00:00:00:99"}},
+		{"link down", "nftables", func(t *testing.T, p *plugin) { p.inPod(t, "ip link set net1 down") }, []string{"net1: link is down"}},
+		{"forwarding off", "nftables", func(t *testing.T, p *plugin) { p.inPod(t, "sysctl -w net.ipv4.ip_forward=0") }, []string{"ip_forward is 0"}},
+		{"deleted DNAT rule/nftables", "nftables", deleteOneDNATRule, []string{"nftables", "dnat"}},
+		{"deleted DNAT rule/iptables", "iptables", deleteOneDNATRule, []string{"iptables", "dnat"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPlugin(t)
+			conf := redirectConf("1.0.0", tc.backend)
+			withPrev := withPrevResult(t, conf, p.mustAdd(t, conf))
+			tc.tamper(t, p)
+			err := p.check(p.args(withPrev))
+			wantCode(t, err, errDrift)
+			for _, w := range tc.want {
+				if !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(w)) {
+					t.Errorf("CHECK error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// deleteOneDNATRule removes the first DNAT rule it finds, with the tool of the
+// backend the test used.
+func deleteOneDNATRule(t *testing.T, p *plugin) {
+	t.Helper()
+	if nat := p.inPod(t, "iptables -t nat -S"); strings.Contains(nat, "-j DNAT") {
+		for _, line := range strings.Split(nat, "\n") {
+			if strings.Contains(line, "-j DNAT") {
+				spec := strings.Fields(strings.Replace(line, "-A ", "-D ", 1))
+				p.tp.Exec(t, p.pod.NS, "iptables", append([]string{"-t", "nat"}, unquote(spec)...)...).Run(t)
+				return
+			}
+		}
+	}
+	var table, chain string
+	for _, line := range strings.Split(p.inPod(t, "nft -a list ruleset"), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "table":
+			table = f[1] + " " + f[2]
+		case len(f) >= 2 && f[0] == "chain":
+			chain = f[1]
+		case strings.Contains(line, "dnat") && len(f) > 2 && f[len(f)-2] == "handle":
+			p.inPod(t, fmt.Sprintf("nft delete rule %s %s handle %s", table, chain, f[len(f)-1]))
+			return
+		}
+	}
+	t.Fatal("no DNAT rule found to delete")
+}
+
+// unquote drops the quotes iptables -S puts around comments; exec needs none.
+func unquote(args []string) []string {
+	var out []string
+	var quoted []string
+	for _, a := range args {
+		switch {
+		case quoted != nil:
+			quoted = append(quoted, a)
+			if strings.HasSuffix(a, `"`) {
+				out = append(out, strings.Trim(strings.Join(quoted, " "), `"`))
+				quoted = nil
+			}
+		case strings.HasPrefix(a, `"`) && !(len(a) > 1 && strings.HasSuffix(a, `"`)):
+			quoted = []string{a}
+		default:
+			out = append(out, strings.Trim(a, `"`))
+		}
+	}
+	return out
+}
+
+// STATUS: fine with the master up; code 50 with the master missing or down.
+func TestStatusNeedsAnUpMaster(t *testing.T) {
+	p := newPlugin(t)
+	conf := redirectConf("1.1.0", "auto")
+	if err := p.status(conf); err != nil {
+		t.Fatalf("STATUS with ext0 up: %v", err)
+	}
+	wantCode(t, p.status(strings.Replace(conf, `"master": "ext0"`, `"master": "nosuch0"`, 1)), errPluginNotAvailable, "nosuch0")
+	p.tp.Exec(t, p.tp.Node, "ip", "link", "set", "ext0", "down").Run(t)
+	wantCode(t, p.status(conf), errPluginNotAvailable, "ext0", "down")
+	if err := cmdGC(p.args(conf)); err != nil {
+		t.Errorf("GC with a valid config: %v", err)
+	}
+}
+
+// A failure at any step of ADD leaves the namespace as it was.
+func TestFailedAddLeavesNothingBehind(t *testing.T) {
+	p := newPlugin(t)
+	conf := redirectConf("1.0.0", "auto")
+	var steps []string
+	failBefore = func(step string) error { steps = append(steps, step); return nil }
+	t.Cleanup(func() { failBefore = nil })
+	p.mustAdd(t, conf)
+	if err := p.del(p.args(conf)); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) < 5 {
+		t.Fatalf("steps = %q", steps)
+	}
+	for _, failing := range append(steps[1:], "after the last") {
+		t.Run(failing, func(t *testing.T) {
+			p.inPod(t, "sysctl -qw net.ipv4.ip_forward=0")
+			failBefore = func(step string) error {
+				if step == failing {
+					return fmt.Errorf("injected failure before %s", step)
+				}
+				return nil
+			}
+			if failing == "after the last" {
+				failBefore = nil
+				p.mustAdd(t, conf)
+				if err := p.del(p.args(conf)); err != nil {
+					t.Fatal(err)
+				}
+				p.assertNothingLeft(t)
+				return
+			}
+			_, err := p.add(p.args(conf))
+			wantCode(t, err, types.ErrInternal, "injected failure before "+failing)
+			p.assertNothingLeft(t)
+			if got := strings.TrimSpace(p.inPod(t, "sysctl -n net.ipv4.ip_forward")); got != "0" {
+				t.Errorf("ip_forward = %s, was 0", got)
+			}
+		})
+	}
+}
+
+// A chained prevResult comes back with the attachment appended.
+func TestChainedPrevResultIsPassedThrough(t *testing.T) {
+	p := newPlugin(t)
+	prev := &current.Result{
+		CNIVersion: "1.0.0",
+		Interfaces: []*current.Interface{{Name: "eth0", Sandbox: p.pod.NS.Path()}},
+		IPs:        []*current.IPConfig{{Interface: current.Int(0), Address: *mustCIDR(t, "10.128.0.20/24")}},
+	}
+	r := p.mustAdd(t, withPrevResult(t, proxyConf("1.0.0"), prev))
+	if len(r.Interfaces) != 2 || r.Interfaces[0].Name != "eth0" || r.Interfaces[1].Name != "net1" {
+		t.Fatalf("interfaces = %v", r.Interfaces)
+	}
+	if len(r.IPs) != 3 || *r.IPs[0].Interface != 0 || *r.IPs[1].Interface != 1 {
+		t.Fatalf("ips = %v", r.IPs)
+	}
+}
+
+// log_file receives structured lines; stdout carries only the result (CmdAdd parses it).
+func TestLogFileIsHonoured(t *testing.T) {
+	p := newPlugin(t)
+	logFile := filepath.Join(t.TempDir(), "logs", "egress-router.log")
+	conf := strings.Replace(proxyConf("1.0.0"), `"mode": "http-proxy"`, fmt.Sprintf(`"mode": "http-proxy", "log_file": %q, "log_level": "debug"`, logFile), 1)
+	p.mustAdd(t, conf)
+	data, err := os.ReadFile(logFile)
+	if err != nil || !strings.Contains(string(data), `"msg":"ADD done"`) {
+		t.Fatalf("log file: %v\n%s", err, data)
+	}
+}

@@ -1,0 +1,99 @@
+package topology
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/ns"
+)
+
+// CNI drives plugins through libcni the way a container runtime on the topology's
+// node would: from the node namespace (where the master link is), with the plugin
+// binaries of Dirs, and a result cache of its own (never the shared /var/lib/cni).
+type CNI struct {
+	tp     *Topology
+	Dirs   []string
+	config *libcni.CNIConfig
+}
+
+// CNI returns a libcni runtime for plugins in dirs, its cache in a temporary directory.
+func (tp *Topology) CNI(t testing.TB, dirs ...string) *CNI {
+	return &CNI{tp: tp, Dirs: dirs, config: libcni.NewCNIConfigWithCacheDir(dirs, t.TempDir(), nil)}
+}
+
+// Attachment is one network on one pod: the network configuration (a single plugin's
+// or a list) and the runtime's side of the call.
+type Attachment struct {
+	list *libcni.NetworkConfigList
+	rt   *libcni.RuntimeConf
+}
+
+// Attach describes attaching the network conf to pod as ifName; nothing runs yet.
+func (c *CNI) Attach(t testing.TB, pod *Pod, conf []byte, ifName string) *Attachment {
+	t.Helper()
+	list, err := libcni.ConfListFromBytes(conf)
+	if err != nil || len(list.Plugins) == 0 { // a single plugin's configuration
+		single, err := libcni.ConfFromBytes(conf)
+		if err != nil {
+			t.Fatalf("network configuration: %v", err)
+		}
+		if list, err = libcni.ConfListFromConf(single); err != nil {
+			t.Fatalf("network configuration: %v", err)
+		}
+	}
+	return &Attachment{list: list, rt: &libcni.RuntimeConf{
+		ContainerID: "ctr-" + filepath.Base(pod.NS.Path()), NetNS: pod.NS.Path(), IfName: ifName,
+	}}
+}
+
+// Add runs ADD in the node namespace and returns the result.
+func (c *CNI) Add(a *Attachment) (types.Result, error) {
+	var r types.Result
+	err := c.tp.Node.Do(func(ns.NetNS) (err error) {
+		r, err = c.config.AddNetworkList(context.Background(), a.list, a.rt)
+		return err
+	})
+	return r, err
+}
+
+// Check runs CHECK with the cached result of ADD as prevResult.
+func (c *CNI) Check(a *Attachment) error {
+	return c.tp.Node.Do(func(ns.NetNS) error { return c.config.CheckNetworkList(context.Background(), a.list, a.rt) })
+}
+
+// Del runs DEL with the cached result of ADD, if any.
+func (c *CNI) Del(a *Attachment) error {
+	return c.tp.Node.Do(func(ns.NetNS) error { return c.config.DelNetworkList(context.Background(), a.list, a.rt) })
+}
+
+// Status runs STATUS for the attachment's network.
+func (c *CNI) Status(a *Attachment) error {
+	return c.tp.Node.Do(func(ns.NetNS) error { return c.config.GetStatusNetworkList(context.Background(), a.list) })
+}
+
+// BuildPlugin builds the main package pkg (an import path) as the Makefile does, into
+// a temporary directory, and returns that directory, ready to be a CNI plugin dir.
+func BuildPlugin(t testing.TB, pkg string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-tags", "netgo", "-o", filepath.Join(dir, filepath.Base(pkg)), pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	return dir
+}
+
+// RouterPlugin is the egress-router plugin's import path.
+const RouterPlugin = "github.com/egress-router/egress-router/plugins/egress-router"
+
+// String names the attachment in test messages.
+func (a *Attachment) String() string {
+	return fmt.Sprintf("%s %s in %s", a.list.Name, a.rt.IfName, a.rt.NetNS)
+}
