@@ -1,0 +1,224 @@
+// Package forwarder is the engine of egress-dns-proxy: one TCP listener per forwarding
+// line, each accepted connection relayed (pkg/relay, splice kept) to the line's
+// destination from the reserved source address (pkg/dialer), with names re-resolved at
+// run time (pkg/resolver). Apply takes a new configuration without dropping
+// established connections; Shutdown drains.
+package forwarder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/pkg/connlimit"
+	"github.com/egress-router/egress-router/pkg/dialer"
+	"github.com/egress-router/egress-router/pkg/forward"
+	"github.com/egress-router/egress-router/pkg/relay"
+	"github.com/egress-router/egress-router/pkg/resolver"
+)
+
+// keepAlive is the TCP keepalive period on both sides of every relayed connection, so a
+// peer that vanished is noticed even with the idle timeout off.
+const keepAlive = 30 * time.Second
+
+// Forwarder relays the lines of a dns-proxy configuration. Set the fields, then call
+// Apply with the first configuration.
+type Forwarder struct {
+	// ListenAddr is the address every line's listener binds; "" means all addresses.
+	ListenAddr string
+	Resolver   *resolver.Resolver
+	// TTLFloor, TTLCeiling and Retry shape re-resolution (see resolver.Tracked).
+	TTLFloor, TTLCeiling, Retry time.Duration
+	PreferIPv6                  bool
+	DialTimeout                 time.Duration // zero: dialer's default
+	Relay                       relay.Relay
+	// Limiter caps open connections across all lines; nil means uncapped.
+	Limiter *connlimit.Limiter
+	Log     *slog.Logger
+
+	mu      sync.Mutex
+	lines   map[uint16]*line
+	order   []uint16 // the configuration's line order, for Ready and the metrics
+	sources []netip.Addr
+	drain   *drain
+	// overCap counts connections refused because a connection cap was full.
+	overCap atomic.Int64
+}
+
+// Apply makes cfg's lines the ones served. New lines listen, removed lines stop
+// accepting (their connections finish), changed lines send new connections to their
+// new destination. If a new listener cannot be opened nothing changes.
+func (f *Forwarder) Apply(cfg *config.Config) error {
+	if len(cfg.DNSProxy.Rules) == 0 {
+		return errors.New("the configuration has no dnsProxy.destinations lines")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lines == nil {
+		f.lines = map[uint16]*line{}
+		f.drain = newDrain()
+		if f.Limiter == nil {
+			f.Limiter = &connlimit.Limiter{}
+		}
+	}
+	sources := make([]netip.Addr, len(cfg.IP.Addresses))
+	for i, p := range cfg.IP.Addresses {
+		sources[i] = p.Addr()
+	}
+	added, err := f.listenNew(cfg.DNSProxy.Rules)
+	if err != nil {
+		return err
+	}
+	keep := map[uint16]bool{}
+	for _, r := range cfg.DNSProxy.Rules {
+		keep[r.Port] = true
+		if l, ok := added[r.Port]; ok {
+			l.target.Store(f.newTarget(r, sources, nil))
+			f.lines[r.Port] = l
+			go l.accept(f.drain, f.handle)
+			f.logger().Info("line added", "line", r.String())
+			continue
+		}
+		l := f.lines[r.Port]
+		old := l.target.Load()
+		if old.rule == r && slices.Equal(f.sources, sources) {
+			continue
+		}
+		l.target.Store(f.newTarget(r, sources, old))
+		f.logger().Info("line changed", "line", r.String(), "was", old.rule.String())
+	}
+	for port, l := range f.lines {
+		if !keep[port] {
+			l.listener.Close()
+			l.target.Load().stop()
+			delete(f.lines, port)
+			f.logger().Info("line removed; its open connections finish", "line", l.target.Load().rule.String())
+		}
+	}
+	f.sources = sources
+	f.order = f.order[:0]
+	for _, r := range cfg.DNSProxy.Rules {
+		f.order = append(f.order, r.Port)
+	}
+	return nil
+}
+
+// listenNew opens the listeners of lines not served yet; on any failure it closes the
+// ones it opened.
+func (f *Forwarder) listenNew(rules []forward.Rule) (map[uint16]*line, error) {
+	added := map[uint16]*line{}
+	lc := net.ListenConfig{KeepAlive: keepAlive}
+	for _, r := range rules {
+		if _, ok := f.lines[r.Port]; ok {
+			continue
+		}
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(f.ListenAddr, strconv.Itoa(int(r.Port))))
+		if err != nil {
+			for _, l := range added {
+				l.listener.Close()
+			}
+			return nil, fmt.Errorf("line %q: %w", r.String(), err)
+		}
+		l := &line{port: r.Port}
+		l.listener = &connlimit.Listener{TCPListener: ln.(*net.TCPListener), Limiter: f.Limiter, Rejected: f.refusedOverCap}
+		added[r.Port] = l
+	}
+	return added, nil
+}
+
+// newTarget builds the destination of rule. A line whose host is unchanged keeps its
+// resolved addresses (old's Tracked), so a reload never leaves it without an address.
+func (f *Forwarder) newTarget(rule forward.Rule, sources []netip.Addr, old *target) *target {
+	t := &target{
+		rule:   rule,
+		dialer: &dialer.Dialer{Sources: sources, Timeout: f.DialTimeout},
+	}
+	t.dialer.Check = func(ap netip.AddrPort) error { return t.check(ap.Addr()) }
+	if rule.Host.Addr.IsValid() {
+		t.named = []netip.Prefix{netip.PrefixFrom(rule.Host.Addr, rule.Host.Addr.BitLen())}
+	}
+	if old != nil && old.rule.Host == rule.Host {
+		t.dest, t.stop = old.dest, old.stop
+		return t
+	}
+	if old != nil {
+		old.stop()
+	}
+	if rule.Host.Addr.IsValid() {
+		t.dest, t.stop = resolver.Fixed(rule.Host.Addr), func() {}
+		return t
+	}
+	t.dest = &resolver.Tracked{
+		Name:       rule.Host.Name,
+		Resolver:   f.Resolver,
+		Floor:      f.TTLFloor,
+		Ceiling:    f.TTLCeiling,
+		Retry:      f.Retry,
+		Check:      t.check,
+		PreferIPv6: f.PreferIPv6,
+		Log:        f.logger(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.stop = cancel
+	go t.dest.Run(ctx)
+	return t
+}
+
+// handle relays one accepted connection.
+func (f *Forwarder) handle(l *line, client *net.TCPConn) {
+	defer f.drain.done()
+	defer l.listener.Release(client)
+	defer func() {
+		// A bug in one connection must not take the others down with the process.
+		if p := recover(); p != nil {
+			client.Close()
+			f.logger().Error("panic while relaying a connection", "port", l.port, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	t := l.target.Load()
+	l.stats.total.Add(1)
+	upstream, err := t.dial(f.drain.dials)
+	if err != nil {
+		client.Close()
+		if errors.Is(err, errNoAddress) {
+			l.stats.noAddress.Add(1)
+		} else {
+			l.stats.dialErrors.Add(1)
+		}
+		f.logger().Warn("connection closed: cannot reach the destination", "line", t.rule.String(), "client", client.RemoteAddr().String(), "error", err)
+		return
+	}
+	if !f.drain.track(client, upstream) {
+		return // past the grace period: track closed both
+	}
+	defer f.drain.untrack(client, upstream)
+	l.stats.active.Add(1)
+	defer l.stats.active.Add(-1)
+	f.logger().Debug("relaying", "line", t.rule.String(), "client", client.RemoteAddr().String(), "upstream", upstream.RemoteAddr().String())
+	res, err := f.Relay.Run(client, upstream)
+	l.stats.sent.Add(res.Sent)
+	l.stats.received.Add(res.Received)
+	f.logger().Debug("relay ended", "line", t.rule.String(), "client", client.RemoteAddr().String(), "sent", res.Sent, "received", res.Received, "error", err)
+}
+
+func (f *Forwarder) refusedOverCap(client netip.Addr) {
+	f.overCap.Add(1)
+	f.logger().Debug("connection refused: connection cap reached", "client", client.String())
+}
+
+func (f *Forwarder) logger() *slog.Logger {
+	if f.Log == nil {
+		return slog.Default()
+	}
+	return f.Log
+}
