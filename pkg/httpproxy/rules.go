@@ -1,0 +1,43 @@
+package httpproxy
+
+import (
+	"net/netip"
+
+	"github.com/egress-router/egress-router/pkg/policy"
+)
+
+// Rules is what a reload replaces: the allow/deny list and the reserved source
+// addresses. A request or tunnel takes one snapshot and decides and dials with it, so
+// a reload never mixes old and new rules within one connection attempt.
+type Rules struct {
+	Policy  policy.Policy
+	Sources []netip.Addr // the reserved addresses; none: the kernel chooses
+}
+
+// ruleSet is a Rules snapshot with its per-rule counters resolved.
+type ruleSet struct {
+	Rules
+	requests, tunnels decisionCounters
+}
+
+// SetRules makes rules apply to every request and tunnel from now on; those already
+// under way finish with the rules they started with.
+func (s *Server) SetRules(r Rules) {
+	rs := &ruleSet{Rules: r}
+	rs.requests = newDecisionCounters(s.Metrics.Requests, len(r.Policy.Rules))
+	rs.tunnels = newDecisionCounters(s.Metrics.Tunnels, len(r.Policy.Rules))
+	s.rules.Store(rs)
+}
+
+// hasSource reports whether a dial to a can bind a reserved address of its family.
+func (r *ruleSet) hasSource(a netip.Addr) bool {
+	if len(r.Sources) == 0 {
+		return true
+	}
+	for _, s := range r.Sources {
+		if s.Is4() == a.Is4() {
+			return true
+		}
+	}
+	return false
+}

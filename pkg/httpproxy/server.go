@@ -1,0 +1,207 @@
+// Package httpproxy is the forward proxy of http-proxy mode: absolute-form HTTP/1.x
+// requests and CONNECT tunnels, each destination decided by the allow/deny list and
+// the destination guard, every upstream connection leaving from the reserved address.
+//
+// It runs its own HTTP/1 loop rather than net/http's server: the loop reads message
+// heads strictly (net/http accepts bare LF line ends and lets Transfer-Encoding
+// silently override Content-Length, both smuggling vectors for a proxy), keeps the
+// keep-alive path free of allocations, and owns the raw *net.TCPConn that CONNECT hands
+// to the splice relay.
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/egress-router/egress-router/pkg/connlimit"
+)
+
+// Server is the proxy. Set the fields, call SetRules, then Serve.
+type Server struct {
+	Resolve Resolver
+	// ConnectPorts are the ports CONNECT may reach; empty means 443 only.
+	ConnectPorts []uint16
+
+	// DialTimeout bounds resolution plus connect.
+	DialTimeout time.Duration
+	// HeaderTimeout bounds the arrival of a request head once its first byte is in.
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds a keep-alive connection between requests and every read or
+	// write of a body.
+	IdleTimeout time.Duration
+	// UpstreamTimeout bounds the wait for a response head.
+	UpstreamTimeout time.Duration
+	// TunnelIdleTimeout closes a tunnel with no data either way; zero: never.
+	TunnelIdleTimeout time.Duration
+	// MaxHeaderBytes caps each message head.
+	MaxHeaderBytes int
+
+	// AddVia and AddForwardedFor add those fields; off by default, as they tell the
+	// destination the pod's internal address and the proxy's existence.
+	AddVia, AddForwardedFor bool
+
+	Metrics *Metrics
+	Log     *slog.Logger
+	// DecisionLogsPerSecond caps the decision log lines.
+	DecisionLogsPerSecond int
+
+	rules       atomic.Pointer[ruleSet]
+	decisions   decisionLog
+	listenPorts sync.Map // uint16 -> struct{}: ports this proxy listens on, for loop detection
+
+	mu        sync.Mutex
+	listeners map[*connlimit.Listener]struct{}
+	conns     map[*clientConn]struct{}
+	active    sync.WaitGroup
+	draining  atomic.Bool
+	startOnce sync.Once
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("httpproxy: server closed")
+
+func (s *Server) init() {
+	s.startOnce.Do(func() {
+		s.listeners = map[*connlimit.Listener]struct{}{}
+		s.conns = map[*clientConn]struct{}{}
+		s.decisions = decisionLog{log: s.Log, perSecond: s.DecisionLogsPerSecond}
+		if len(s.ConnectPorts) == 0 {
+			s.ConnectPorts = []uint16{443}
+		}
+	})
+}
+
+// Serve accepts connections on ln until Shutdown. Every connection gets its own
+// goroutine; a panic in one is recovered, counted and logged, and ends only that one.
+func (s *Server) Serve(ln *connlimit.Listener) error {
+	s.init()
+	if s.rules.Load() == nil {
+		return errors.New("httpproxy: SetRules was not called")
+	}
+	s.listenPorts.Store(uint16(ln.Addr().(*net.TCPAddr).Port), struct{}{})
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.draining.Load() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Out of file descriptors and the like: wait rather than spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.Log.Error("accept failed", "error", err)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		cc := s.track(ln, c.(*net.TCPConn))
+		if cc == nil {
+			c.Close()
+			ln.Release(c)
+			continue
+		}
+		go s.serveConn(cc)
+	}
+}
+
+// track registers a new connection, or returns nil when draining.
+func (s *Server) track(ln *connlimit.Listener, c *net.TCPConn) *clientConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return nil
+	}
+	cc := newClientConn(s, ln, c)
+	s.conns[cc] = struct{}{}
+	s.active.Add(1)
+	return cc
+}
+
+func (s *Server) serveConn(cc *clientConn) {
+	s.Metrics.ActiveConnections.Inc()
+	defer func() {
+		if r := recover(); r != nil {
+			s.Metrics.Panics.Inc()
+			s.Log.Error("panic serving a connection; closed it", "client", cc.peer, "panic", r, "stack", string(debug.Stack()))
+		}
+		cc.close()
+		s.mu.Lock()
+		delete(s.conns, cc)
+		s.mu.Unlock()
+		s.Metrics.ActiveConnections.Dec()
+		s.active.Done()
+	}()
+	cc.serve()
+}
+
+// Shutdown stops accepting, closes connections waiting for a request, and waits for
+// requests and tunnels under way to finish; when ctx ends first, it closes them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.draining.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for cc := range s.conns {
+		cc.closeIfIdle()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for cc := range s.conns {
+			cc.abort()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Ready reports whether the proxy is serving with rules in place.
+func (s *Server) Ready() error {
+	switch {
+	case s.draining.Load():
+		return errors.New("shutting down")
+	case s.rules.Load() == nil:
+		return errors.New("no rules loaded")
+	}
+	return nil
+}
+
+// connectAllowed reports whether CONNECT may reach port.
+func (s *Server) connectAllowed(port uint16) bool {
+	for _, p := range s.ConnectPorts {
+		if p == port {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr is the unmapped remote address of c.
+func clientAddr(c *net.TCPConn) netip.AddrPort {
+	a := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}

@@ -1,0 +1,70 @@
+package httpproxy
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/egress-router/egress-router/pkg/policy"
+	"github.com/egress-router/egress-router/pkg/relay"
+)
+
+const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
+
+// tunnel serves a CONNECT request: decide, dial, answer 200, pass on whatever the
+// client sent after its request head, then relay both raw sockets with splice. A
+// refused CONNECT closes the connection: bytes the client sent early (a TLS hello) are
+// never read as another request.
+func (c *clientConn) tunnel() {
+	req := &c.req
+	if req.contentLength > 0 || req.hasTE {
+		c.fail(400)
+		return
+	}
+	t, err := parseAuthority(req.start[1], 0)
+	if err != nil {
+		c.fail(400)
+		return
+	}
+	rs := c.s.rules.Load()
+	if !c.s.connectAllowed(t.port) {
+		d := policy.Decision{Rule: -1, Reason: "CONNECT to port " + strconv.Itoa(int(t.port)) + " is not allowed"}
+		rs.tunnels.count(false, d.Rule)
+		c.s.decisions.record("tunnel", d, c.peer, t, netip.AddrPort{})
+		c.fail(403)
+		return
+	}
+	up, dialled, d, err := c.s.open(context.Background(), rs, t)
+	rs.tunnels.count(d.Allow, d.Rule)
+	c.s.decisions.record("tunnel", d, c.peer, t, dialled)
+	if err != nil {
+		c.fail(statusForOpenError(err))
+		return
+	}
+	c.setUpstream(up)
+	var early int64
+	_, err = c.bw.WriteString(connectEstablished)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if n := c.br.Buffered(); err == nil && n > 0 {
+		p, _ := c.br.Peek(n)
+		up.SetWriteDeadline(time.Now().Add(c.s.IdleTimeout))
+		_, err = up.Write(p)
+		early = int64(n)
+	}
+	if err != nil {
+		up.Close()
+		return
+	}
+	// From here on the sockets are raw: no deadlines, no buffers.
+	c.tcp.SetDeadline(time.Time{})
+	up.SetDeadline(time.Time{})
+	c.br, c.bw = nil, nil
+	c.s.Metrics.ActiveTunnels.Inc()
+	res, _ := relay.Relay{IdleTimeout: c.s.TunnelIdleTimeout}.Run(c.tcp, up)
+	c.s.Metrics.ActiveTunnels.Dec()
+	c.s.Metrics.sent.Add(float64(res.Sent + early))
+	c.s.Metrics.received.Add(float64(res.Received))
+}

@@ -1,0 +1,56 @@
+package httpproxy
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+
+	"github.com/egress-router/egress-router/pkg/policy"
+)
+
+// upstream is a connection to a destination, kept for the next request of the same
+// client connection to the same target. It is never handed to another client, so one
+// client's bytes can never end up in another's response.
+type upstream struct {
+	tcp    *net.TCPConn
+	rw     deadlineConn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	target target
+	addr   netip.AddrPort
+}
+
+// connectUpstream returns the decision for t and leaves c.up connected to it. A kept
+// upstream for the same target is reused when the current rules still allow its
+// address; reused says so, since a kept connection may have been closed by the other
+// end in the meantime.
+func (c *clientConn) connectUpstream(rs *ruleSet, t target) (d policy.Decision, reused bool, err error) {
+	if c.up != nil && c.up.target == t {
+		if d = rs.decide(t, c.up.addr.Addr()); d.Allow {
+			return d, true, nil
+		}
+		c.closeUpstream()
+		return d, false, errDenied
+	}
+	c.closeUpstream()
+	conn, addr, d, err := c.s.open(context.Background(), rs, t)
+	if err != nil {
+		return d, false, err
+	}
+	u := &upstream{tcp: conn, target: t, addr: addr}
+	u.rw = deadlineConn{c: conn, idle: c.s.IdleTimeout}
+	u.br = bufio.NewReaderSize(&u.rw, 4<<10)
+	u.bw = bufio.NewWriterSize(&u.rw, 4<<10)
+	c.up = u
+	c.setUpstream(conn)
+	return d, false, nil
+}
+
+func (c *clientConn) closeUpstream() {
+	if c.up != nil {
+		c.up.tcp.Close()
+		c.up = nil
+		c.setUpstream(nil)
+	}
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/pkg/httpproxy"
+)
+
+// checkHasRules refuses a configuration that would deny everything: a document for
+// another mode, or a reload that lost the list.
+func checkHasRules(c *config.Config) error {
+	if len(c.HTTPProxy.Rules) == 0 {
+		return errors.New("httpProxy.destinations: no rules (the proxy would deny everything)")
+	}
+	return nil
+}
+
+// rulesOf is what the proxy takes from a configuration.
+func rulesOf(c *config.Config) httpproxy.Rules {
+	r := httpproxy.Rules{Policy: c.HTTPProxy}
+	for _, p := range c.IP.Addresses {
+		r.Sources = append(r.Sources, p.Addr())
+	}
+	return r
+}
+
+// printRules prints the effective rule table: order, allow/deny, kind, normalised value.
+func printRules(w io.Writer, c *config.Config) {
+	for i, r := range c.HTTPProxy.Rules {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", i+1, allowDeny(r.Deny), r.Kind, r)
+	}
+}
+
+func allowDeny(deny bool) string {
+	if deny {
+		return "deny"
+	}
+	return "allow"
+}
+
+func printExplanation(ctx context.Context, w io.Writer, c *config.Config, resolve httpproxy.Resolver, hostport string) error {
+	e, err := httpproxy.Explain(ctx, rulesOf(c), resolve, hostport)
+	if err != nil {
+		return err
+	}
+	if e.Refused != nil {
+		fmt.Fprintf(w, "%s\tdeny\t%s (decided by the name; not resolved)\n", e.Target, e.Refused.Reason)
+	}
+	for _, a := range e.Addrs {
+		fmt.Fprintf(w, "%s\tdial %s\t%s\t%s\n", e.Target, a.Addr, allowDeny(!a.Decision.Allow), a.Decision.Reason)
+	}
+	return nil
+}
