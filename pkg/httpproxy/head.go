@@ -88,6 +88,8 @@ func (h *head) parse(response bool) error {
 	version := h.start[2]
 	if response {
 		version = h.start[0]
+	} else if bytes.IndexByte(version, ' ') >= 0 {
+		return errMalformed // a request line has exactly three parts
 	}
 	if !h.version(version) {
 		return errVersion

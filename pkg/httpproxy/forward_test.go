@@ -1,0 +1,243 @@
+package httpproxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Hop-by-hop fields are removed both ways; no Via or X-Forwarded-For unless enabled
+// (security.md item 7).
+func TestHopByHopFieldsAreRemovedBothWays(t *testing.T) {
+	o := startOrigin(t, "127.0.0.2:0", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Connection", "X-Resp-Hop")
+		h.Set("X-Resp-Hop", "1")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("Proxy-Authenticate", "Basic")
+		h.Set("Upgrade", "h2c")
+		h.Set("X-End-To-End", "kept")
+		fmt.Fprint(w, "ok")
+	})
+	for _, tc := range []struct {
+		name         string
+		via, xff     bool
+		wantVia, xfw string
+	}{
+		{"by default nothing is added", false, false, "", ""},
+		{"Via and X-Forwarded-For when enabled", true, true, viaValue, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, "127.0.0.2", nil, func(s *Server) { s.AddVia, s.AddForwardedFor = tc.via, tc.xff })
+			raw := "GET http://127.0.0.2:" + o.port() + "/ HTTP/1.1\r\n" +
+				"Connection: close, X-Secret\r\nX-Secret: s\r\nProxy-Authorization: Basic dXNlcjpwYXNz\r\n" +
+				"Proxy-Connection: keep-alive\r\nKeep-Alive: 300\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: websocket\r\n" +
+				"X-Kept: k\r\n\r\n"
+			answer := p.exchange(t, raw)
+			reqs := o.received()
+			if len(reqs) == 0 {
+				t.Fatalf("nothing reached the origin; answer %q", answer)
+			}
+			got := reqs[len(reqs)-1].Header
+			for _, name := range []string{"X-Secret", "Proxy-Authorization", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Upgrade"} {
+				if v := got.Get(name); v != "" {
+					t.Errorf("origin received %s: %q", name, v)
+				}
+			}
+			if got.Get("X-Kept") != "k" {
+				t.Errorf("end-to-end field lost: %v", got)
+			}
+			if got.Get("Via") != tc.wantVia || got.Get("X-Forwarded-For") != tc.xfw {
+				t.Errorf("origin saw Via %q X-Forwarded-For %q", got.Get("Via"), got.Get("X-Forwarded-For"))
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(answer)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"X-Resp-Hop", "Keep-Alive", "Proxy-Authenticate", "Upgrade"} {
+				if v := resp.Header.Get(name); v != "" {
+					t.Errorf("client received %s: %q", name, v)
+				}
+			}
+			if resp.Header.Get("X-End-To-End") != "kept" {
+				t.Errorf("end-to-end response field lost: %v", resp.Header)
+			}
+		})
+	}
+}
+
+// A keep-alive client reuses one upstream connection; another client never gets it
+// (security.md item 6).
+func TestUpstreamConnectionsAreNeverSharedAcrossClients(t *testing.T) {
+	o := startOrigin(t, "127.0.0.2:0", nil)
+	p := startProxy(t, "127.0.0.2", nil)
+	url := "http://127.0.0.2:" + o.port() + "/"
+	a, b := p.client(), p.client()
+	for _, c := range []*http.Client{a, a, b, a, b} {
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	o.mu.Lock()
+	peers := o.peers
+	o.mu.Unlock()
+	if peers[0] != peers[1] || peers[1] != peers[3] {
+		t.Errorf("client A's requests came over %v; want one upstream connection", []string{peers[0], peers[1], peers[3]})
+	}
+	if peers[2] != peers[4] || peers[2] == peers[0] {
+		t.Errorf("client B's requests came over %s, %s; A's over %s", peers[2], peers[4], peers[0])
+	}
+}
+
+// A kept upstream connection the origin closed while idle is replaced transparently.
+func TestStaleUpstreamIsRedialled(t *testing.T) {
+	// The origin answers one request per connection as if it kept it alive, then
+	// closes it: what an origin's idle timeout looks like to the proxy.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+		}
+	}()
+	p := startProxy(t, "127.0.0.2", nil)
+	c := p.client()
+	for range 2 {
+		resp, err := c.Get("http://" + ln.Addr().String() + "/")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%v %v", resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Bodies in both directions, each framing: length, chunked, until close; HTTP/1.0
+// clients get a chunked response decoded.
+func TestBodiesAreRelayedInEveryFraming(t *testing.T) {
+	o := startOrigin(t, "127.0.0.2:0", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write(body)
+			w.(http.Flusher).Flush() // forces chunked framing
+			w.Write([]byte("!"))
+		default:
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			w.Write(body)
+		}
+	})
+	p := startProxy(t, "127.0.0.2", nil)
+	base := "http://127.0.0.2:" + o.port()
+	big := strings.Repeat("0123456789", 100_000)
+	for _, tc := range []struct{ name, raw, wantBody string }{
+		{"length both ways", "POST " + base + "/ HTTP/1.1\r\nContent-Length: " + fmt.Sprint(len(big)) + "\r\nConnection: close\r\n\r\n" + big, big},
+		{"chunked request", "POST " + base + "/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n", "hello world"},
+		{"chunked response to HTTP/1.1", "POST " + base + "/chunked HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", "hi!"},
+		{"chunked response to HTTP/1.0 is decoded", "POST " + base + "/chunked HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi", "hi!"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			answer := p.exchange(t, tc.raw)
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(answer)), nil)
+			if err != nil {
+				t.Fatalf("%v in %.200q", err, answer)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || string(body) != tc.wantBody {
+				t.Fatalf("body %.100q (%d bytes), %v; want %d bytes", body, len(body), err, len(tc.wantBody))
+			}
+			if strings.Contains(tc.name, "1.0") && len(resp.TransferEncoding) > 0 {
+				t.Fatalf("HTTP/1.0 client got Transfer-Encoding %v", resp.TransferEncoding)
+			}
+		})
+	}
+}
+
+// Expect: 100-continue is answered by the proxy so the client sends its body at once.
+func TestExpectContinueIsAnswered(t *testing.T) {
+	o := startOrigin(t, "127.0.0.2:0", func(w http.ResponseWriter, r *http.Request) { io.Copy(w, r.Body) })
+	p := startProxy(t, "127.0.0.2", nil)
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprintf(c, "PUT http://127.0.0.2:%s/ HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", o.port())
+	br := bufio.NewReader(c)
+	line, _ := br.ReadString('\n')
+	if line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("first answer %q", line)
+	}
+	br.ReadString('\n')
+	io.WriteString(c, "data")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(io.LimitReader(resp.Body, 4)); string(body) != "data" {
+		t.Fatalf("echoed %q", body)
+	}
+	if got := o.received()[0].Header.Get("Expect"); got != "" {
+		t.Fatalf("Expect passed on: %q", got)
+	}
+}
+
+// 502 for a refused connection, 504 for a destination that never answers, and the
+// loop back into the proxy is refused (security.md item 9).
+func TestUpstreamFailuresAndLoops(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // holds the connection, never answers
+		}
+	}()
+	closed, _ := net.Listen("tcp", "127.0.0.2:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	p := startProxy(t, "127.0.0.0/8", nil, func(s *Server) { s.UpstreamTimeout = 300 * time.Millisecond })
+	for _, tc := range []struct {
+		name, url string
+		want      int
+	}{
+		{"connection refused", "http://" + closedAddr + "/", 502},
+		{"no answer", "http://" + silent.Addr().String() + "/", 504},
+		{"the proxy itself", "http://" + p.addr + "/", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, body := p.get(t, tc.url); status != tc.want {
+				t.Fatalf("status %d %q, want %d", status, body, tc.want)
+			}
+		})
+	}
+}
