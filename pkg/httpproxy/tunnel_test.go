@@ -207,4 +207,3 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 		t.Fatal("tunnel still open after the grace period")
 	}
 }
-
