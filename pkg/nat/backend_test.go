@@ -3,6 +3,9 @@ package nat
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +22,9 @@ import (
 // backend with its own parser.
 type backendUnderTest struct {
 	Backend
+	name string
+	// setup, when set, prepares the test process for the backend.
+	setup func(t *testing.T)
 	// state lists the egress-router state in the netns, one line per chain or rule.
 	state func(netns ns.NetNS) ([]string, error)
 	// golden is state after Apply(sampleAttachment, sampleRuleset); {hash} stands for
@@ -32,11 +38,13 @@ type backendUnderTest struct {
 	stateMissing string
 }
 
-var backends = []backendUnderTest{
-	{
-		Backend: nftablesBackend{},
-		state:   nftState,
-		golden: `table inet egress_router_{hash} {
+var backends = []backendUnderTest{nftablesUnderTest, iptablesUnderTest, withLegacyIptables(iptablesUnderTest)}
+
+var nftablesUnderTest = backendUnderTest{
+	Backend: nftablesBackend{},
+	name:    "nftables",
+	state:   nftState,
+	golden: `table inet egress_router_{hash} {
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		meta nfproto ipv4 iifname != "net1" tcp dport 80 dnat ip to 203.0.113.25:80 comment "egress-router container=4a1f0c3b9e2d if=net1"
@@ -62,33 +70,35 @@ var backends = []backendUnderTest{
 		meta nfproto ipv6 ct status ! dnat drop comment "egress-router container=4a1f0c3b9e2d if=net1"
 	}
 }`,
-		deleteFirstDNAT: func(netns ns.NetNS, a Attachment) error {
-			return netns.Do(func(ns.NetNS) error {
-				conn, err := nftables.New()
-				if err != nil {
-					return err
-				}
-				table := &nftables.Table{Family: nftables.TableFamilyINet, Name: "egress_router_" + a.hash()}
-				rules, err := conn.GetRules(table, &nftables.Chain{Table: table, Name: "prerouting"})
-				if err != nil || len(rules) == 0 {
-					return fmt.Errorf("list prerouting rules: %d rules, %v", len(rules), err)
-				}
-				if err := conn.DelRule(rules[0]); err != nil {
-					return err
-				}
-				return conn.Flush()
-			})
-		},
-		addForeignRule: func(netns ns.NetNS, a Attachment) error {
-			_, err := command(netns, "nft", "add", "rule", "inet", "egress_router_"+a.hash(), "prerouting", "tcp", "dport", "22", "accept")
-			return err
-		},
-		stateMissing: "table egress_router_{hash} is missing",
+	deleteFirstDNAT: func(netns ns.NetNS, a Attachment) error {
+		return netns.Do(func(ns.NetNS) error {
+			conn, err := nftables.New()
+			if err != nil {
+				return err
+			}
+			table := &nftables.Table{Family: nftables.TableFamilyINet, Name: "egress_router_" + a.hash()}
+			rules, err := conn.GetRules(table, &nftables.Chain{Table: table, Name: "prerouting"})
+			if err != nil || len(rules) == 0 {
+				return fmt.Errorf("list prerouting rules: %d rules, %v", len(rules), err)
+			}
+			if err := conn.DelRule(rules[0]); err != nil {
+				return err
+			}
+			return conn.Flush()
+		})
 	},
-	{
-		Backend: iptablesBackend{},
-		state:   iptablesState,
-		golden: `*filter
+	addForeignRule: func(netns ns.NetNS, a Attachment) error {
+		_, err := command(netns, "nft", "add", "rule", "inet", "egress_router_"+a.hash(), "prerouting", "tcp", "dport", "22", "accept")
+		return err
+	},
+	stateMissing: "table egress_router_{hash} is missing",
+}
+
+var iptablesUnderTest = backendUnderTest{
+	Backend: iptablesBackend{},
+	name:    "iptables",
+	state:   iptablesState,
+	golden: `*filter
 :EGR-{hash}-FWD - [0:0]
 -A FORWARD -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-FWD
 -A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
@@ -120,16 +130,35 @@ ip6tables-save
 -A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 443 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination [2001:db8:1::25]:8443
 -A EGR-{hash}-DNAT ! -i net1 -p udp -m udp --dport 5353 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination [2001:db8:1::53]:53
 -A EGR-{hash}-SNAT -o net1 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j SNAT --to-source 2001:db8:12::99`,
-		deleteFirstDNAT: func(netns ns.NetNS, a Attachment) error {
-			_, err := command(netns, "iptables", "-t", "nat", "-D", "EGR-"+a.hash()+"-DNAT", "1")
-			return err
-		},
-		addForeignRule: func(netns ns.NetNS, a Attachment) error {
-			_, err := command(netns, "iptables", "-t", "nat", "-A", "EGR-"+a.hash()+"-DNAT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
-			return err
-		},
-		stateMissing: "IPv4 chain EGR-{hash}-DNAT is missing",
+	deleteFirstDNAT: func(netns ns.NetNS, a Attachment) error {
+		_, err := command(netns, "iptables", "-t", "nat", "-D", "EGR-"+a.hash()+"-DNAT", "1")
+		return err
 	},
+	addForeignRule: func(netns ns.NetNS, a Attachment) error {
+		_, err := command(netns, "iptables", "-t", "nat", "-A", "EGR-"+a.hash()+"-DNAT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
+		return err
+	},
+	stateMissing: "IPv4 chain EGR-{hash}-DNAT is missing",
+}
+
+// withLegacyIptables runs b with iptables-legacy as the node's iptables, the variant
+// `iptables` on PATH does not select here, so both are known to work.
+func withLegacyIptables(b backendUnderTest) backendUnderTest {
+	b.name = "iptables-legacy"
+	b.setup = func(t *testing.T) {
+		dir := t.TempDir()
+		for _, tool := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
+			legacy, err := exec.LookPath(strings.Replace(tool, "tables", "tables-legacy", 1))
+			if err != nil {
+				t.Fatalf("the legacy iptables tools are part of Debian's iptables package: %v", err)
+			}
+			if err := os.Symlink(legacy, filepath.Join(dir, tool)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+	return b
 }
 
 // nftState is `nft list ruleset` without blank lines: in a test namespace every
@@ -191,11 +220,21 @@ func sampleRuleset() Ruleset {
 
 // forEachBackend runs test once per backend, each in a fresh network namespace.
 func forEachBackend(t *testing.T, test func(t *testing.T, b backendUnderTest, netns ns.NetNS)) {
+	runBackends(t, func(t *testing.T, b backendUnderTest) {
+		netns := newNS(t)
+		inNS(t, netns, b.Available)
+		test(t, b, netns)
+	})
+}
+
+// runBackends runs test once per backend, set up, as a subtest named after it.
+func runBackends(t *testing.T, test func(t *testing.T, b backendUnderTest)) {
 	for _, b := range backends {
-		t.Run(b.Name(), func(t *testing.T) {
-			netns := newNS(t)
-			inNS(t, netns, b.Available)
-			test(t, b, netns)
+		t.Run(b.name, func(t *testing.T) {
+			if b.setup != nil {
+				b.setup(t)
+			}
+			test(t, b)
 		})
 	}
 }

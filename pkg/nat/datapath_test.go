@@ -13,20 +13,29 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 )
 
-// pathTopology is the smallest network redirect mode works in:
+// pathTopology is the smallest network redirect mode works in, dual-stack:
 //
-//	client 10.1.0.2 ──veth── 10.1.0.1 eth0  router  net1 192.0.2.99 ──veth── 192.0.2.1 dest
-//	                                                                      203.0.113.25 on lo
+//	client ──veth── eth0 router net1 ──veth── dest
+//	10.1.0.2        10.1.0.1      192.0.2.99       192.0.2.1      203.0.113.25 on lo
+//	2001:db8:a::2   2001:db8:a::1 2001:db8:12::99  2001:db8:12::1 2001:db8:1::25 on lo
 //
-// The client's default route is the router; the router reaches 203.0.113.0/24 via
-// dest; dest has no route back to 10.1.0.0/24, so a reply only arrives when the router
-// SNATed the connection to 192.0.2.99.
+// The client's default routes point at the router; the router reaches the
+// destinations via dest; dest has no route back to the client's subnets, so a reply
+// only arrives when the router SNATed the connection to its net1 address.
 type pathTopology struct {
 	client, router, dest ns.NetNS
 }
 
 func newPathTopology(t *testing.T) pathTopology {
 	top := pathTopology{client: newNS(t), router: newNS(t), dest: newNS(t)}
+	inNS(t, top.router, func() error {
+		for _, sysctl := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+			if err := os.WriteFile(sysctl, []byte("1"), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	steps := []struct {
 		in   ns.NetNS
 		args string
@@ -34,22 +43,28 @@ func newPathTopology(t *testing.T) pathTopology {
 		{top.router, "link add eth0 type veth peer name eth0 netns " + nsName(top.client)},
 		{top.router, "link add net1 type veth peer name eth0 netns " + nsName(top.dest)},
 		{top.client, "addr add 10.1.0.2/24 dev eth0"},
+		{top.client, "addr add 2001:db8:a::2/64 dev eth0 nodad"},
 		{top.client, "link set eth0 up"},
 		{top.client, "route add default via 10.1.0.1"},
+		{top.client, "-6 route add default via 2001:db8:a::1"},
 		{top.router, "addr add 10.1.0.1/24 dev eth0"},
+		{top.router, "addr add 2001:db8:a::1/64 dev eth0 nodad"},
 		{top.router, "addr add 192.0.2.99/24 dev net1"},
+		{top.router, "addr add 2001:db8:12::99/64 dev net1 nodad"},
 		{top.router, "link set eth0 up"},
 		{top.router, "link set net1 up"},
 		{top.router, "route add 203.0.113.0/24 via 192.0.2.1"},
+		{top.router, "-6 route add 2001:db8:1::/64 via 2001:db8:12::1"},
 		{top.dest, "addr add 192.0.2.1/24 dev eth0"},
+		{top.dest, "addr add 2001:db8:12::1/64 dev eth0 nodad"},
 		{top.dest, "addr add 203.0.113.25/32 dev lo"},
+		{top.dest, "addr add 2001:db8:1::25/128 dev lo nodad"},
 		{top.dest, "link set eth0 up"},
 		{top.dest, "link set lo up"},
 	}
 	for _, s := range steps {
 		mustCommand(t, s.in, "ip", strings.Fields(s.args)...)
 	}
-	inNS(t, top.router, func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644) })
 	return top
 }
 
@@ -92,27 +107,44 @@ func dial(netns ns.NetNS, addr string, timeout time.Duration) (string, error) {
 }
 
 func TestRedirectCarriesRealConnections(t *testing.T) {
-	rs := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99"), Redirect: mustTable("8080 tcp 203.0.113.25 80")}
-	for _, b := range backends {
-		t.Run(b.Name(), func(t *testing.T) {
-			top := newPathTopology(t)
-			serveRemoteAddr(t, top.dest, "203.0.113.25:80")
-			inNS(t, top.router, func() error { return b.Apply(sampleAttachment, rs) })
-
-			got, err := dial(top.client, "10.1.0.1:8080", 2*time.Second)
-			if err != nil || got != "192.0.2.99" {
-				t.Errorf("client -> router:8080 = %q, %v; want the destination to see 192.0.2.99", got, err)
-			}
-			// No rule for 9090: the router answers itself (nothing listens) and
-			// forwards nothing.
-			if got, err := dial(top.client, "10.1.0.1:9090", 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-				t.Errorf("client -> router:9090 = %q, %v; want connection refused by the router", got, err)
-			}
-			// Routed straight at the destination, the flow is not DNATed: the forward
-			// filter drops it even though SNAT would have made it work.
-			if got, err := dial(top.client, "203.0.113.25:80", 300*time.Millisecond); err == nil {
-				t.Errorf("client -> 203.0.113.25:80 through the router = %q; want it dropped (the router is no open router)", got)
-			}
-		})
+	rs := Ruleset{
+		Egress:   "net1",
+		Sources:  addrs("192.0.2.99", "2001:db8:12::99"),
+		Redirect: mustTable("8080 tcp 203.0.113.25 80", "8086 tcp 2001:db8:1::25 80"),
 	}
+	paths := []struct {
+		family string
+		mapped string // the router's port with a rule
+		source string // the address dest should see
+		other  string // the router's port without a rule
+		direct string // the destination itself, routed through the router
+	}{
+		{"IPv4", "10.1.0.1:8080", "192.0.2.99", "10.1.0.1:9090", "203.0.113.25:80"},
+		{"IPv6", "[2001:db8:a::1]:8086", "2001:db8:12::99", "[2001:db8:a::1]:9090", "[2001:db8:1::25]:80"},
+	}
+	runBackends(t, func(t *testing.T, b backendUnderTest) {
+		top := newPathTopology(t)
+		serveRemoteAddr(t, top.dest, "203.0.113.25:80")
+		serveRemoteAddr(t, top.dest, "[2001:db8:1::25]:80")
+		inNS(t, top.router, func() error { return b.Apply(sampleAttachment, rs) })
+		// The first connection of a path may wait for a retransmitted SYN (1s) while
+		// the veths' neighbours resolve, hence the long timeout; the dropped
+		// connection comes last, once every neighbour is known.
+		for _, p := range paths {
+			t.Run(p.family, func(t *testing.T) {
+				if got, err := dial(top.client, p.mapped, 5*time.Second); err != nil || got != p.source {
+					t.Errorf("client -> %s = %q, %v; want the destination to see %s", p.mapped, got, err, p.source)
+				}
+				// No rule: the router answers itself (nothing listens), forwards nothing.
+				if got, err := dial(top.client, p.other, 5*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+					t.Errorf("client -> %s = %q, %v; want connection refused by the router", p.other, got, err)
+				}
+				// Not DNATed, so dropped by the forward filter, though SNAT alone
+				// would have made the connection work.
+				if got, err := dial(top.client, p.direct, 300*time.Millisecond); err == nil {
+					t.Errorf("client -> %s through the router = %q; want it dropped (the router is no open router)", p.direct, got)
+				}
+			})
+		}
+	})
 }

@@ -3,6 +3,7 @@ package nat
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -60,12 +61,20 @@ func changes(w, live rule) []string {
 		out = append(out, fmt.Sprintf("%s%s is %s, want %s", what, w.subject(), formatTarget(live.to), formatTarget(w.to)))
 	}
 	if live.notIn != w.notIn {
-		out = append(out, fmt.Sprintf("%s excludes packets arriving on %q, want %q", w, live.notIn, w.notIn))
+		out = append(out, fmt.Sprintf("%s matches packets arriving on %s, want %s", w, interfaceMatch("any interface but ", live.notIn), interfaceMatch("any interface but ", w.notIn)))
 	}
 	if live.out != w.out {
-		out = append(out, fmt.Sprintf("%s matches packets leaving on %q, want %q", w, live.out, w.out))
+		out = append(out, fmt.Sprintf("%s matches packets leaving on %s, want %s", w, interfaceMatch("", live.out), interfaceMatch("", w.out)))
 	}
 	return out
+}
+
+// interfaceMatch words an interface condition; no name means no condition.
+func interfaceMatch(prefix, name string) string {
+	if name == "" {
+		return "any interface"
+	}
+	return prefix + strconv.Quote(name)
 }
 
 // outOfOrder reports chains whose rules, all present, are in the wrong order: the
@@ -73,7 +82,7 @@ func changes(w, live rule) []string {
 func outOfOrder(want, live []rule) []string {
 	var out []string
 	for _, c := range chains {
-		for _, f := range append([]family{anyFamily}, families...) {
+		for _, f := range families {
 			outside := func(r rule) bool { return r.chain != c || r.family != f }
 			w := slices.DeleteFunc(slices.Clone(want), outside)
 			l := slices.DeleteFunc(slices.Clone(live), outside)

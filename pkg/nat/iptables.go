@@ -86,8 +86,12 @@ func (x xtables) read() (xtState, error) {
 	return parseSave(string(out)), nil
 }
 
-// load runs iptables-restore once with script on its input.
+// load runs iptables-restore once with script on its input; an empty script needs
+// no run.
 func (x xtables) load(script string, flags ...string) error {
+	if script == "" {
+		return nil
+	}
 	cmd := exec.Command(x.restore, append([]string{"--noflush", "--wait"}, flags...)...)
 	cmd.Stdin = strings.NewReader(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -117,7 +121,7 @@ func (iptablesBackend) Available() error {
 
 // Apply writes each family that has rules, and clears a family that no longer has
 // any, with one restore per family. iptables-restore commits table by table, so a
-// failure can leave the nat table written without the filter table; apply then
+// failure can leave the nat table written without the filter table; Apply then
 // removes what the attachment has in that family rather than leave half of it.
 func (iptablesBackend) Apply(a Attachment, rs Ruleset) error {
 	if err := a.validate(); err != nil {
@@ -125,10 +129,14 @@ func (iptablesBackend) Apply(a Attachment, rs Ruleset) error {
 	}
 	rules, err := rs.rules()
 	if err != nil {
-		return fmt.Errorf("iptables: %w", err)
+		return fmt.Errorf("invalid ruleset: %w", err)
 	}
-	return forEachFamily(rules, func(x xtables, want []rule) error {
-		return x.apply(a, want)
+	return forEachFamily(rules, func(x xtables, live xtState, want []rule) error {
+		err := x.load(restoreScript(a, live, want))
+		if err != nil && len(want) > 0 {
+			err = errors.Join(err, x.remove(a))
+		}
+		return err
 	})
 }
 
@@ -136,8 +144,8 @@ func (iptablesBackend) Remove(a Attachment) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	return forEachFamily(nil, func(x xtables, _ []rule) error {
-		return x.apply(a, nil)
+	return forEachFamily(nil, func(x xtables, live xtState, _ []rule) error {
+		return x.load(restoreScript(a, live, nil))
 	})
 }
 
@@ -147,61 +155,50 @@ func (iptablesBackend) Check(a Attachment, rs Ruleset) error {
 	}
 	rules, err := rs.rules()
 	if err != nil {
-		return fmt.Errorf("iptables: %w", err)
+		return fmt.Errorf("invalid ruleset: %w", err)
 	}
 	var drift []string
-	err = forEachFamily(rules, func(x xtables, want []rule) error {
-		live, err := x.read()
-		if err != nil {
-			return err
-		}
+	err = forEachFamily(rules, func(x xtables, live xtState, want []rule) error {
 		drift = append(drift, x.drift(a, live, want)...)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return driftError("iptables chains EGR-"+a.hash()+"-*", drift)
+	return driftError("chains EGR-"+a.hash()+"-*", drift)
 }
 
-// forEachFamily calls do with each family's tools and its share of rules. A family
-// whose tools are not installed is skipped when it has no rules: nothing of it can
-// have been written.
-func forEachFamily(rules []rule, do func(x xtables, want []rule) error) error {
+// forEachFamily calls do with each family's tools, live state and share of rules.
+// A family without rules is skipped when its tools are missing or cannot list the
+// kernel's tables (no ip6tables, IPv6 disabled): nothing of it can have been written.
+func forEachFamily(rules []rule, do func(x xtables, live xtState, want []rule) error) error {
 	for _, f := range families {
 		want := slices.DeleteFunc(slices.Clone(rules), func(r rule) bool { return r.family != f })
 		x, err := findXtables(f)
-		if errors.Is(err, exec.ErrNotFound) && len(want) == 0 {
+		var live xtState
+		if err == nil {
+			live, err = x.read()
+		}
+		if err != nil && len(want) == 0 {
 			continue
 		}
 		if err == nil {
-			err = do(x, want)
+			err = do(x, live, want)
 		}
 		if err != nil {
-			return fmt.Errorf("iptables: %s: %w", f, err)
+			return fmt.Errorf("%s: %w", f, err)
 		}
 	}
 	return nil
 }
 
-// apply replaces the attachment's chains in x's family with want, or removes them
-// when want is empty, in one restore.
-func (x xtables) apply(a Attachment, want []rule) error {
+// remove takes out whatever the attachment has in x's family.
+func (x xtables) remove(a Attachment) error {
 	live, err := x.read()
 	if err != nil {
 		return err
 	}
-	script := restoreScript(a, live, want)
-	if script == "" {
-		return nil
-	}
-	if err := x.load(script); err != nil {
-		if len(want) > 0 {
-			err = errors.Join(err, x.apply(a, nil))
-		}
-		return err
-	}
-	return nil
+	return x.load(restoreScript(a, live, nil))
 }
 
 // restoreScript is iptables-restore input that replaces the attachment's chains in

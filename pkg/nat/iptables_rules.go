@@ -9,14 +9,15 @@ import (
 	"github.com/egress-router/egress-router/pkg/redirect"
 )
 
-// The ctstate values iptables' conntrack match uses: DNAT is the virtual state of a
-// connection whose destination was translated, the same bit as nft's `ct status dnat`.
-const (
-	ctstateEstablished = "RELATED,ESTABLISHED"
-	ctstateDNAT        = "DNAT"
-)
-
 var (
+	// xtCtTests are the conntrack conditions in the conntrack match's words, as
+	// iptables-save prints them. DNAT is the virtual state of a connection whose
+	// destination was translated: the bit nft's `ct status dnat` tests.
+	xtCtTests = map[ctMatch][]string{
+		ctEstablished: {"--ctstate", "RELATED,ESTABLISHED"},
+		ctDNAT:        {"--ctstate", "DNAT"},
+		ctNotDNAT:     {"!", "--ctstate", "DNAT"},
+	}
 	xtTargets = map[verdict]string{accept: "ACCEPT", drop: "DROP", dnat: "DNAT", snat: "SNAT"}
 	xtToFlags = map[verdict]string{dnat: "--to-destination", snat: "--to-source"}
 	// xtModules are the match extensions xtArgs loads.
@@ -40,13 +41,8 @@ func xtArgs(r rule, comment string) []string {
 			a = append(a, "-m", string(r.proto), "--dport", strconv.Itoa(int(r.dport)))
 		}
 	}
-	switch r.ct {
-	case ctEstablished:
-		a = append(a, "-m", "conntrack", "--ctstate", ctstateEstablished)
-	case ctDNAT:
-		a = append(a, "-m", "conntrack", "--ctstate", ctstateDNAT)
-	case ctNotDNAT:
-		a = append(a, "-m", "conntrack", "!", "--ctstate", ctstateDNAT)
+	if test, ok := xtCtTests[r.ct]; ok {
+		a = append(append(a, "-m", "conntrack"), test...)
 	}
 	a = append(a, "-m", "comment", "--comment", comment, "-j", xtTargets[r.action])
 	if flag, ok := xtToFlags[r.action]; ok {
@@ -116,16 +112,14 @@ func (r *rule) readOption(opt, val string, neg bool) bool {
 }
 
 func (r *rule) readCtstate(val string, neg bool) bool {
-	states := strings.Split(val, ",")
-	slices.Sort(states)
-	switch strings.Join(states, ",") {
-	case "ESTABLISHED,RELATED":
-		return !neg && setOnce(&r.ct, ctEstablished)
-	case ctstateDNAT:
-		if neg {
-			return setOnce(&r.ct, ctNotDNAT)
+	got := []string{"--ctstate", val}
+	if neg {
+		got = append([]string{"!"}, got...)
+	}
+	for m, test := range xtCtTests {
+		if slices.Equal(got, test) {
+			return setOnce(&r.ct, m)
 		}
-		return setOnce(&r.ct, ctDNAT)
 	}
 	return false
 }

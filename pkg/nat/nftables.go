@@ -46,11 +46,11 @@ func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 	}
 	rules, err := rs.rules()
 	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+		return fmt.Errorf("invalid ruleset: %w", err)
 	}
 	conn, err := nftables.New()
 	if err != nil {
-		return fmt.Errorf("nftables: open netlink connection: %w", err)
+		return fmt.Errorf("open netlink connection: %w", err)
 	}
 	table := nftTable(a)
 	deleteTable(conn, table)
@@ -66,7 +66,7 @@ func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 		conn.AddRule(&nftables.Rule{Table: table, Chain: written[r.chain], Exprs: nftExprs(r), UserData: comment})
 	}
 	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("nftables: write table %s: %w", table.Name, err)
+		return fmt.Errorf("write table %s: %w", table.Name, err)
 	}
 	return nil
 }
@@ -77,12 +77,12 @@ func (nftablesBackend) Remove(a Attachment) error {
 	}
 	conn, err := nftables.New()
 	if err != nil {
-		return fmt.Errorf("nftables: open netlink connection: %w", err)
+		return fmt.Errorf("open netlink connection: %w", err)
 	}
 	table := nftTable(a)
 	deleteTable(conn, table)
 	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("nftables: delete table %s: %w", table.Name, err)
+		return fmt.Errorf("delete table %s: %w", table.Name, err)
 	}
 	return nil
 }
@@ -100,23 +100,23 @@ func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
 	}
 	want, err := rs.rules()
 	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+		return fmt.Errorf("invalid ruleset: %w", err)
 	}
 	conn, err := nftables.New()
 	if err != nil {
-		return fmt.Errorf("nftables: open netlink connection: %w", err)
+		return fmt.Errorf("open netlink connection: %w", err)
 	}
 	table := nftTable(a)
 	tables, err := conn.ListTablesOfFamily(table.Family)
 	if err != nil {
-		return fmt.Errorf("nftables: list tables: %w", err)
+		return fmt.Errorf("list tables: %w", err)
 	}
 	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == table.Name }) {
-		return fmt.Errorf("nftables: table %s is missing", table.Name)
+		return fmt.Errorf("table %s is missing", table.Name)
 	}
 	liveChains, err := conn.ListChainsOfTableFamily(table.Family)
 	if err != nil {
-		return fmt.Errorf("nftables: list chains: %w", err)
+		return fmt.Errorf("list chains: %w", err)
 	}
 	liveChains = slices.DeleteFunc(liveChains, func(c *nftables.Chain) bool { return c.Table.Name != table.Name })
 
@@ -136,7 +136,7 @@ func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
 		}
 		rules, err := conn.GetRules(table, lc)
 		if err != nil {
-			return fmt.Errorf("nftables: list rules of %s %s: %w", table.Name, c, err)
+			return fmt.Errorf("list rules of %s %s: %w", table.Name, c, err)
 		}
 		for _, r := range rules {
 			live = append(live, nftRule(c, r.Handle, r.Exprs))
@@ -146,7 +146,7 @@ func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
 		drift = append(drift, fmt.Sprintf("unexpected chain %s", extra.Name))
 	}
 	drift = append(drift, diff(want, live)...)
-	return driftError("nftables table "+table.Name, drift)
+	return driftError("table "+table.Name, drift)
 }
 
 // hookNames are the base chain hooks in nft's words.

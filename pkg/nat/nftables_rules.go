@@ -29,12 +29,23 @@ const (
 var (
 	nfprotos  = map[family]byte{ipv4: unix.NFPROTO_IPV4, ipv6: unix.NFPROTO_IPV6}
 	l4protos  = map[redirect.Proto]byte{redirect.TCP: unix.IPPROTO_TCP, redirect.UDP: unix.IPPROTO_UDP, redirect.SCTP: unix.IPPROTO_SCTP}
-	ctMasks   = map[ctMatch]uint32{ctEstablished: expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED, ctDNAT: ipsDstNAT, ctNotDNAT: ipsDstNAT}
 	natTypes  = map[verdict]expr.NATType{dnat: expr.NATTypeDestNAT, snat: expr.NATTypeSourceNAT}
 	verdicts  = map[verdict]expr.VerdictKind{accept: expr.VerdictAccept, drop: expr.VerdictDrop}
 	zeroWord  = []byte{0, 0, 0, 0}
 	dportLoad = expr.Payload{OperationType: expr.PayloadLoad, DestRegister: regMatch, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
 )
+
+// ctTests are the conntrack conditions as nft tests them: a ct key, masked, compared
+// with zero.
+var ctTests = map[ctMatch]struct {
+	key  expr.CtKey
+	mask uint32
+	op   expr.CmpOp
+}{
+	ctEstablished: {expr.CtKeySTATE, expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED, expr.CmpOpNeq},
+	ctDNAT:        {expr.CtKeySTATUS, ipsDstNAT, expr.CmpOpNeq},
+	ctNotDNAT:     {expr.CtKeySTATUS, ipsDstNAT, expr.CmpOpEq},
+}
 
 // nftExprs renders r as nftables expressions; nftRule reads them back. Each field is
 // one fragment, e.g. `meta l4proto tcp` is a meta load and a compare, and `th dport
@@ -58,18 +69,11 @@ func nftExprs(r rule) []expr.Any {
 		load := dportLoad
 		e = append(e, &load, &expr.Cmp{Op: expr.CmpOpEq, Register: regMatch, Data: binaryutil.BigEndian.PutUint16(r.dport)})
 	}
-	if r.ct != ctAny {
-		key, op := expr.CtKeySTATUS, expr.CmpOpNeq
-		switch r.ct {
-		case ctEstablished:
-			key = expr.CtKeySTATE
-		case ctNotDNAT:
-			op = expr.CmpOpEq
-		}
+	if test, ok := ctTests[r.ct]; ok {
 		e = append(e,
-			&expr.Ct{Register: regMatch, Key: key},
-			&expr.Bitwise{SourceRegister: regMatch, DestRegister: regMatch, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ctMasks[r.ct]), Xor: zeroWord},
-			&expr.Cmp{Op: op, Register: regMatch, Data: zeroWord},
+			&expr.Ct{Register: regMatch, Key: test.key},
+			&expr.Bitwise{SourceRegister: regMatch, DestRegister: regMatch, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(test.mask), Xor: zeroWord},
+			&expr.Cmp{Op: test.op, Register: regMatch, Data: zeroWord},
 		)
 	}
 	switch r.action {
@@ -164,10 +168,9 @@ func readMeta(r *rule, key expr.MetaKey, cmp *expr.Cmp) int {
 	return 0
 }
 
-// readCt reads `ct state established,related`, `ct status dnat` and `ct status &
-// dnat == 0`: a ct load, a mask and a compare with zero.
+// readCt reads a ctTests condition: a ct load, a mask and a compare with zero.
 func readCt(r *rule, e []expr.Any, ct *expr.Ct) int {
-	if len(e) < 3 {
+	if len(e) < 3 || ct.SourceRegister {
 		return 0
 	}
 	mask, ok := e[1].(*expr.Bitwise)
@@ -176,19 +179,12 @@ func readCt(r *rule, e []expr.Any, ct *expr.Ct) int {
 		!bytes.Equal(mask.Xor, zeroWord) || !bytes.Equal(cmp.Data, zeroWord) || len(mask.Mask) != 4 {
 		return 0
 	}
-	bits := binaryutil.NativeEndian.Uint32(mask.Mask)
-	var m ctMatch
-	switch {
-	case ct.Key == expr.CtKeySTATE && bits == ctMasks[ctEstablished] && cmp.Op == expr.CmpOpNeq:
-		m = ctEstablished
-	case ct.Key == expr.CtKeySTATUS && bits == ipsDstNAT && cmp.Op == expr.CmpOpNeq:
-		m = ctDNAT
-	case ct.Key == expr.CtKeySTATUS && bits == ipsDstNAT && cmp.Op == expr.CmpOpEq:
-		m = ctNotDNAT
-	default:
-		return 0
+	for m, test := range ctTests {
+		if ct.Key == test.key && binaryutil.NativeEndian.Uint32(mask.Mask) == test.mask && cmp.Op == test.op {
+			return consumed(setOnce(&r.ct, m), 3)
+		}
 	}
-	return consumed(setOnce(&r.ct, m), 3)
+	return 0
 }
 
 // readNAT reads an address load, an optional port load and the nat expression that

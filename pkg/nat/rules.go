@@ -21,17 +21,9 @@ const (
 // chains lists every chain an attachment owns, in the order they are written.
 var chains = []chain{prerouting, postrouting, forward}
 
-func (c chain) String() string {
-	switch c {
-	case prerouting:
-		return "prerouting"
-	case postrouting:
-		return "postrouting"
-	case forward:
-		return "forward"
-	}
-	return "chain" + strconv.Itoa(int(c))
-}
+var chainNames = map[chain]string{prerouting: "prerouting", postrouting: "postrouting", forward: "forward"}
+
+func (c chain) String() string { return chainNames[c] }
 
 // family is the IP version a rule applies to; anyFamily only appears on live rules
 // that lack a family match (every rule egress-router writes has one).
@@ -186,10 +178,8 @@ func (r rule) actionName() string {
 		return "SNAT"
 	case accept:
 		return r.chain.String() + " accept"
-	case drop:
-		return r.chain.String() + " drop"
 	}
-	return r.chain.String() + " no-verdict"
+	return r.chain.String() + " drop"
 }
 
 // subject says which packets the rule matches, interfaces aside: "80/tcp",

@@ -109,7 +109,16 @@ func TestDiffDescribesDrift(t *testing.T) {
 		{
 			"egress interface changed",
 			edit(func(l []rule) []rule { l[0].notIn = "eth1"; return l }),
-			[]string{`DNAT rule for 80/tcp -> 203.0.113.25:80 excludes packets arriving on "eth1", want "net1"`},
+			[]string{`DNAT rule for 80/tcp -> 203.0.113.25:80 matches packets arriving on any interface but "eth1", want any interface but "net1"`},
+		},
+		{
+			"output interface match dropped",
+			edit(func(l []rule) []rule {
+				i := slices.IndexFunc(l, func(r rule) bool { return r.action == snat })
+				l[i].out = ""
+				return l
+			}),
+			[]string{`SNAT rule for IPv4 traffic -> 192.0.2.99 matches packets leaving on any interface, want "net1"`},
 		},
 		{
 			"fallback moved first",
