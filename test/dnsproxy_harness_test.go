@@ -100,7 +100,7 @@ func (r *dnsRouter) start(t *testing.T, lines []string, flags ...string) *proxyP
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.exited <- p.cmd.Wait() }()
+	go func() { p.exited <- p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		select {
@@ -138,6 +138,11 @@ func (p *proxyProcess) signal(t *testing.T, sig syscall.Signal) {
 func (p *proxyProcess) waitServing(t *testing.T) {
 	t.Helper()
 	eventually(t, "egress-dns-proxy to serve", func() bool {
+		select {
+		case err := <-p.exited:
+			t.Fatalf("egress-dns-proxy exited at start (%v):\n%s", err, p.logs.String())
+		default:
+		}
 		code, _ := p.get("/healthz")
 		return code == http.StatusOK
 	})

@@ -1,0 +1,126 @@
+package test
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+const nameLine = "80 svc.example.com"
+
+// New connections follow the name once its TTL runs out, not before.
+func TestDNSProxyFollowsTheTTL(t *testing.T) {
+	r := newDNSRouter(t, nameLine)
+	serveEcho(t, r.tp.Dest, "203.0.113.30:80", "203.0.113.31:80")
+	r.dns.Set("svc.example.com", 2, netip.MustParseAddr("203.0.113.30"))
+	r.start(t, []string{nameLine})
+	if dialled, _ := r.greeting(t, 80, false); dialled != "203.0.113.30" {
+		t.Fatalf("reached %s, want 203.0.113.30", dialled)
+	}
+	changed := time.Now()
+	r.dns.Set("svc.example.com", 2, netip.MustParseAddr("203.0.113.31"))
+	if dialled, _ := r.greeting(t, 80, false); dialled != "203.0.113.30" && time.Since(changed) < time.Second {
+		t.Fatalf("the answer changed before its 2s TTL ran out: reached %s", dialled)
+	}
+	eventually(t, "the new address after the TTL", func() bool {
+		dialled, _ := r.greeting(t, 80, false)
+		return dialled == "203.0.113.31"
+	})
+	if took := time.Since(changed); took > 4*time.Second {
+		t.Fatalf("took %s to follow a 2s TTL", took)
+	}
+}
+
+// Connections are spread over every record; a record whose address refuses is stepped
+// over, so no client sees the dead one.
+func TestDNSProxySpreadsOverRecordsAndSkipsADeadAddress(t *testing.T) {
+	r := newDNSRouter(t, nameLine)
+	serveEcho(t, r.tp.Dest, "203.0.113.40:80", "203.0.113.41:80") // .42 refuses
+	r.dns.Set("svc.example.com", 60, netip.MustParseAddr("203.0.113.40"), netip.MustParseAddr("203.0.113.41"), netip.MustParseAddr("203.0.113.42"))
+	p := r.start(t, []string{nameLine})
+	seen := map[string]int{}
+	for range 12 {
+		dialled, _ := r.greeting(t, 80, false)
+		seen[dialled]++
+	}
+	if seen["203.0.113.40"] < 3 || seen["203.0.113.41"] < 3 || len(seen) != 2 {
+		t.Fatalf("connections reached %v; want both live addresses, several times each", seen)
+	}
+	if got := p.metric(t, `egress_dns_proxy_dial_errors_total{port="80"}`); got != 0 {
+		t.Fatalf("dial_errors_total %v: a client was failed although live addresses remained", got)
+	}
+}
+
+// With DNS down, the last answer keeps serving and the failures are counted.
+func TestDNSProxyKeepsTheLastAnswerThroughADNSOutage(t *testing.T) {
+	r := newDNSRouter(t, nameLine)
+	serveEcho(t, r.tp.Dest, "203.0.113.30:80")
+	r.dns.Set("svc.example.com", 1, netip.MustParseAddr("203.0.113.30"))
+	p := r.start(t, []string{nameLine})
+	r.greeting(t, 80, false)
+	r.dns.SetDown(true)
+	eventually(t, "failed refreshes", func() bool {
+		return p.metric(t, `egress_dns_proxy_resolution_failures_total{port="80"}`) >= 2
+	})
+	if dialled, source := r.greeting(t, 80, false); dialled != "203.0.113.30" || source != "192.0.2.99" {
+		t.Fatalf("during the outage: reached %s from %s", dialled, source)
+	}
+	if code, body := p.get("/readyz"); code != http.StatusOK {
+		t.Fatalf("not ready during the outage although the last answer serves: %d %s", code, body)
+	}
+}
+
+// Started while DNS is down, the proxy serves health, is not ready, closes connections
+// at once, and recovers when DNS answers.
+func TestDNSProxyStartsWithDNSDownThenRecovers(t *testing.T) {
+	r := newDNSRouter(t, nameLine)
+	serveEcho(t, r.tp.Dest, "203.0.113.30:80")
+	r.dns.SetDown(true)
+	p := r.start(t, []string{nameLine})
+	if code, _ := p.get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz %d before any answer, want 503", code)
+	}
+	c, err := r.dialPod(80, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.closedAtOnce() {
+		t.Fatal("a connection before any answer was not closed at once")
+	}
+	c.Close()
+	r.dns.Set("svc.example.com", 60, netip.MustParseAddr("203.0.113.30"))
+	r.dns.SetDown(false)
+	eventually(t, "readiness once DNS answers", func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK })
+	if dialled, _ := r.greeting(t, 80, false); dialled != "203.0.113.30" {
+		t.Fatalf("after recovery reached %s", dialled)
+	}
+}
+
+// A name that starts resolving to a guarded address (loopback, cloud metadata) is
+// refused and logged; connections keep going to the last good address, never to the
+// guarded one, where a server in the pod waits to catch them.
+func TestDNSProxyRefusesARebindToAGuardedAddress(t *testing.T) {
+	line := "8000 svc.example.com 80" // the pod's own port 80 is the trap
+	r := newDNSRouter(t, line)
+	serveEcho(t, r.tp.Dest, "203.0.113.30:80")
+	serveEcho(t, r.tp.Pod.NS, "127.0.0.1:80")
+	r.dns.Set("svc.example.com", 1, netip.MustParseAddr("203.0.113.30"))
+	p := r.start(t, []string{line})
+	r.greeting(t, 8000, false)
+	for _, rebind := range []string{"127.0.0.1", "169.254.169.254"} {
+		r.dns.Set("svc.example.com", 1, netip.MustParseAddr(rebind))
+		eventually(t, "the rebind to be refused", func() bool {
+			return strings.Contains(p.logs.String(), `"address":"`+rebind+`"`)
+		})
+		for range 3 {
+			if dialled, _ := r.greeting(t, 8000, false); dialled != "203.0.113.30" {
+				t.Fatalf("after a rebind to %s a connection reached %s", rebind, dialled)
+			}
+		}
+	}
+	if !strings.Contains(p.logs.String(), "resolved address refused") {
+		t.Fatalf("the refusal is not logged:\n%s", p.logs.String())
+	}
+}
