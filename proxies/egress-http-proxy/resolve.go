@@ -2,23 +2,22 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/netip"
 
 	"github.com/egress-router/egress-router/pkg/httpproxy"
+	"github.com/egress-router/egress-router/pkg/resolver"
 )
 
-// newResolver resolves with Go's own resolver (never glibc's lenient parser), through
-// server when one is given.
+// newResolver resolves destination names with the shared resolver (its own DNS client,
+// so glibc's lenient parsing never applies), through server when one is given, else
+// the servers of /etc/resolv.conf.
 func newResolver(server string) httpproxy.Resolver {
-	r := &net.Resolver{PreferGo: true}
+	r := &resolver.Resolver{}
 	if server != "" {
-		r.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, server)
-		}
+		r.Servers = []string{server}
 	}
 	return func(ctx context.Context, host string) ([]netip.Addr, error) {
-		return r.LookupNetIP(ctx, "ip", host)
+		answer, err := r.Lookup(ctx, host)
+		return answer.Addrs, err
 	}
 }
