@@ -57,7 +57,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.check, "check", false, "validate the configuration, print the forwarding table with the addresses names resolve to now, and exit")
 	flag.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	flag.StringVar(&o.listenAddr, "listen-address", "", "`address` the lines' listeners bind (default all addresses)")
-	flag.StringVar(&o.metricsAddr, "metrics-address", ":9101", "`host:port` of /metrics, /healthz and /readyz")
+	flag.StringVar(&o.metricsAddr, "metrics-address", ":9090", "`host:port` of /metrics, /healthz and /readyz")
 	flag.StringVar(&o.dnsServers, "dns-server", "", "comma-separated `host:port` name servers (default the nameservers of /etc/resolv.conf)")
 	flag.DurationVar(&o.dnsTimeout, "dns-timeout", 2*time.Second, "timeout of one DNS query to one server")
 	flag.DurationVar(&o.ttlFloor, "ttl-floor", resolver.DefaultFloor, "shortest time an answer is kept, whatever its TTL")
