@@ -98,13 +98,13 @@ var iptablesUnderTest = backendUnderTest{
 	Backend: iptablesBackend{},
 	name:    "iptables",
 	state:   iptablesState,
-	golden: `*filter
+	golden: `iptables-save *filter
 :EGR-{hash}-FWD - [0:0]
 -A FORWARD -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-FWD
 -A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
-*nat
+iptables-save *nat
 :EGR-{hash}-DNAT - [0:0]
 :EGR-{hash}-SNAT - [0:0]
 -A PREROUTING -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-DNAT
@@ -115,14 +115,13 @@ var iptablesUnderTest = backendUnderTest{
 -A EGR-{hash}-DNAT ! -i net1 -p sctp -m sctp --dport 9999 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination 203.0.113.30:9999
 -A EGR-{hash}-DNAT ! -i net1 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination 203.0.113.27
 -A EGR-{hash}-SNAT -o net1 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j SNAT --to-source 192.0.2.99
-ip6tables-save
-*filter
+ip6tables-save *filter
 :EGR-{hash}-FWD - [0:0]
 -A FORWARD -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-FWD
 -A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
-*nat
+ip6tables-save *nat
 :EGR-{hash}-DNAT - [0:0]
 :EGR-{hash}-SNAT - [0:0]
 -A PREROUTING -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-DNAT
@@ -168,8 +167,8 @@ func nftState(netns ns.NetNS) ([]string, error) {
 	return nonBlankLines(out), err
 }
 
-// iptablesState is the lines of iptables-save, then ip6tables-save, that name an
-// egress-router chain, with the table headers they sit under.
+// iptablesState is the lines of iptables-save and ip6tables-save that name an
+// egress-router chain, each group under a "<tool> *<table>" header.
 func iptablesState(netns ns.NetNS) ([]string, error) {
 	var state []string
 	for _, save := range []string{"iptables-save", "ip6tables-save"} {
@@ -177,19 +176,13 @@ func iptablesState(netns ns.NetNS) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if save != "iptables-save" {
-			state = append(state, save)
-		}
 		for _, table := range strings.Split(out, "\n*")[1:] {
-			lines := slices.DeleteFunc(strings.Split(table, "\n"), func(l string) bool { return !strings.Contains(l, "EGR-") })
-			if len(lines) > 0 {
-				state = append(state, "*"+strings.SplitN(table, "\n", 2)[0])
-				state = append(state, lines...)
+			lines := strings.Split(table, "\n")
+			ours := slices.DeleteFunc(lines[1:], func(l string) bool { return !strings.Contains(l, "EGR-") })
+			if len(ours) > 0 {
+				state = append(append(state, save+" *"+lines[0]), ours...)
 			}
 		}
-	}
-	if slices.Equal(state, []string{"ip6tables-save"}) {
-		return nil, nil
 	}
 	return state, nil
 }

@@ -1,8 +1,50 @@
 package nat
 
 import (
+	"fmt"
 	"strings"
 )
+
+// restoreScript is iptables-restore input that replaces the attachment's chains in
+// one family with want, or removes them when want is empty ("" when there is nothing
+// to remove). Declaring a chain creates it or, when it exists, flushes it (also under
+// --noflush), so an older copy's rules never survive. Jumps found in live are deleted
+// by their own specification and one is inserted first in the built-in chain, so that
+// no earlier rule there can bypass the forward filter.
+func restoreScript(a Attachment, live xtState, want []rule) string {
+	comment := a.comment()
+	var script strings.Builder
+	for _, table := range xtTables {
+		var declare, body []string
+		owned := false
+		for _, c := range chains {
+			spec, name := xtChainSpecs[c], xtChainName(a, c)
+			if spec.table != table {
+				continue
+			}
+			declare = append(declare, ":"+name+" - [0:0]")
+			owned = owned || live.hasChain(table, name)
+			for _, jump := range live.jumps(table, spec.builtin, name) {
+				owned = true
+				body = append(body, "-D "+spec.builtin+" "+joinArgs(jump))
+			}
+			if len(want) == 0 {
+				body = append(body, "-X "+name)
+				continue
+			}
+			body = append(body, "-I "+spec.builtin+" 1 "+joinArgs([]string{"-m", "comment", "--comment", comment, "-j", name}))
+			for _, r := range want {
+				if r.chain == c {
+					body = append(body, "-A "+name+" "+joinArgs(xtArgs(r, comment)))
+				}
+			}
+		}
+		if len(want) > 0 || owned {
+			fmt.Fprintf(&script, "*%s\n%s\n%s\nCOMMIT\n", table, strings.Join(declare, "\n"), strings.Join(body, "\n"))
+		}
+	}
+	return script.String()
+}
 
 // xtState is what iptables-save printed: for each table, the chains it declares and
 // each chain's rules, as argument lists after "-A <chain>".
