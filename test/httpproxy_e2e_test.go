@@ -1,0 +1,165 @@
+package test
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/egress-router/egress-router/test/topology"
+)
+
+// curl and Go's client, through the proxy in the router pod, reach HTTP and HTTPS
+// servers that accept only the reserved address; a denied name gets 403; going direct
+// is refused.
+func TestHTTPProxyCarriesClientsFromTheReservedAddress(t *testing.T) {
+	r := newHTTPRouter(t, []string{"!*.internal.example.com", "*.example.com", "2001:db8:20::/64"})
+	r.dns.Set("www.example.com", 60, webAddr)
+	r.dns.Set("example.com", 60, secureAddr) // the test certificate's name
+	r.dns.Set("v6.example.com", 60, web6Addr)
+	r.dns.Set("db.internal.example.com", 60, webAddr)
+	r.dns.Set("www.example.org", 60, webAddr)
+	reserved, reserved6 := topology.Reserved.Addr().String(), topology.Reserved6.Addr().String()
+	for _, tc := range []struct {
+		name, url  string
+		wantStatus int
+		wantBody   string
+	}{
+		{"HTTP by name", "http://www.example.com/", 200, "source " + reserved + " reached 203.0.113.80:80 host www.example.com"},
+		{"HTTPS through CONNECT", "https://example.com/", 200, "source " + reserved + " reached 203.0.113.43:443"},
+		{"IPv6 by name", "http://v6.example.com/", 200, "source " + reserved6 + " reached [2001:db8:20::80]:80"},
+		{"IPv6 literal by range rule", "http://[2001:db8:20::80]/", 200, "source " + reserved6},
+		{"denied before the wildcard", "http://db.internal.example.com/", 403, ""},
+		{"no rule matches", "http://www.example.org/", 403, ""},
+		{"IPv4 literal no rule names", "http://203.0.113.80/", 403, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, status := r.curl(t, tc.url)
+			if status != tc.wantStatus || !strings.Contains(body, tc.wantBody) {
+				t.Errorf("curl %s: %d %q, want %d %q", tc.url, status, body, tc.wantStatus, tc.wantBody)
+			}
+			body, status = r.get(tc.url)
+			if status != tc.wantStatus || !strings.Contains(body, tc.wantBody) {
+				t.Errorf("Go client %s: %d %q, want %d %q", tc.url, status, body, tc.wantStatus, tc.wantBody)
+			}
+		})
+	}
+	// Without the proxy the destination refuses the client.
+	if out, err := r.tp.Exec(t, r.tp.Client, "curl", "-sS", "--max-time", "5", "http://203.0.113.80/").Output(); err == nil || strings.Contains(out, "source") {
+		t.Errorf("direct curl: %q; want it refused", out)
+	}
+	m := r.metrics(t)
+	for _, want := range []string{`egress_http_proxy_requests_total{decision="allow",rule="2"}`, `egress_http_proxy_tunnels_total{decision="allow",rule="2"} 2`, `egress_http_proxy_requests_total{decision="deny",rule="1"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// Names that resolve to loopback, link-local or metadata addresses are refused on the
+// strength of a name rule; a name moved to a guarded address after it was allowed is
+// refused on the next resolution (rebinding).
+func TestHTTPProxyGuardsWhatNamesResolveTo(t *testing.T) {
+	r := newHTTPRouter(t, []string{"*.example.com"})
+	for name, addr := range map[string]string{
+		"loopback.example.com": "127.0.0.1", "metadata.example.com": "169.254.169.254",
+		"linklocal.example.com": "fe80::1", "ec2.example.com": "fd00:ec2::254", "alibaba.example.com": "100.100.100.200",
+	} {
+		r.dns.Set(name, 60, mustAddr(addr))
+		if body, status := r.curl(t, "http://"+name+":9090/metrics"); status != 403 {
+			t.Errorf("%s (%s): %d %q, want 403", name, addr, status, body)
+		}
+	}
+	r.dns.Set("rebind.example.com", 0, webAddr)
+	if body, status := r.curl(t, "http://rebind.example.com/"); status != 200 {
+		t.Fatalf("before rebinding: %d %q", status, body)
+	}
+	r.dns.Set("rebind.example.com", 0, mustAddr("127.0.0.1"))
+	if body, status := r.curl(t, "http://rebind.example.com:9090/metrics"); status != 403 {
+		t.Fatalf("after rebinding to loopback: %d %q", status, body)
+	}
+	if body, status := r.curl(t, "https://loopback.example.com:443/"); status == 200 {
+		t.Fatalf("CONNECT to a loopback name: %d %q", status, body)
+	}
+}
+
+// A changed configuration file applies to new requests and tunnels while an open
+// tunnel carries on; an invalid file is refused and the rules in force stay.
+func TestHTTPProxyReloadsOnFileChange(t *testing.T) {
+	r := newHTTPRouter(t, []string{"*.example.com"}, "-reload-interval", "100ms", "-connect-ports", "443,7")
+	r.dns.Set("www.example.com", 60, webAddr)
+	r.dns.Set("www.example.org", 60, webAddr)
+	tunnel, status := r.tunnel(t, "www.example.com:7")
+	if status != 200 || !echoes(tunnel, "before") {
+		t.Fatalf("tunnel: %d", status)
+	}
+	r.writeConfig(t, routerConfig("*.example.org"))
+	waitFor(t, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
+	if _, s := r.curl(t, "http://www.example.org/"); s != 200 {
+		t.Fatalf("newly allowed name: %d", s)
+	}
+	if _, s := r.tunnel(t, "www.example.com:7"); s != 403 {
+		t.Fatalf("new tunnel under the new rules: %d", s)
+	}
+	if !echoes(tunnel, "after reload") {
+		t.Fatal("the open tunnel did not survive the reload")
+	}
+	r.writeConfig(t, []byte(`{"mode": "http-proxy", "ip": {"addresses": ["192.0.2.99/24"]}, "httpProxy": {"destinations": ["*.example.net", "!*"]}}`))
+	waitFor(t, "the refusal logged", func() bool { return strings.Contains(r.logs.String(), "reload refused") })
+	if _, s := r.curl(t, "http://www.example.org/"); s != 200 {
+		t.Fatalf("after an invalid reload: %d; the old rules should stay", s)
+	}
+}
+
+// SIGHUP reloads at once, without waiting for the file poll.
+func TestHTTPProxyReloadsOnSIGHUP(t *testing.T) {
+	r := newHTTPRouter(t, []string{"*.example.com"}, "-reload-interval", "1h")
+	r.dns.Set("www.example.com", 60, webAddr)
+	r.writeConfig(t, routerConfig("!www.example.com", "*.example.com"))
+	if _, s := r.curl(t, "http://www.example.com/"); s != 200 {
+		t.Fatalf("before SIGHUP: %d", s)
+	}
+	r.signal(t, syscall.SIGHUP)
+	waitFor(t, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
+}
+
+// SIGTERM stops accepting, lets an open tunnel run for the grace period, then exits 0.
+func TestHTTPProxyDrainsOnSIGTERM(t *testing.T) {
+	r := newHTTPRouter(t, []string{"*.example.com"}, "-drain-grace", "1500ms", "-connect-ports", "7")
+	r.dns.Set("echo.example.com", 60, webAddr)
+	tunnel, status := r.tunnel(t, "echo.example.com:7")
+	if status != 200 {
+		t.Fatalf("tunnel: %d", status)
+	}
+	start := time.Now()
+	r.signal(t, syscall.SIGTERM)
+	waitFor(t, "draining", func() bool { return strings.Contains(r.logs.String(), "draining") })
+	if !echoes(tunnel, "during the grace period") {
+		t.Fatal("tunnel cut before the grace period ended")
+	}
+	if _, s := r.curl(t, "http://echo.example.com/"); s != 0 {
+		t.Fatalf("a new request while draining got %d; want the connection refused", s)
+	}
+	select {
+	case err := <-r.exited:
+		r.exited <- err
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("proxy did not exit after the grace period")
+	}
+	if elapsed := time.Since(start); elapsed < 1400*time.Millisecond {
+		t.Fatalf("exited after %v, before the grace period", elapsed)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
