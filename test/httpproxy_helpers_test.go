@@ -335,5 +335,4 @@ func (r *httpRouter) signal(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
