@@ -13,7 +13,7 @@ BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-insta
 FUZZTIME ?= 30s
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all build test unit lint fuzz bench demo deps images clean
+.PHONY: all build test unit lint fuzz bench bench-dns demo deps images clean
 
 all: build
 
@@ -36,6 +36,7 @@ deps:
 # namespace suites create network namespaces, so this runs as root.
 test: deps lint build
 	@[ "$$(id -u)" = 0 ] || { echo "make test needs root (it creates network namespaces)"; exit 1; }
+	scripts/install-deps.sh images # buildah, podman: the end-to-end run through a container runtime
 	go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # Unit tests only: no root, no namespaces.
@@ -55,9 +56,14 @@ fuzz:
 	  done; \
 	done
 
-bench: build
+bench: build bench-dns
+
+# egress-dns-proxy against Debian's HAProxy in TCP mode, side by side in one run in the
+# test topology; prints the ratios the DNS proxy's targets are stated in.
+bench-dns: build
+	@[ "$$(id -u)" = 0 ] || { echo "make bench-dns needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
-	@echo "benchmarks arrive with the plugin and the proxies"
+	go test -count=1 -run '^$$' -bench '^BenchmarkDNSProxyVsHAProxy$$' -benchtime 1x -timeout 10m ./test/
 
 # The node installer and proxy images, from scratch with buildah (offline), listed at
 # the end. IMAGE_REPO and IMAGE_TAG name them (default localhost/egress-router, VERSION).

@@ -24,7 +24,7 @@ func TestProxyArgsAreAcceptedByTheProxies(t *testing.T) {
 				t.Fatalf("want one Deployment, got %d", len(b.deployments))
 			}
 			spec := b.deployments[0].Spec.Template.Spec
-			pkg := "github.com/egress-router/egress-router/proxies/egress-" + string(mode)
+			pkg := module + "/proxies/egress-" + string(mode)
 			bin := filepath.Join(topology.BuildPlugin(t, pkg), filepath.Base(pkg))
 			for _, c := range spec.Containers {
 				mounted := flagValue(t, c.Args, "config")
