@@ -42,7 +42,7 @@ type dnsRouter struct {
 	dns *dnstest.Server
 }
 
-func newDNSRouter(t *testing.T, lines ...string) *dnsRouter {
+func newDNSRouter(t testing.TB, lines ...string) *dnsRouter {
 	t.Helper()
 	tp := topology.New(t)
 	cni := tp.CNI(t, topology.BuildPlugin(t, topology.RouterPlugin))
@@ -83,7 +83,7 @@ type proxyProcess struct {
 
 // start runs the proxy in the pod on the configuration of lines, with extra flags. It
 // is stopped (by its PID) when the test ends.
-func (r *dnsRouter) start(t *testing.T, lines []string, flags ...string) *proxyProcess {
+func (r *dnsRouter) start(t testing.TB, lines []string, flags ...string) *proxyProcess {
 	t.Helper()
 	p := &proxyProcess{configFile: filepath.Join(t.TempDir(), "config.json"), logs: &syncBuffer{}, exited: make(chan error, 1), pod: r.tp.Pod.NS}
 	p.writeConfig(t, dnsProxyConf(lines...))
@@ -115,7 +115,7 @@ func (r *dnsRouter) start(t *testing.T, lines []string, flags ...string) *proxyP
 	return p
 }
 
-func (p *proxyProcess) writeConfig(t *testing.T, conf []byte) {
+func (p *proxyProcess) writeConfig(t testing.TB, conf []byte) {
 	t.Helper()
 	// Write then rename, as a ConfigMap update swaps the file whole.
 	tmp := p.configFile + ".new"
@@ -127,7 +127,7 @@ func (p *proxyProcess) writeConfig(t *testing.T, conf []byte) {
 	}
 }
 
-func (p *proxyProcess) signal(t *testing.T, sig syscall.Signal) {
+func (p *proxyProcess) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func (p *proxyProcess) signal(t *testing.T, sig syscall.Signal) {
 }
 
 // waitServing waits for /healthz: the lines listen once it answers.
-func (p *proxyProcess) waitServing(t *testing.T) {
+func (p *proxyProcess) waitServing(t testing.TB) {
 	t.Helper()
 	eventually(t, "egress-dns-proxy to serve", func() bool {
 		select {
@@ -170,7 +170,7 @@ func (p *proxyProcess) get(path string) (int, string) {
 
 // metric returns the value of a sample line of /metrics, such as
 // `egress_dns_proxy_dial_errors_total{port="80"}`; -1 when absent.
-func (p *proxyProcess) metric(t *testing.T, sample string) float64 {
+func (p *proxyProcess) metric(t testing.TB, sample string) float64 {
 	t.Helper()
 	_, body := p.get("/metrics")
 	for l := range strings.SplitSeq(body, "\n") {
@@ -186,7 +186,7 @@ func (p *proxyProcess) metric(t *testing.T, sample string) float64 {
 // serveEcho serves TCP on each of addrs ("ip:port") in namespace n: it greets each
 // connection with "<address dialled> <client address>", echoes what it reads, and after
 // the client's FIN sends "bye" and its own FIN. Addresses not listed get refused.
-func serveEcho(t *testing.T, n ns.NetNS, addrs ...string) {
+func serveEcho(t testing.TB, n ns.NetNS, addrs ...string) {
 	t.Helper()
 	// The destination's ranges are local routes, not assigned addresses: binding one
 	// of their IPv6 addresses needs IPV6_FREEBIND.
@@ -253,7 +253,7 @@ func (r *dnsRouter) dialPod(port int, v6 bool) (*conn, error) {
 
 // greeting connects and returns the destination server's greeting: the address the
 // proxy dialled and the source the server saw.
-func (r *dnsRouter) greeting(t *testing.T, port int, v6 bool) (dialled, source string) {
+func (r *dnsRouter) greeting(t testing.TB, port int, v6 bool) (dialled, source string) {
 	t.Helper()
 	c, err := r.dialPod(port, v6)
 	if err != nil {
@@ -284,7 +284,7 @@ func (c *conn) closedAtOnce() bool {
 }
 
 // eventually polls cond for up to 10 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -204,11 +204,14 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	defer f.drain.untrack(client, upstream)
 	l.stats.active.Add(1)
 	defer l.stats.active.Add(-1)
-	f.logger().Debug("relaying", "line", t.rule.String(), "client", client.RemoteAddr().String(), "upstream", upstream.RemoteAddr().String())
+	// Addresses and rules go to the logger unformatted: at the usual level these debug
+	// lines are dropped, and formatting them on every connection would cost the
+	// connection rate.
+	f.logger().Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
 	res, err := f.Relay.Run(client, upstream)
 	l.stats.sent.Add(res.Sent)
 	l.stats.received.Add(res.Received)
-	f.logger().Debug("relay ended", "line", t.rule.String(), "client", client.RemoteAddr().String(), "sent", res.Sent, "received", res.Received, "error", err)
+	f.logger().Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
 }
 
 func (f *Forwarder) refusedOverCap(client netip.Addr) {
