@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,6 +59,7 @@ func TestPodmanRunsTheManifests(t *testing.T) {
 	pm := newPodman(t, tp.Node, pluginDir, "/usr/lib/cni")
 	repo := fmt.Sprintf("egress-router-e2e-%d", os.Getpid())
 	pm.buildImages(binDir, repo)
+	t.Run("node-installer", func(t *testing.T) { runInstaller(t, pm, repo, filepath.Join(binDir, "egress-router")) })
 	// One mode after another: they share the reserved IP, so each run also proves the
 	// previous container's removal released it.
 	for _, mode := range []config.Mode{config.Redirect, config.HTTPProxy, config.DNSProxy} {
@@ -91,6 +93,46 @@ var checks = map[config.Mode]func(t *testing.T, tp *topology.Topology, podIP str
 		requireSource(t, tp, "tcp", podIP+":80")   // 80 203.0.113.25
 		requireSource(t, tp, "tcp", podIP+":8443") // 8443 203.0.113.26 443
 	},
+}
+
+// runInstaller runs the node installer image with the DaemonSet's args and its CNI bin
+// directory mount (a temporary directory as the node's), requires the plugin installed
+// byte for byte, the container idle, and a clean exit on SIGTERM.
+func runInstaller(t *testing.T, pm *podman, repo, plugin string) {
+	b := render(t, filepath.Join(manifestsDir, "node-installer"))
+	spec := b.daemonSets[0].Spec.Template.Spec
+	c := spec.Containers[0]
+	nodeBinDir := t.TempDir()
+	name := fmt.Sprintf("egress-router-node-installer-%d", os.Getpid())
+	args := []string{"run", "--detach", "--pull=never", "--name", name, "--network=none"}
+	args = append(args, securityArgs(spec, c)...)
+	args = append(args, "--volume", nodeBinDir+":"+c.VolumeMounts[0].MountPath)
+	args = append(append(args, "localhost/"+repo+"/egress-router-node-installer:e2e"), c.Args...)
+	t.Cleanup(func() { pm.command("rm", "--force", "--time=0", name).Run() })
+	id := pm.run(args...)
+
+	want, err := os.ReadFile(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed := filepath.Join(nodeBinDir, "egress-router")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if got, err := os.ReadFile(installed); err == nil && bytes.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := pm.command("logs", id).CombinedOutput()
+			t.Fatalf("the plugin was not installed within 10s; container logs:\n%s", logs)
+		}
+	}
+	if state := pm.run("inspect", "--format", "{{.State.Status}}", id); state != "running" {
+		t.Errorf("after installing, the container is %s, want running (idle)", state)
+	}
+	pm.run("stop", "--time=5", id) // SIGTERM, then SIGKILL after 5s
+	if code := pm.run("inspect", "--format", "{{.State.ExitCode}}", id); code != "0" {
+		t.Errorf("exit code after SIGTERM %s, want 0", code)
+	}
+	pm.run("rm", id)
 }
 
 // router is a running router container.
