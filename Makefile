@@ -13,7 +13,7 @@ BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-insta
 FUZZTIME ?= 30s
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all build test unit lint fuzz bench bench-dns demo deps images clean
+.PHONY: all build test unit lint fuzz bench bench-dns bench-http demo deps images clean
 
 all: build
 
@@ -56,7 +56,7 @@ fuzz:
 	  done; \
 	done
 
-bench: build bench-dns
+bench: build bench-dns bench-http
 
 # egress-dns-proxy against Debian's HAProxy in TCP mode, side by side in one run in the
 # test topology; prints the ratios the DNS proxy's targets are stated in.
@@ -64,6 +64,12 @@ bench-dns: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-dns needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
 	go test -count=1 -run '^$$' -bench '^BenchmarkDNSProxyVsHAProxy$$' -benchtime 1x -timeout 10m ./test/
+
+# egress-http-proxy against Squid, side by side in one run; prints the ratios.
+bench-http: build
+	@[ "$$(id -u)" = 0 ] || { echo "make bench-http needs root (it creates network namespaces)"; exit 1; }
+	scripts/install-deps.sh bench
+	go test -count=1 -run '^$$' -bench '^BenchmarkHTTPProxyVsSquid$$' -benchtime 1x -timeout 10m -v ./test/
 
 # The node installer and proxy images, from scratch with buildah (offline), listed at
 # the end. IMAGE_REPO and IMAGE_TAG name them (default localhost/egress-router, VERSION).

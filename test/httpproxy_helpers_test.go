@@ -105,7 +105,7 @@ func routerConfig(rules ...string) []byte {
 }
 
 // newHTTPRouter builds the whole picture and starts the proxy with rules and flags.
-func newHTTPRouter(t *testing.T, rules []string, flags ...string) *httpRouter {
+func newHTTPRouter(t testing.TB, rules []string, flags ...string) *httpRouter {
 	t.Helper()
 	bin := buildProxy(t)
 	r := &httpRouter{tp: topology.New(t), logs: &lockedBuffer{}}
@@ -150,7 +150,7 @@ func newHTTPRouter(t *testing.T, rules []string, flags ...string) *httpRouter {
 }
 
 // writeConfig replaces the configuration file atomically, as a ConfigMap update does.
-func (r *httpRouter) writeConfig(t *testing.T, content []byte) {
+func (r *httpRouter) writeConfig(t testing.TB, content []byte) {
 	t.Helper()
 	tmp := r.configFile + ".tmp"
 	if err := os.WriteFile(tmp, content, 0o644); err != nil {
@@ -164,7 +164,7 @@ func (r *httpRouter) writeConfig(t *testing.T, content []byte) {
 // serveDestinations starts, in the destination namespace, a web server on port 80 that
 // says which source it saw and which address it was reached on, an HTTPS server on
 // port 443, and an echo server on port 7.
-func (r *httpRouter) serveDestinations(t *testing.T) {
+func (r *httpRouter) serveDestinations(t testing.TB) {
 	t.Helper()
 	hello := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		local := req.Context().Value(http.LocalAddrContextKey).(net.Addr).String()
@@ -197,7 +197,7 @@ func (r *httpRouter) serveDestinations(t *testing.T) {
 	}()
 }
 
-func (r *httpRouter) listenInDest(t *testing.T, addr string) net.Listener {
+func (r *httpRouter) listenInDest(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	if err := r.tp.Dest.Do(func(ns.NetNS) (err error) {
@@ -259,7 +259,7 @@ func (r *httpRouter) get(url string) (string, int) {
 }
 
 // waitReady polls /readyz from the client namespace.
-func (r *httpRouter) waitReady(t *testing.T) {
+func (r *httpRouter) waitReady(t testing.TB) {
 	t.Helper()
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: r.dialFromClient}}
 	u := "http://" + netip.AddrPortFrom(r.tp.Pod.Addr.Addr(), 9090).String() + "/readyz"
@@ -292,7 +292,7 @@ func (r *httpRouter) metrics(t *testing.T) string {
 }
 
 // tunnel opens a CONNECT tunnel from the client namespace.
-func (r *httpRouter) tunnel(t *testing.T, target string) (net.Conn, int) {
+func (r *httpRouter) tunnel(t testing.TB, target string) (net.Conn, int) {
 	t.Helper()
 	c, err := r.dialFromClient(context.Background(), "tcp", strings.TrimPrefix(r.proxyURL(), "http://"))
 	if err != nil {
