@@ -16,9 +16,11 @@ import (
 
 // podman is a podman 4 (CNI backend) private to one test: its containers.conf, image
 // store, state, locks and CNI network configurations live in a temporary directory,
-// named through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF, so nothing global
-// changes. It runs in the topology's node namespace, where the plugins it calls find
-// the node's links (the macvlan master, the cluster bridge).
+// named through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF. Only what these tools
+// cannot move stays global: libcni's result cache (/var/lib/cni/results, emptied by
+// DEL) and buildah's blob-info cache (/var/lib/containers/cache). It runs in the
+// topology's node namespace, where the plugins it calls find the node's links (the
+// macvlan master, the cluster bridge).
 type podman struct {
 	t       *testing.T
 	node    ns.NetNS
