@@ -13,7 +13,7 @@ BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-insta
 FUZZTIME ?= 30s
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all build test unit lint fuzz bench bench-dns bench-http demo deps images clean
+.PHONY: all build test unit lint fuzz bench bench-plugin bench-dns bench-http demo deps images clean
 
 all: build
 
@@ -56,7 +56,15 @@ fuzz:
 	  done; \
 	done
 
-bench: build bench-dns bench-http
+bench: build bench-plugin bench-dns bench-http
+
+# The CNI plugin, side by side in one run in the test topology: ADD+DEL against the
+# reference macvlan + static plugins (built at a pinned version into a temporary dir),
+# ADD with 1,000 lines against 1, and the redirect data path against plain routing.
+bench-plugin: build
+	@[ "$$(id -u)" = 0 ] || { echo "make bench-plugin needs root (it creates network namespaces)"; exit 1; }
+	scripts/install-deps.sh bench
+	go test -count=1 -run '^$$' -bench '^BenchmarkPlugin' -benchtime 1x -timeout 10m -v ./test/
 
 # egress-dns-proxy against Debian's HAProxy in TCP mode, side by side in one run in the
 # test topology; prints the ratios the DNS proxy's targets are stated in.

@@ -1,7 +1,6 @@
 package link
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,109 +9,68 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Announce tells the neighbours on the interface which MAC now holds each reserved
-// address: a gratuitous ARP request for IPv4, an unsolicited neighbour advertisement
-// with the override flag for IPv6. A gateway holding a stale entry (the previous
-// router pod, on another node) updates it at once instead of sending to the old MAC
-// until its entry times out — what makes failover fast. Call it in the pod namespace,
-// with the link up and addressed.
+// Announcing the reserved addresses tells the neighbours which MAC now holds them: a
+// gateway with a stale entry (the previous router pod, on another node) updates it at
+// once instead of sending to the old MAC until the entry times out — what makes
+// failover fast. Both announcements leave before ADD returns:
 //
-// The frames are written here, on an AF_PACKET socket, rather than through a library:
-// each is a few dozen bytes, the common Go arping library speaks only ARP, and the
-// kernel's own arp_notify/ndisc_notify send asynchronously, so ADD could return
-// before the neighbours were told.
+//   - IPv4: Tune sets arp_notify on the interface, so the kernel itself sends a
+//     gratuitous ARP request for every address while Up brings the link up.
+//   - IPv6: the kernel sends no advertisement for an address without DAD, so Announce
+//     sends an unsolicited neighbour advertisement on a raw ICMPv6 socket; the kernel
+//     adds the IPv6 header and checksum.
+//
+// Not an AF_PACKET socket (hand-made frames, or the arping libraries): closing one
+// waits for an RCU grace period (synchronize_net in packet_release), about 10 ms here,
+// a third of a whole ADD.
+
+// Announce sends the unsolicited neighbour advertisements. Call it in the pod
+// namespace, with the link up and addressed.
 func Announce(s Spec) error {
 	l, err := netlinksafe.LinkByName(s.IfName)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", s.IfName, err)
 	}
-	mac, index := l.Attrs().HardwareAddr, l.Attrs().Index
 	for _, a := range s.Addresses {
-		var err error
-		if a.Addr().Is4() {
-			err = send(index, unix.ETH_P_ARP, broadcastMAC, gratuitousARP(mac, a.Addr()))
-		} else {
-			err = send(index, unix.ETH_P_IPV6, allNodesMAC, unsolicitedNA(mac, a.Addr()))
-		}
-		if err != nil {
-			return fmt.Errorf("announce %s on %s: %w", a.Addr(), s.IfName, err)
+		if a.Addr().Is6() {
+			if err := advertise(l.Attrs().Index, l.Attrs().HardwareAddr, a.Addr()); err != nil {
+				return fmt.Errorf("announce %s on %s: %w", a.Addr(), s.IfName, err)
+			}
 		}
 	}
 	return nil
 }
 
-var (
-	broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	allNodesMAC  = net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1} // ff02::1
-	allNodes     = netip.MustParseAddr("ff02::1")
-)
+var allNodes = netip.MustParseAddr("ff02::1")
 
-// send writes one frame with a link-layer header the kernel builds (SOCK_DGRAM).
-func send(ifIndex int, ethType uint16, dst net.HardwareAddr, payload []byte) error {
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+// advertise sends an unsolicited neighbour advertisement for ip to all nodes on the
+// interface, from ip itself, with hop limit 255 as receivers require.
+func advertise(ifIndex int, mac net.HardwareAddr, ip netip.Addr) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
 	if err != nil {
-		return fmt.Errorf("packet socket: %w", err)
+		return fmt.Errorf("ICMPv6 socket: %w", err)
 	}
 	defer unix.Close(fd)
-	to := &unix.SockaddrLinklayer{Protocol: htons(ethType), Ifindex: ifIndex, Halen: uint8(len(dst))}
-	copy(to.Addr[:], dst)
-	return unix.Sendto(fd, payload, 0, to)
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255); err != nil {
+		return fmt.Errorf("hop limit: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: ip.As16()}); err != nil {
+		return fmt.Errorf("bind %s: %w", ip, err)
+	}
+	to := &unix.SockaddrInet6{Addr: allNodes.As16(), ZoneId: uint32(ifIndex)}
+	return unix.Sendto(fd, neighbourAdvertisement(mac, ip), 0, to)
 }
 
-// gratuitousARP is an ARP request for ip from ip (RFC 5227 announcement): Linux
-// updates an existing entry from it whatever arp_accept says.
-func gratuitousARP(mac net.HardwareAddr, ip netip.Addr) []byte {
-	b := make([]byte, 28)
-	binary.BigEndian.PutUint16(b[0:], 1)      // Ethernet
-	binary.BigEndian.PutUint16(b[2:], 0x0800) // IPv4
-	b[4], b[5] = 6, 4
-	binary.BigEndian.PutUint16(b[6:], 1) // request
-	copy(b[8:], mac)
-	copy(b[14:], ip.AsSlice())
-	copy(b[24:], ip.AsSlice()) // target hardware address stays zero
+// neighbourAdvertisement is the ICMPv6 message (RFC 4861 4.4): override set and
+// solicited clear, as an unsolicited advertisement must be (7.2.6), with our MAC as
+// the target link-layer address. The checksum is left to the kernel.
+func neighbourAdvertisement(mac net.HardwareAddr, ip netip.Addr) []byte {
+	b := make([]byte, 32)
+	b[0] = 136  // neighbour advertisement
+	b[4] = 0x20 // override
+	target := ip.As16()
+	copy(b[8:], target[:])
+	b[24], b[25] = 2, 1 // option: target link-layer address, 8 bytes
+	copy(b[26:], mac)
 	return b
 }
-
-// unsolicitedNA is an IPv6 packet carrying a neighbour advertisement for ip to all
-// nodes (RFC 4861 7.2.6): override set, solicited clear, our MAC as target link-layer
-// address, hop limit 255 as receivers require.
-func unsolicitedNA(mac net.HardwareAddr, ip netip.Addr) []byte {
-	const headerLen, naLen = 40, 32
-	b := make([]byte, headerLen+naLen)
-	b[0] = 6 << 4
-	binary.BigEndian.PutUint16(b[4:], naLen)
-	b[6], b[7] = unix.IPPROTO_ICMPV6, 255
-	src, dst := ip.As16(), allNodes.As16()
-	copy(b[8:], src[:])
-	copy(b[24:], dst[:])
-	na := b[headerLen:]
-	na[0] = 136           // neighbour advertisement
-	na[4] = 0x20          // override
-	copy(na[8:], src[:])  // target
-	na[24], na[25] = 2, 1 // option: target link-layer address, 8 bytes
-	copy(na[26:], mac)
-	binary.BigEndian.PutUint16(na[2:], icmpv6Checksum(src, dst, na))
-	return b
-}
-
-func icmpv6Checksum(src, dst [16]byte, msg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for i := 0; i+1 < len(b); i += 2 {
-			sum += uint32(binary.BigEndian.Uint16(b[i:]))
-		}
-		if len(b)%2 == 1 {
-			sum += uint32(b[len(b)-1]) << 8
-		}
-	}
-	add(src[:])
-	add(dst[:])
-	sum += uint32(len(msg)) + unix.IPPROTO_ICMPV6
-	add(msg)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -14,6 +14,8 @@ import (
 //   - rp_filter loose on the interface: replies to the reserved address come back on
 //     net1 from destinations the main table routes via eth0 (proxy modes); strict
 //     reverse-path filtering would drop them. The setting goes with the link.
+//   - arp_notify on the interface: the kernel announces the IPv4 addresses when the
+//     link comes up (see Announce).
 //   - accept_ra and autoconf off on the interface: a router advertisement on the node
 //     network would otherwise give the pod a second IPv6 default route, via net1, and
 //     take cluster traffic away from eth0.
@@ -22,6 +24,7 @@ import (
 func Tune(s Spec) (restore func(), err error) {
 	settings := []struct{ key, value string }{
 		{"net/ipv4/conf/" + s.IfName + "/rp_filter", "2"},
+		{"net/ipv4/conf/" + s.IfName + "/arp_notify", "1"},
 		{"net/ipv6/conf/" + s.IfName + "/accept_ra", "0"},
 		{"net/ipv6/conf/" + s.IfName + "/autoconf", "0"},
 	}

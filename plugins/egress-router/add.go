@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -46,7 +48,7 @@ func add(inv *invocation, args *skel.CmdArgs, podNS ns.NetNS) (link.Interface, l
 			return link.Interface{}, spec, err
 		}
 	}
-	iface, err := attach(podNS, spec, master, nat)
+	iface, err := attach(inv.log, podNS, spec, master, nat)
 	return iface, spec, err
 }
 
@@ -63,7 +65,7 @@ var failBefore func(step string) error
 
 // attach runs the stages of ADD in order. If one fails, the completed ones are undone
 // in reverse, so the pod namespace is left as it was found.
-func attach(podNS ns.NetNS, s link.Spec, master netlink.Link, nat *natState) (link.Interface, error) {
+func attach(log *slog.Logger, podNS ns.NetNS, s link.Spec, master netlink.Link, nat *natState) (link.Interface, error) {
 	var (
 		iface   link.Interface
 		restore func()
@@ -93,7 +95,10 @@ func attach(podNS ns.NetNS, s link.Spec, master netlink.Link, nat *natState) (li
 	steps = append(steps, step{name: "announce", do: inPod(func() error { return link.Announce(s) })})
 
 	for i, st := range steps {
-		if err := st.run(); err != nil {
+		start := time.Now()
+		err := st.run()
+		log.Debug("ADD step", "step", st.name, "seconds", time.Since(start).Seconds(), "ok", err == nil)
+		if err != nil {
 			for _, done := range slices.Backward(steps[:i]) {
 				if done.undo != nil {
 					done.undo()
