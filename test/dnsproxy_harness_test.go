@@ -91,7 +91,7 @@ func (r *dnsRouter) start(t testing.TB, lines []string, flags ...string) *proxyP
 		"-config", p.configFile,
 		"-dns-server", fmt.Sprintf("%s:%d", topology.ClusterGateway.Addr(), clusterDNSPort),
 		"-dns-timeout", "200ms",
-		"-metrics-address", proxyMetrics,
+		"-metrics-listen", proxyMetrics,
 		"-ttl-floor", "200ms",
 		"-reload-interval", "100ms",
 	}, flags...)

@@ -75,7 +75,7 @@ func TestDNSProxyReloadKeepsOpenConnections(t *testing.T) {
 func TestDNSProxySIGTERMDrainsThenExits(t *testing.T) {
 	r := newDNSRouter(t, "80 203.0.113.25")
 	serveEcho(t, r.tp.Dest, "203.0.113.25:80")
-	p := r.start(t, []string{"80 203.0.113.25"}, "-grace", "20s")
+	p := r.start(t, []string{"80 203.0.113.25"}, "-drain-grace", "20s")
 	open, err := r.dialPod(80, false)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestDNSProxySIGTERMDrainsThenExits(t *testing.T) {
 func TestDNSProxySIGTERMCutsAfterTheGracePeriod(t *testing.T) {
 	r := newDNSRouter(t, "80 203.0.113.25")
 	serveEcho(t, r.tp.Dest, "203.0.113.25:80")
-	p := r.start(t, []string{"80 203.0.113.25"}, "-grace", "500ms")
+	p := r.start(t, []string{"80 203.0.113.25"}, "-drain-grace", "500ms")
 	open, err := r.dialPod(80, false)
 	if err != nil {
 		t.Fatal(err)
