@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -139,3 +140,15 @@ func wantCode(t *testing.T, err error, code uint, want ...string) {
 		}
 	}
 }
+
+func mustCIDR(t *testing.T, s string) *net.IPNet {
+	t.Helper()
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.IP = ip
+	return n
+}
+
+func mustIP(s string) net.IP { return net.ParseIP(s) }

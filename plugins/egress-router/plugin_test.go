@@ -258,13 +258,16 @@ func TestCheckNamesWhatDrifted(t *testing.T) {
 // backend the test used.
 func deleteOneDNATRule(t *testing.T, p *plugin) {
 	t.Helper()
-	if nat := p.inPod(t, "iptables -t nat -S"); strings.Contains(nat, "-j DNAT") {
-		for _, line := range strings.Split(nat, "\n") {
-			if strings.Contains(line, "-j DNAT") {
-				spec := strings.Fields(strings.Replace(line, "-A ", "-D ", 1))
-				p.tp.Exec(t, p.pod.NS, "iptables", append([]string{"-t", "nat"}, unquote(spec)...)...).Run(t)
-				return
-			}
+	position := map[string]int{} // rules seen so far per chain
+	for _, line := range strings.Split(p.inPod(t, "iptables -t nat -S"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "-A" {
+			continue
+		}
+		position[f[1]]++
+		if strings.Contains(line, "-j DNAT") {
+			p.inPod(t, fmt.Sprintf("iptables -t nat -D %s %d", f[1], position[f[1]]))
+			return
 		}
 	}
 	var table, chain string
@@ -283,34 +286,18 @@ func deleteOneDNATRule(t *testing.T, p *plugin) {
 	t.Fatal("no DNAT rule found to delete")
 }
 
-// unquote drops the quotes iptables -S puts around comments; exec needs none.
-func unquote(args []string) []string {
-	var out []string
-	var quoted []string
-	for _, a := range args {
-		switch {
-		case quoted != nil:
-			quoted = append(quoted, a)
-			if strings.HasSuffix(a, `"`) {
-				out = append(out, strings.Trim(strings.Join(quoted, " "), `"`))
-				quoted = nil
-			}
-		case strings.HasPrefix(a, `"`) && !(len(a) > 1 && strings.HasSuffix(a, `"`)):
-			quoted = []string{a}
-		default:
-			out = append(out, strings.Trim(a, `"`))
-		}
-	}
-	return out
-}
-
-// STATUS: fine with the master up; code 50 with the master missing or down.
-func TestStatusNeedsAnUpMaster(t *testing.T) {
+// STATUS: fine with the master up; code 50 with the master missing or down, or with
+// no working NAT backend (iptables chosen, and no iptables on PATH).
+func TestStatusNeedsAnUpMasterAndABackend(t *testing.T) {
 	p := newPlugin(t)
 	conf := redirectConf("1.1.0", "auto")
 	if err := p.status(conf); err != nil {
 		t.Fatalf("STATUS with ext0 up: %v", err)
 	}
+	t.Run("no backend", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		wantCode(t, p.status(redirectConf("1.1.0", "iptables")), errPluginNotAvailable, "iptables")
+	})
 	wantCode(t, p.status(strings.Replace(conf, `"master": "ext0"`, `"master": "nosuch0"`, 1)), errPluginNotAvailable, "nosuch0")
 	p.tp.Exec(t, p.tp.Node, "ip", "link", "set", "ext0", "down").Run(t)
 	wantCode(t, p.status(conf), errPluginNotAvailable, "ext0", "down")
