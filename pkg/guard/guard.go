@@ -1,11 +1,13 @@
 // Package guard is the destination guard both proxies apply to every address they are
-// about to dial: loopback, unspecified, link-local, multicast and cloud metadata
-// addresses are refused unless a rule names them explicitly. A name rule or "*" never
-// counts as naming them; that is the point — a name that resolves to 127.0.0.1 or
-// 169.254.169.254 must not get through on the strength of the name.
+// about to dial. Loopback, unspecified, link-local, multicast and cloud metadata
+// addresses are refused unless a rule names them explicitly; a name rule or "*" never
+// counts as naming them — a name that resolves to 127.0.0.1 or 169.254.169.254 must not
+// get through on the strength of the name. CheckInternal adds the private ranges, for
+// decisions taken on a name (the HTTP proxy's name rules).
 package guard
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 )
@@ -16,9 +18,9 @@ type Block struct {
 	Reason string
 }
 
-// blocks is ordered most specific first, so a metadata address reports as metadata
-// rather than as link-local.
-var blocks = []Block{
+// always is what no proxy dials unless a rule names it. Most specific first, so a
+// metadata address reports as metadata rather than as link-local.
+var always = []Block{
 	{netip.MustParsePrefix("169.254.169.254/32"), "a cloud metadata address"},
 	{netip.MustParsePrefix("100.100.100.200/32"), "a cloud metadata address"},
 	{netip.MustParsePrefix("168.63.129.16/32"), "a cloud platform address"},
@@ -35,47 +37,107 @@ var blocks = []Block{
 	// An IPv4-mapped IPv6 answer reaches the IPv4 address it embeds; refuse the form
 	// outright rather than guess which IPv4 rules should apply to it.
 	{netip.MustParsePrefix("::ffff:0:0/96"), "an IPv4-mapped IPv6 address"},
+	// The local-use NAT64 prefix may embed IPv4 anywhere in it: no way to check it.
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "a local-use NAT64 address"},
 }
 
-// Blocked returns the guarded range holding a, if any.
-func Blocked(a netip.Addr) (Block, bool) {
-	a = a.WithZone("")
-	for _, b := range blocks {
-		if b.Prefix.Contains(a) {
-			return b, true
-		}
-	}
-	return Block{}, false
+// internal are the private ranges: a cluster's service and pod networks and a
+// company's internal servers live there.
+var internal = []Block{
+	{netip.MustParsePrefix("10.0.0.0/8"), "a private address"},
+	{netip.MustParsePrefix("172.16.0.0/12"), "a private address"},
+	{netip.MustParsePrefix("192.168.0.0/16"), "a private address"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "a shared (carrier-grade NAT) address"},
+	{netip.MustParsePrefix("fc00::/7"), "a unique local address"},
 }
 
-// UnlockedBy reports whether a rule naming rule explicitly lifts the block: the rule
-// must lie inside the guarded range (169.254.169.254 or 169.254.0.0/16 lift the
-// metadata block; 0.0.0.0/0 does not).
-func (b Block) UnlockedBy(rule netip.Prefix) bool {
+// Translators that embed an IPv4 address in an IPv6 one: dialling the IPv6 form
+// reaches the IPv4 address, so that is what gets checked.
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052 well-known prefix
+	sixToFour = netip.MustParsePrefix("2002::/16")    // RFC 3056
+)
+
+// unlockedBy reports whether a rule naming rule lifts the block: the rule must lie
+// inside the guarded range (169.254.169.254 lifts the metadata block; 169.254.0.0/16
+// lifts the link-local block but not the metadata one; 0.0.0.0/0 lifts nothing).
+func (b Block) unlockedBy(rule netip.Prefix) bool {
 	return rule.Bits() >= b.Prefix.Bits() && b.Prefix.Contains(rule.Addr())
 }
 
 // Error says why an address was refused.
 type Error struct {
 	Addr  netip.Addr
+	Via   netip.Addr // the IPv6 address that embeds Addr, when one was dialled
 	Block Block
 }
 
 func (e *Error) Error() string {
+	if e.Via.IsValid() {
+		return fmt.Sprintf("destination %s embeds %s, %s, and no rule names it", e.Via, e.Addr, e.Block.Reason)
+	}
 	return fmt.Sprintf("destination %s is %s and no rule names it", e.Addr, e.Block.Reason)
 }
 
-// Check refuses a guarded address unless one of the explicitly named prefixes (address
-// rules, IP literals in forwarding lines) lifts its block and contains it.
+var errInvalid = errors.New("destination is not a valid IP address")
+
+// Check refuses an always-guarded address unless one of the explicitly named prefixes
+// (allow address rules, IP literals in forwarding lines) lifts its block.
 func Check(a netip.Addr, named ...netip.Prefix) error {
-	b, blocked := Blocked(a)
-	if !blocked {
-		return nil
+	return check(a, named, always)
+}
+
+// CheckInternal is Check plus the private ranges, for an address reached on the
+// strength of a name rule: such a name must not lead into the cluster or the company
+// network unless an address rule names the range.
+func CheckInternal(a netip.Addr, named ...netip.Prefix) error {
+	return check(a, named, always, internal)
+}
+
+func check(a netip.Addr, named []netip.Prefix, lists ...[]Block) error {
+	if !a.IsValid() {
+		return errInvalid
 	}
-	for _, p := range named {
-		if p.Contains(a.WithZone("")) && b.UnlockedBy(p) {
-			return nil
+	a = a.WithZone("")
+	if err := checkIn(a, named, lists); err != nil {
+		return err
+	}
+	if v4, ok := embeddedIPv4(a); ok {
+		if err := checkIn(v4, named, lists); err != nil {
+			err.Via = a
+			return err
 		}
 	}
-	return &Error{Addr: a, Block: b}
+	return nil
+}
+
+func checkIn(a netip.Addr, named []netip.Prefix, lists [][]Block) *Error {
+	for _, list := range lists {
+		for _, b := range list {
+			if !b.Prefix.Contains(a) {
+				continue
+			}
+			for _, p := range named {
+				if p.Contains(a) && b.unlockedBy(p) {
+					return nil
+				}
+			}
+			return &Error{Addr: a, Block: b}
+		}
+	}
+	return nil
+}
+
+// embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address leads to.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case a.Is4():
+		return netip.Addr{}, false
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
 }

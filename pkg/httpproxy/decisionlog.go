@@ -34,7 +34,7 @@ func (d *decisionLog) record(kind string, dec policy.Decision, client string, t 
 	if dec.Allow {
 		decision = "allow"
 	}
-	attrs := []any{"kind", kind, "decision", decision, "rule", dec.Rule + 1, "reason", dec.Reason, "client", client, "target", t.String()}
+	attrs := []any{"kind", kind, "decision", decision, "rule", dec.Rule + 1, "reason", dec.Reason(), "client", client, "target", t.String()}
 	if dialled.IsValid() {
 		attrs = append(attrs, "dialled", dialled.String())
 	}

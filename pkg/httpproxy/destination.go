@@ -44,7 +44,8 @@ func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*net.TCPConn,
 		var err error
 		if addrs, err = s.Resolve(ctx, t.host); err != nil || len(addrs) == 0 {
 			s.Metrics.DialErrors.WithLabelValues("resolve").Inc()
-			return nil, netip.AddrPort{}, p.Decide(t.host, netip.Addr{}), s.classify(ctx, fmt.Errorf("resolve %s: %w", t.host, err))
+			err = fmt.Errorf("resolve %s: %w", t.host, err)
+			return nil, netip.AddrPort{}, policy.Refused(err), s.classify(ctx, err)
 		}
 	}
 	decision, allowed := rs.candidates(t, addrs)
@@ -56,7 +57,7 @@ func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*net.TCPConn,
 			return errLoop
 		}
 		if d := rs.decide(t, dst.Addr()); !d.Allow {
-			return fmt.Errorf("%w: %s", errDenied, d.Reason)
+			return fmt.Errorf("%w: %s", errDenied, d.Reason())
 		}
 		return nil
 	}}
@@ -68,7 +69,7 @@ func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*net.TCPConn,
 			return c, dst, decision, nil
 		}
 		if errors.Is(err, errLoop) || errors.Is(err, errDenied) {
-			return nil, dst, policy.Decision{Rule: -1, Reason: err.Error()}, errDenied
+			return nil, dst, policy.Refused(err), errDenied
 		}
 	}
 	return nil, netip.AddrPort{}, decision, s.classify(ctx, err)
@@ -83,12 +84,12 @@ func (rs *ruleSet) candidates(t target, addrs []netip.Addr) (policy.Decision, []
 		allowed  []netip.AddrPort
 	)
 	for i, a := range addrs {
-		d := rs.decide(t, a.Unmap())
+		d := rs.decide(t, a)
 		if d.Allow {
 			if len(allowed) == 0 {
 				decision = d
 			}
-			allowed = append(allowed, netip.AddrPortFrom(a.Unmap(), t.port))
+			allowed = append(allowed, netip.AddrPortFrom(a, t.port))
 		} else if i == 0 {
 			decision = d
 		}
@@ -101,7 +102,7 @@ func (rs *ruleSet) candidates(t target, addrs []netip.Addr) (policy.Decision, []
 func (rs *ruleSet) decide(t target, a netip.Addr) policy.Decision {
 	d := rs.Policy.Decide(t.host, a)
 	if d.Allow && !rs.hasSource(a) {
-		return policy.Decision{Rule: -1, Reason: "no reserved source address of the destination's family"}
+		return policy.Refused(dialer.ErrNoSource)
 	}
 	return d
 }

@@ -46,7 +46,7 @@ func Explain(ctx context.Context, rules Rules, resolve Resolver, hostport string
 		}
 	}
 	for _, a := range addrs {
-		e.Addrs = append(e.Addrs, AddrDecision{netip.AddrPortFrom(a.Unmap(), t.port), rs.decide(t, a.Unmap())})
+		e.Addrs = append(e.Addrs, AddrDecision{netip.AddrPortFrom(a, t.port), rs.decide(t, a)})
 	}
 	return e, nil
 }

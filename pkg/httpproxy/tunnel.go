@@ -2,8 +2,8 @@ package httpproxy
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/policy"
@@ -29,7 +29,7 @@ func (c *clientConn) tunnel() {
 	}
 	rs := c.s.rules.Load()
 	if !c.s.connectAllowed(t.port) {
-		d := policy.Decision{Rule: -1, Reason: "CONNECT to port " + strconv.Itoa(int(t.port)) + " is not allowed"}
+		d := policy.Refused(fmt.Errorf("CONNECT to port %d is not allowed", t.port))
 		rs.tunnels.count(false, d.Rule)
 		c.s.decisions.record("tunnel", d, c.peer, t, netip.AddrPort{})
 		c.fail(403)

@@ -42,6 +42,8 @@ type Rule struct {
 	Kind   Kind
 	Prefix netip.Prefix // Address and Range
 	Name   string       // Name and Domain: canonical, without the "*." of a Domain
+	// dotName is "."+Name for a Domain, built once so matching allocates nothing.
+	dotName string
 }
 
 // String renders the rule in its normalised line form.
@@ -74,7 +76,7 @@ func (r Rule) matches(host string, addr netip.Addr) bool {
 	case Name:
 		return host != "" && host == r.Name
 	case Domain:
-		return host != "" && (host == r.Name || strings.HasSuffix(host, "."+r.Name))
+		return host != "" && (host == r.Name || strings.HasSuffix(host, r.dotName))
 	default:
 		return true
 	}
@@ -97,34 +99,57 @@ func (p Policy) Lines() []string {
 	return out
 }
 
-// Decision is the outcome for one dial.
+// Decision is the outcome for one dial. It is built on every request, so it carries
+// what decided rather than a formatted reason; Reason formats on demand.
 type Decision struct {
 	Allow bool
-	// Rule is the index of the deciding rule in Rules, or -1 when no rule matched
-	// (default deny) or the destination guard refused.
-	Rule int
-	// Reason says in words why, for logs and -explain.
-	Reason string
+	// Rule is the index in Rules of the deciding rule, or -1 when no rule matched
+	// (default deny) or the decision was a refusal.
+	Rule    int
+	Matched Rule
+	// Refusal is why an address was refused whatever the rules say (the destination
+	// guard, or a caller's own check); nil otherwise.
+	Refusal error
+}
+
+// Refused is the decision for an address refused outside the rules.
+func Refused(err error) Decision {
+	return Decision{Rule: -1, Refusal: err}
+}
+
+// Reason says in words why, for logs and -explain.
+func (d Decision) Reason() string {
+	switch {
+	case d.Refusal != nil:
+		return d.Refusal.Error()
+	case d.Rule < 0:
+		return "no rule matches (default deny)"
+	case d.Allow:
+		return fmt.Sprintf("allowed by rule %d %q", d.Rule+1, d.Matched.String())
+	default:
+		return fmt.Sprintf("denied by rule %d %q", d.Rule+1, d.Matched.String())
+	}
 }
 
 // Decide applies the list to a request for host (canonical, or "" for an IP literal)
-// about to dial addr: the first matching rule decides, no match denies, and an allowed
-// address that the destination guard holds is refused unless an allow address rule
-// names it.
+// about to dial addr: the first matching rule decides, no match denies. An allowed
+// address in a guarded range is refused unless an allow address rule names it; that
+// includes the private ranges (guard.CheckInternal), since a rule allowing a name says
+// nothing about where its owner may point it.
 func (p Policy) Decide(host string, addr netip.Addr) Decision {
 	for i, r := range p.Rules {
 		if !r.matches(host, addr) {
 			continue
 		}
 		if r.Deny {
-			return Decision{Rule: i, Reason: fmt.Sprintf("denied by rule %d %q", i+1, r.String())}
+			return Decision{Rule: i, Matched: r}
 		}
-		if err := guard.Check(addr, p.named...); err != nil {
-			return Decision{Rule: -1, Reason: err.Error()}
+		if err := guard.CheckInternal(addr, p.named...); err != nil {
+			return Refused(err)
 		}
-		return Decision{Allow: true, Rule: i, Reason: fmt.Sprintf("allowed by rule %d %q", i+1, r.String())}
+		return Decision{Allow: true, Rule: i, Matched: r}
 	}
-	return Decision{Rule: -1, Reason: "no rule matches (default deny)"}
+	return Decision{Rule: -1}
 }
 
 // AllowsName reports whether some allow rule could match host before any deny rule
@@ -207,7 +232,7 @@ func parseRule(l lines.Line, last bool) (Rule, error) {
 		if err != nil {
 			return Rule{}, lines.Errorf(l, "%v", err)
 		}
-		r.Kind, r.Name = Domain, name
+		r.Kind, r.Name, r.dotName = Domain, name, "."+name
 	default:
 		if a, err := canonical.Addr(s); err == nil {
 			r.Kind, r.Prefix = Address, netip.PrefixFrom(a, a.BitLen())

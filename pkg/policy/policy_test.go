@@ -66,6 +66,7 @@ func TestDecide(t *testing.T) {
 		"!*.internal.example.com",
 		"!203.0.113.66",
 		"203.0.113.0/24",
+		"10.20.0.0/16",
 		"2001:db8:5::/48",
 		"www.example.org",
 		"*.example.com",
@@ -83,24 +84,32 @@ func TestDecide(t *testing.T) {
 	}{
 		{"address in range", "", "203.0.113.5", true, 2, `allowed by rule 3 "203.0.113.0/24"`},
 		{"deny address before range", "", "203.0.113.66", false, 1, `denied by rule 2 "!203.0.113.66"`},
-		{"ipv6 range", "", "2001:db8:5::1", true, 3, `allowed by rule 4 "2001:db8:5::/48"`},
-		{"exact name", "www.example.org", "198.51.100.7", true, 4, `allowed by rule 5 "www.example.org"`},
+		{"private range named by an address rule", "", "10.20.1.1", true, 3, `allowed by rule 4 "10.20.0.0/16"`},
+		{"ipv6 range", "", "2001:db8:5::1", true, 4, `allowed by rule 5 "2001:db8:5::/48"`},
+		{"exact name", "www.example.org", "198.51.100.7", true, 5, `allowed by rule 6 "www.example.org"`},
 		{"exact name does not cover subdomains", "a.www.example.org", "198.51.100.7", false, -1, "no rule matches (default deny)"},
-		{"wildcard covers the domain itself", "example.com", "198.51.100.8", true, 5, `allowed by rule 6 "*.example.com"`},
-		{"wildcard covers names under it", "a.b.example.com", "198.51.100.8", true, 5, `allowed by rule 6 "*.example.com"`},
+		{"wildcard covers the domain itself", "example.com", "198.51.100.8", true, 6, `allowed by rule 7 "*.example.com"`},
+		{"wildcard covers names under it", "a.b.example.com", "198.51.100.8", true, 6, `allowed by rule 7 "*.example.com"`},
 		{"wildcard is label-aligned", "badexample.com", "198.51.100.8", false, -1, "no rule matches (default deny)"},
 		{"deny before allow", "db.internal.example.com", "198.51.100.9", false, 0, `denied by rule 1 "!*.internal.example.com"`},
 		{"name rules never match an IP literal", "", "198.51.100.8", false, -1, "no rule matches (default deny)"},
 		{"name rule resolving to a range address matches the earlier range rule", "www.example.org", "203.0.113.7", true, 2, `allowed by rule 3 "203.0.113.0/24"`},
 		{"allowed name resolving to loopback is guarded", "www.example.org", "127.0.0.1", false, -1, "destination 127.0.0.1 is a loopback address and no rule names it"},
 		{"allowed name resolving to link-local is guarded", "x.example.com", "169.254.10.10", false, -1, "destination 169.254.10.10 is a link-local address and no rule names it"},
-		{"metadata named by an address rule is allowed", "", "169.254.169.254", true, 6, `allowed by rule 7 "169.254.169.254"`},
-		{"metadata named by an address rule lifts the guard for a name rule too", "x.example.com", "169.254.169.254", true, 5, `allowed by rule 6 "*.example.com"`},
+		{"allowed name resolving to a private address is guarded", "x.example.com", "10.96.0.1", false, -1, "destination 10.96.0.1 is a private address and no rule names it"},
+		{"allowed name resolving into a private range an address rule names", "x.example.com", "10.20.0.9", true, 3, `allowed by rule 4 "10.20.0.0/16"`},
+		{"allowed name that did not resolve is refused", "x.example.com", "", false, -1, "destination is not a valid IP address"},
+		{"metadata named by an address rule is allowed", "", "169.254.169.254", true, 7, `allowed by rule 8 "169.254.169.254"`},
+		{"metadata named by an address rule lifts the guard for a name rule too", "x.example.com", "169.254.169.254", true, 6, `allowed by rule 7 "*.example.com"`},
 		{"default deny", "other.example.net", "198.51.100.1", false, -1, "no rule matches (default deny)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := p.Decide(tc.host, a(tc.addr))
-			if d.Allow != tc.allow || d.Rule != tc.rule || d.Reason != tc.reason {
+			var addr netip.Addr
+			if tc.addr != "" {
+				addr = a(tc.addr)
+			}
+			d := p.Decide(tc.host, addr)
+			if d.Allow != tc.allow || d.Rule != tc.rule || d.Reason() != tc.reason {
 				t.Fatalf("Decide(%q, %s) = %+v, want allow=%v rule=%d reason=%q", tc.host, tc.addr, d, tc.allow, tc.rule, tc.reason)
 			}
 		})
@@ -150,5 +159,22 @@ func TestAllowsName(t *testing.T) {
 		if got := tc.p.AllowsName(tc.host); got != tc.want {
 			t.Errorf("%q.AllowsName(%q) = %v, want %v", tc.p.Lines(), tc.host, got, tc.want)
 		}
+	}
+}
+
+// Decide runs on every request of a keep-alive connection: it must not allocate.
+func TestDecideDoesNotAllocate(t *testing.T) {
+	p, err := Parse([]string{"!*.internal.example.com", "203.0.113.0/24", "*.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("198.51.100.7")
+	allocs := testing.AllocsPerRun(100, func() {
+		if d := p.Decide("www.example.com", addr); !d.Allow {
+			t.Fatal("not allowed")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Decide allocates %.0f times per call", allocs)
 	}
 }

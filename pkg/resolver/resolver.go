@@ -165,8 +165,14 @@ func collect(name string, rrs []dns.RR) (Answer, bool) {
 			addr, _ = netip.AddrFromSlice(rec.A.To4())
 			v4 = appendNew(v4, addr)
 		case *dns.AAAA:
+			// An IPv4-mapped AAAA record reaches an IPv4 address: it is that address,
+			// for the rules and the guard alike, in both proxies.
 			addr, _ = netip.AddrFromSlice(rec.AAAA.To16())
-			v6 = appendNew(v6, addr)
+			if addr = addr.Unmap(); addr.Is4() {
+				v4 = appendNew(v4, addr)
+			} else {
+				v6 = appendNew(v6, addr)
+			}
 		case *dns.CNAME:
 		default:
 			continue

@@ -96,3 +96,15 @@ func TestCollectFollowsTheCNAMEChainAndIgnoresOtherOwners(t *testing.T) {
 		t.Fatalf("got %v ttl %s ok %v; want [203.0.113.1] with the chain's smallest TTL 30s", got.Addrs, got.TTL, ok)
 	}
 }
+
+// A mapped AAAA answer is the IPv4 address it embeds, so the rules and the guard see
+// 127.0.0.1, not a spelling they might not recognise.
+func TestLookupUnmapsIPv4MappedAnswers(t *testing.T) {
+	srv := dnstest.Start(t, nil)
+	srv.Set("mapped.example.com", 5, netip.MustParseAddr("::ffff:127.0.0.1"), addr6)
+	r := Resolver{Servers: []string{srv.Addr}}
+	got, err := r.Lookup(context.Background(), "mapped.example.com")
+	if want := []netip.Addr{netip.MustParseAddr("127.0.0.1"), addr6}; err != nil || !slices.Equal(got.Addrs, want) {
+		t.Fatalf("got %v, %v; want %v", got.Addrs, err, want)
+	}
+}

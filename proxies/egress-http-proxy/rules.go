@@ -48,10 +48,10 @@ func printExplanation(ctx context.Context, w io.Writer, c *config.Config, resolv
 		return err
 	}
 	if e.Refused != nil {
-		fmt.Fprintf(w, "%s\tdeny\t%s (decided by the name; not resolved)\n", e.Target, e.Refused.Reason)
+		fmt.Fprintf(w, "%s\tdeny\t%s (decided by the name; not resolved)\n", e.Target, e.Refused.Reason())
 	}
 	for _, a := range e.Addrs {
-		fmt.Fprintf(w, "%s\tdial %s\t%s\t%s\n", e.Target, a.Addr, allowDeny(!a.Decision.Allow), a.Decision.Reason)
+		fmt.Fprintf(w, "%s\tdial %s\t%s\t%s\n", e.Target, a.Addr, allowDeny(!a.Decision.Allow), a.Decision.Reason())
 	}
 	return nil
 }
