@@ -5,9 +5,11 @@
 package connlimit
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Limiter counts open connections against a global and a per-client cap. Zero caps are
@@ -65,15 +67,33 @@ type Listener struct {
 	*net.TCPListener
 	Limiter  *Limiter
 	Rejected func(client netip.Addr)
+	// Failed, if set, hears of accept errors Accept waits out (out of file
+	// descriptors and the like).
+	Failed func(error)
 }
 
-// Accept returns the next connection within the caps.
+// maxAcceptBackoff bounds the pause after a failed accept, so the loop neither spins
+// nor stalls for long once the pressure ends.
+const maxAcceptBackoff = time.Second
+
+// Accept returns the next connection within the caps. It returns an error only once
+// the listener is closed; other accept errors it reports to Failed and waits out.
 func (l *Listener) Accept() (net.Conn, error) {
+	var backoff time.Duration
 	for {
 		c, err := l.AcceptTCP()
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return nil, err
 		}
+		if err != nil {
+			if l.Failed != nil {
+				l.Failed(err)
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), maxAcceptBackoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
 		client := ClientAddr(c)
 		if l.Limiter.Acquire(client) {
 			return c, nil

@@ -130,7 +130,7 @@ func (f *Forwarder) listenNew(rules []forward.Rule) (map[uint16]*line, error) {
 			return nil, fmt.Errorf("line %q: %w", r.String(), err)
 		}
 		l := &line{port: r.Port}
-		l.listener = &connlimit.Listener{TCPListener: ln.(*net.TCPListener), Limiter: f.Limiter, Rejected: f.refusedOverCap}
+		l.listener = &connlimit.Listener{TCPListener: ln.(*net.TCPListener), Limiter: f.Limiter, Rejected: f.refusedOverCap, Failed: f.acceptFailed}
 		added[r.Port] = l
 	}
 	return added, nil
@@ -217,6 +217,10 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 func (f *Forwarder) refusedOverCap(client netip.Addr) {
 	f.overCap.Add(1)
 	f.logger().Debug("connection refused: connection cap reached", "client", client.String())
+}
+
+func (f *Forwarder) acceptFailed(err error) {
+	f.logger().Error("accept failed; waiting before the next", "error", err)
 }
 
 func (f *Forwarder) logger() *slog.Logger {

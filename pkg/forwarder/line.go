@@ -1,10 +1,8 @@
 package forwarder
 
 import (
-	"errors"
 	"net"
 	"sync/atomic"
-	"time"
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
 )
@@ -23,25 +21,14 @@ type stats struct {
 	active, total, sent, received, dialErrors, noAddress atomic.Int64
 }
 
-// acceptBackoff bounds the pause after an accept error such as EMFILE, so the loop
-// neither spins nor stalls for long once the pressure ends.
-const acceptBackoff = time.Second
-
 // accept hands each accepted connection to handle, counted in d, until the listener
 // is closed.
 func (l *line) accept(d *drain, handle func(*line, *net.TCPConn)) {
-	var pause time.Duration
 	for {
-		c, err := l.listener.Accept()
-		if errors.Is(err, net.ErrClosed) {
+		c, err := l.listener.Accept() // waits out errors other than a closed listener
+		if err != nil {
 			return
 		}
-		if err != nil {
-			pause = min(max(2*pause, 5*time.Millisecond), acceptBackoff)
-			time.Sleep(pause)
-			continue
-		}
-		pause = 0
 		d.started()
 		go handle(l, c.(*net.TCPConn))
 	}

@@ -5,7 +5,7 @@
 // It runs its own HTTP/1 loop rather than net/http's server: the loop reads message
 // heads strictly (net/http accepts bare LF line ends and lets Transfer-Encoding
 // silently override Content-Length, both smuggling vectors for a proxy), keeps the
-// keep-alive path free of allocations, and owns the raw *net.TCPConn that CONNECT hands
+// keep-alive path lean, and owns the raw *net.TCPConn that CONNECT hands
 // to the splice relay.
 package httpproxy
 
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
+	"github.com/egress-router/egress-router/pkg/logging"
 )
 
 // Server is the proxy. Set the fields, call SetRules, then Serve.
@@ -71,7 +72,7 @@ func (s *Server) init() {
 	s.startOnce.Do(func() {
 		s.listeners = map[*connlimit.Listener]struct{}{}
 		s.conns = map[*clientConn]struct{}{}
-		s.decisions = decisionLog{log: s.Log, perSecond: s.DecisionLogsPerSecond}
+		s.decisions = decisionLog{log: s.Log, budget: logging.Budget{PerSecond: s.DecisionLogsPerSecond}}
 		if len(s.ConnectPorts) == 0 {
 			s.ConnectPorts = []uint16{443}
 		}
@@ -93,23 +94,14 @@ func (s *Server) Serve(ln *connlimit.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := ln.Accept() // waits out errors other than a closed listener
 		if err != nil {
 			if s.draining.Load() {
 				return ErrServerClosed
 			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Out of file descriptors and the like: wait rather than spin.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.Log.Error("accept failed", "error", err)
-			time.Sleep(backoff)
-			continue
+			return err
 		}
-		backoff = 0
 		cc := s.track(ln, c.(*net.TCPConn))
 		if cc == nil {
 			c.Close()

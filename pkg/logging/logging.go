@@ -44,11 +44,30 @@ func New(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: capValue}))
 }
 
+// capValue caps strings, and anything that prints long: errors and Stringers (which
+// may carry request data) and lists (a resolver's answer), rendered as capped strings.
 func capValue(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindString {
-		if s := a.Value.String(); len(s) > MaxValueLen {
-			a.Value = slog.StringValue(s[:MaxValueLen] + "...")
+	switch a.Value.Kind() {
+	case slog.KindString:
+		a.Value = capped(a.Value.String())
+	case slog.KindAny:
+		switch v := a.Value.Any().(type) {
+		case error:
+			a.Value = capped(v.Error())
+		case fmt.Stringer:
+			a.Value = capped(v.String())
+		default:
+			if s := fmt.Sprint(v); len(s) > MaxValueLen {
+				a.Value = capped(s)
+			}
 		}
 	}
 	return a
+}
+
+func capped(s string) slog.Value {
+	if len(s) > MaxValueLen {
+		s = s[:MaxValueLen] + "..."
+	}
+	return slog.StringValue(s)
 }

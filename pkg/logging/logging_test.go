@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -50,5 +51,45 @@ func TestOpenAppendsToLogFile(t *testing.T) {
 	}
 	if n := strings.Count(string(data), `"msg":"attempt"`); n != 2 {
 		t.Fatalf("want 2 appended lines, got %d:\n%s", n, data)
+	}
+}
+
+func TestErrorsStringersAndListsAreCappedToo(t *testing.T) {
+	var buf bytes.Buffer
+	long := strings.Repeat("y", 5000)
+	New(&buf, slog.LevelInfo).Info("x", "error", errors.New(long), "addr", stringer(long), "list", []string{long, long}, "short", []int{1, 2})
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"error", "addr", "list"} {
+		if s, _ := rec[key].(string); len(s) != MaxValueLen+3 {
+			t.Errorf("%s: %d bytes, want %d", key, len(s), MaxValueLen+3)
+		}
+	}
+	if list, ok := rec["short"].([]any); !ok || len(list) != 2 {
+		t.Errorf("a short list stays a list: %#v", rec["short"])
+	}
+}
+
+type stringer string
+
+func (s stringer) String() string { return string(s) }
+
+func TestBudgetAdmitsPerSecondAndCountsTheRest(t *testing.T) {
+	b := &Budget{PerSecond: 3}
+	admitted := 0
+	for range 10 {
+		if ok, _ := b.Admit(); ok {
+			admitted++
+		}
+	}
+	if admitted > 3*2 { // the loop may straddle one second boundary
+		t.Fatalf("admitted %d lines, want at most 3 a second", admitted)
+	}
+	b.second-- // as if the second had passed
+	ok, dropped := b.Admit()
+	if !ok || dropped == 0 {
+		t.Fatalf("new second: ok=%v dropped=%d, want the drops reported", ok, dropped)
 	}
 }

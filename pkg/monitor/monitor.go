@@ -23,12 +23,9 @@ type Server struct {
 	Ready func() error
 }
 
-// Handler returns the server's routes.
-func (s *Server) Handler() http.Handler {
-	reg := s.Registry
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -44,10 +41,12 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// Serve serves on ln until ctx ends.
+// Serve serves on ln until ctx ends. Call it once: it adds the Go runtime and process
+// collectors to the Registry.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

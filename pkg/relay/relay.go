@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,30 +30,29 @@ type Relay struct {
 
 // Run relays between client and upstream until both directions have ended, then
 // closes both. The error is the first one that is not an ordinary end of stream.
+// The upstream-to-client direction runs in the caller's goroutine: one goroutine less
+// per connection is both memory per held tunnel and a hand-off less per new one.
 func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
 	var (
-		res  Result
-		wg   sync.WaitGroup
-		errs [2]error
-		done = make(chan struct{})
+		res     Result
+		sentErr error
+		sent    = make(chan struct{})
 	)
-	wg.Add(2)
 	go func() {
-		defer wg.Done()
-		res.Sent, errs[0] = oneWay(upstream, client)
-	}()
-	go func() {
-		defer wg.Done()
-		res.Received, errs[1] = oneWay(client, upstream)
+		defer close(sent)
+		res.Sent, sentErr = oneWay(upstream, client)
 	}()
 	if r.IdleTimeout > 0 {
+		done := make(chan struct{})
+		defer close(done)
 		go closeWhenIdle(r.IdleTimeout, done, client, upstream)
 	}
-	wg.Wait()
-	close(done)
+	received, receivedErr := oneWay(client, upstream)
+	<-sent
+	res.Received = received
 	client.Close()
 	upstream.Close()
-	return res, errors.Join(errs[0], errs[1])
+	return res, errors.Join(sentErr, receivedErr)
 }
 
 // oneWay copies src to dst, then passes src's end on as dst's write half-close. If the

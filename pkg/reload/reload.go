@@ -27,11 +27,23 @@ type Watcher struct {
 	Log   *slog.Logger
 }
 
-// Run watches until ctx ends. current is the content already in effect.
-func (w *Watcher) Run(ctx context.Context, current []byte) {
+// Start watches until ctx ends; the returned channel is closed once it has stopped.
+// current is the content already in effect. SIGHUP is taken over before Start
+// returns: its default action ends the process, and a SIGHUP sent right after start
+// must reload, not kill.
+func (w *Watcher) Start(ctx context.Context, current []byte) <-chan struct{} {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		defer signal.Stop(hup)
+		w.run(ctx, current, hup)
+	}()
+	return stopped
+}
+
+func (w *Watcher) run(ctx context.Context, current []byte, hup <-chan os.Signal) {
 	interval := w.Interval
 	if interval == 0 {
 		interval = 2 * time.Second

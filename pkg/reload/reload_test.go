@@ -45,9 +45,8 @@ func configMapDir(t *testing.T, content string) (path string, update func(string
 func watch(t *testing.T, path string, current string, apply func([]byte) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Watcher{Path: path, Interval: 20 * time.Millisecond, Apply: apply, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	done := make(chan struct{})
-	go func() { w.Run(ctx, []byte(current)); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stopped := w.Start(ctx, []byte(current))
+	t.Cleanup(func() { cancel(); <-stopped })
 }
 
 func next(t *testing.T, ch <-chan string) string {

@@ -167,7 +167,7 @@ func serve(o options, cfg *config.Config, data []byte, res *resolver.Resolver, l
 			}
 			return f.Apply(c)
 		}}
-		go w.Run(ctx, data)
+		w.Start(ctx, data)
 	} else {
 		// The environment cannot change under a running process; SIGHUP must not kill it.
 		signal.Ignore(syscall.SIGHUP)

@@ -66,7 +66,7 @@ func serve(o options, c *config.Config, data []byte) error {
 			srv.SetRules(rulesOf(c))
 			return nil
 		}}
-		go w.Run(ctx, data)
+		w.Start(ctx, data)
 	} else {
 		signal.Ignore(syscall.SIGHUP) // nothing to reload from the environment
 	}
@@ -79,6 +79,7 @@ func serve(o options, c *config.Config, data []byte) error {
 		TCPListener: tcp.(*net.TCPListener),
 		Limiter:     &connlimit.Limiter{Max: o.maxConns, PerClient: o.maxConnsPerClient},
 		Rejected:    func(netip.Addr) { metrics.Rejected.Inc() },
+		Failed:      func(err error) { log.Error("accept failed; waiting before the next", "error", err) },
 	}
 	if o.metricsListen != "" {
 		mln, err := net.Listen("tcp", o.metricsListen)
