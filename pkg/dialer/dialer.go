@@ -46,7 +46,7 @@ func (d *Dialer) Dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, er
 		nd.Timeout = 10 * time.Second
 	}
 	if len(d.Sources) > 0 {
-		src, ok := d.source(dst.Addr())
+		src, ok := Source(d.Sources, dst.Addr())
 		if !ok {
 			return nil, fmt.Errorf("dial %s: %w", dst, ErrNoSource)
 		}
@@ -63,13 +63,21 @@ func (d *Dialer) Dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, er
 	return c.(*net.TCPConn), nil
 }
 
-func (d *Dialer) source(dst netip.Addr) (netip.Addr, bool) {
-	for _, s := range d.Sources {
+// Source returns the address of sources of dst's family.
+func Source(sources []netip.Addr, dst netip.Addr) (netip.Addr, bool) {
+	for _, s := range sources {
 		if s.Is4() == dst.Is4() {
 			return s, true
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// Usable reports whether the dialer can reach dst: it has a reserved source of dst's
+// family, or no reserved source at all (the kernel then chooses).
+func (d *Dialer) Usable(dst netip.Addr) bool {
+	_, ok := Source(d.Sources, dst)
+	return ok || len(d.Sources) == 0
 }
 
 // control re-checks the exact address the socket connects to.

@@ -103,3 +103,23 @@ func TestMappedAddressesAreUnmappedBeforeTheCheck(t *testing.T) {
 		t.Fatalf("checked %s, want %s", got, dst)
 	}
 }
+
+func TestUsableNeedsASourceOfTheFamilyUnlessThereIsNone(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("2001:db8::5")
+	only4 := Dialer{Sources: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}
+	if !only4.Usable(v4) || only4.Usable(v6) {
+		t.Error("a dialer with only an IPv4 source reaches IPv4 only")
+	}
+	if kernel := (Dialer{}); !kernel.Usable(v4) || !kernel.Usable(v6) {
+		t.Error("with no reserved source the kernel chooses, for both families")
+	}
+}
+
+func TestIsLocalKnowsLoopbackNotOthers(t *testing.T) {
+	if !IsLocal(netip.MustParseAddr("127.0.0.1")) || !IsLocal(netip.MustParseAddr("::ffff:127.0.0.1")) {
+		t.Error("127.0.0.1 is an address of every namespace")
+	}
+	if IsLocal(netip.MustParseAddr("203.0.113.250")) {
+		t.Error("a documentation address is not local here")
+	}
+}

@@ -38,24 +38,10 @@ func (t *target) check(a netip.Addr) error {
 	return guard.Check(a, t.named...)
 }
 
-// usable reports whether a can be dialled from a reserved source address; with none
-// configured the kernel chooses, so every family is usable.
-func (t *target) usable(a netip.Addr) bool {
-	if len(t.dialer.Sources) == 0 {
-		return true
-	}
-	for _, s := range t.dialer.Sources {
-		if s.Is4() == a.Is4() {
-			return true
-		}
-	}
-	return false
-}
-
 // hasAddress reports whether the line can dial anything now.
 func (t *target) hasAddress() bool {
 	for _, a := range t.dest.Addrs() {
-		if t.usable(a) {
+		if t.dialer.Usable(a) {
 			return true
 		}
 	}
@@ -67,7 +53,7 @@ func (t *target) hasAddress() bool {
 func (t *target) dial(ctx context.Context) (*net.TCPConn, error) {
 	var errs []error
 	for range min(maxDialAttempts, max(len(t.dest.Addrs()), 1)) {
-		a, ok := t.dest.Pick(t.usable)
+		a, ok := t.dest.Pick(t.dialer.Usable)
 		if !ok {
 			return nil, errNoAddress
 		}

@@ -101,7 +101,7 @@ func (rs *ruleSet) candidates(t target, addrs []netip.Addr) (policy.Decision, []
 // address of a's family exists to leave from.
 func (rs *ruleSet) decide(t target, a netip.Addr) policy.Decision {
 	d := rs.Policy.Decide(t.host, a)
-	if d.Allow && !rs.hasSource(a) {
+	if d.Allow && !(&dialer.Dialer{Sources: rs.Sources}).Usable(a) {
 		return policy.Refused(dialer.ErrNoSource)
 	}
 	return d
@@ -129,16 +129,5 @@ func (s *Server) isSelf(dst netip.AddrPort) bool {
 	if _, ok := s.listenPorts.Load(dst.Port()); !ok {
 		return false
 	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return true // cannot tell; refusing is the safe side
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == dst.Addr() {
-				return true
-			}
-		}
-	}
-	return false
+	return dialer.IsLocal(dst.Addr())
 }

@@ -28,16 +28,3 @@ func (s *Server) SetRules(r Rules) {
 	rs.tunnels = newDecisionCounters(s.Metrics.Tunnels, len(r.Policy.Rules))
 	s.rules.Store(rs)
 }
-
-// hasSource reports whether a dial to a can bind a reserved address of its family.
-func (r *ruleSet) hasSource(a netip.Addr) bool {
-	if len(r.Sources) == 0 {
-		return true
-	}
-	for _, s := range r.Sources {
-		if s.Is4() == a.Is4() {
-			return true
-		}
-	}
-	return false
-}
