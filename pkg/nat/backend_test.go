@@ -443,3 +443,26 @@ func TestNewPicksABackend(t *testing.T) {
 		t.Errorf("New(ebtables) = %v, want an unknown backend error", err)
 	}
 }
+
+// A thousand destination lines go in as one transaction like any other ruleset (the
+// nftables batch once overflowed the netlink send buffer) and check clean.
+func TestApplyTakesAThousandLines(t *testing.T) {
+	lines := make([]string, 1000)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("%d tcp 203.0.113.%d", 10000+i, 1+i%250)
+	}
+	big := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99"), Redirect: mustTable(lines...)}
+	forEachBackend(t, func(t *testing.T, b backendUnderTest, netns ns.NetNS) {
+		inNS(t, netns, func() error { return b.Apply(sampleAttachment, big) })
+		inNS(t, netns, func() error { return b.Check(sampleAttachment, big) })
+		dnat := 0
+		for _, line := range b.mustState(t, netns) {
+			if strings.Contains(line, " dnat ip to ") || strings.Contains(line, "-j DNAT --to-destination") {
+				dnat++
+			}
+		}
+		if dnat != 1000 {
+			t.Fatalf("%d DNAT rules live, want 1000", dnat)
+		}
+	})
+}

@@ -120,10 +120,11 @@ func (iptablesBackend) Available() error {
 }
 
 // Apply writes each family that has rules, and clears a family that no longer has
-// any, with one restore per family. iptables-restore commits table by table, so a
-// failure can leave the nat table written without the filter table; Apply then
-// removes what the attachment has in that family rather than leave half of it.
-func (iptablesBackend) Apply(a Attachment, rs Ruleset) error {
+// any, with one restore per family. iptables has no transaction across tables or
+// families: iptables-restore commits table by table. So when any part fails, Apply
+// removes everything the attachment has, in every family, rather than leave part of
+// it — nothing half-applied, at the price of the older copy.
+func (b iptablesBackend) Apply(a Attachment, rs Ruleset) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
@@ -131,13 +132,13 @@ func (iptablesBackend) Apply(a Attachment, rs Ruleset) error {
 	if err != nil {
 		return fmt.Errorf("invalid ruleset: %w", err)
 	}
-	return forEachFamily(rules, func(x xtables, live xtState, want []rule) error {
-		err := x.load(restoreScript(a, live, want))
-		if err != nil && len(want) > 0 {
-			err = errors.Join(err, x.remove(a))
-		}
-		return err
+	err = forEachFamily(rules, func(x xtables, live xtState, want []rule) error {
+		return x.load(restoreScript(a, live, want))
 	})
+	if err != nil {
+		return errors.Join(err, b.Remove(a))
+	}
+	return nil
 }
 
 func (iptablesBackend) Remove(a Attachment) error {
@@ -190,15 +191,6 @@ func forEachFamily(rules []rule, do func(x xtables, live xtState, want []rule) e
 		}
 	}
 	return nil
-}
-
-// remove takes out whatever the attachment has in x's family.
-func (x xtables) remove(a Attachment) error {
-	live, err := x.read()
-	if err != nil {
-		return err
-	}
-	return x.load(restoreScript(a, live, nil))
 }
 
 // drift compares one family's live chains, jumps and rules with want.

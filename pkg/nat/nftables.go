@@ -1,11 +1,14 @@
 package nat
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // nftablesBackend gives each attachment its own inet table, egress_router_<hash>,
@@ -15,15 +18,55 @@ type nftablesBackend struct{}
 
 func (nftablesBackend) Name() string { return "nftables" }
 
+// Available commits a throwaway table holding a NAT chain and deletes it in the same
+// transaction: listing tables would succeed on a kernel without NAT support, and
+// "auto" would then pick a backend that fails at ADD.
 func (nftablesBackend) Available() error {
-	conn, err := nftables.New()
+	conn, err := newConn()
 	if err != nil {
-		return fmt.Errorf("open netlink connection: %w", err)
+		return err
 	}
-	if _, err := conn.ListTablesOfFamily(nftables.TableFamilyINet); err != nil {
-		return fmt.Errorf("list inet tables: %w", err)
+	probe := &nftables.Table{Family: nftables.TableFamilyINet, Name: "egress_router_probe"}
+	conn.AddTable(probe)
+	spec := nftChainSpecs[prerouting]
+	spec.Name, spec.Table = prerouting.String(), probe
+	conn.AddChain(&spec)
+	conn.DelTable(probe)
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("create a NAT chain: %w", err)
 	}
 	return nil
+}
+
+// socketBuffer sizes the netlink buffers of a transaction. The kernel takes a batch in
+// one sendmsg that must fit the send buffer, and answers each message with an ack
+// that must fit the receive buffer; the defaults (net.core.wmem_max, rmem_max) hold a
+// few hundred rules, and a thousand destination lines need a few megabytes. The FORCE
+// options pass those maxima; they need CAP_NET_ADMIN, which anything writing
+// nftables rules has anyway.
+const socketBuffer = 16 << 20
+
+// newConn opens a netlink connection able to carry a whole ruleset at once.
+func newConn() (*nftables.Conn, error) {
+	conn, err := nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var sockErr error
+		if err := raw.Control(func(fd uintptr) {
+			sockErr = errors.Join(
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBuffer),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, socketBuffer))
+		}); err != nil {
+			return err
+		}
+		return sockErr
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("open netlink connection: %w", err)
+	}
+	return conn, nil
 }
 
 // nftChainSpecs are the base chains each table holds; the priorities are the ones
@@ -48,9 +91,9 @@ func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 	if err != nil {
 		return fmt.Errorf("invalid ruleset: %w", err)
 	}
-	conn, err := nftables.New()
+	conn, err := newConn()
 	if err != nil {
-		return fmt.Errorf("open netlink connection: %w", err)
+		return err
 	}
 	table := nftTable(a)
 	deleteTable(conn, table)
@@ -75,9 +118,9 @@ func (nftablesBackend) Remove(a Attachment) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	conn, err := nftables.New()
+	conn, err := newConn()
 	if err != nil {
-		return fmt.Errorf("open netlink connection: %w", err)
+		return err
 	}
 	table := nftTable(a)
 	deleteTable(conn, table)
@@ -102,9 +145,9 @@ func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
 	if err != nil {
 		return fmt.Errorf("invalid ruleset: %w", err)
 	}
-	conn, err := nftables.New()
+	conn, err := newConn()
 	if err != nil {
-		return fmt.Errorf("open netlink connection: %w", err)
+		return err
 	}
 	table := nftTable(a)
 	tables, err := conn.ListTablesOfFamily(table.Family)
