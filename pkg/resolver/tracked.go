@@ -40,13 +40,15 @@ type Tracked struct {
 	// RefusedFor is how long an address that refused a connection is skipped; zero
 	// means DefaultRefusedFor.
 	RefusedFor time.Duration
-	Log        *slog.Logger
+	// Log hears of answers, refused addresses and failures; required when Name is set.
+	Log *slog.Logger
 
 	current  atomic.Pointer[answerState]
 	next     atomic.Uint64
 	failures atomic.Uint64
 	mu       sync.Mutex
 	refused  map[netip.Addr]time.Time
+	answered chan struct{} // closed at the first answer; see Answered
 }
 
 type answerState struct {
@@ -106,14 +108,14 @@ func (t *Tracked) Refresh(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		t.failures.Add(1)
 		if s := t.current.Load(); s != nil {
-			t.logger().Warn("name resolution failed; keeping the last answer", "name", t.Name, "addresses", addrStrings(s.addrs), "error", err)
+			t.Log.Warn("name resolution failed; keeping the last answer", "name", t.Name, "addresses", addrStrings(s.addrs), "error", err)
 		} else {
-			t.logger().Warn("name resolution failed; no address yet, connections are closed until one resolves", "name", t.Name, "error", err)
+			t.Log.Warn("name resolution failed; no address yet, connections are closed until one resolves", "name", t.Name, "error", err)
 		}
 		return 0, err
 	}
 	if old := t.current.Load(); old == nil || !sameSet(old.addrs, answer.Addrs) {
-		t.logger().Info("name resolved", "name", t.Name, "addresses", addrStrings(answer.Addrs), "ttl", answer.TTL)
+		t.Log.Info("name resolved", "name", t.Name, "addresses", addrStrings(answer.Addrs), "ttl", answer.TTL)
 	}
 	t.store(answer.Addrs, time.Now())
 	return min(max(answer.TTL, orDefault(t.Floor, DefaultFloor)), orDefault(t.Ceiling, DefaultCeiling)), nil
@@ -127,7 +129,7 @@ func (t *Tracked) checked(addrs []netip.Addr) ([]netip.Addr, error) {
 	kept := addrs[:0:0]
 	for _, a := range addrs {
 		if err := t.Check(a); err != nil {
-			t.logger().Error("resolved address refused", "name", t.Name, "address", a.String(), "error", err)
+			t.Log.Error("resolved address refused", "name", t.Name, "address", a.String(), "error", err)
 			continue
 		}
 		kept = append(kept, a)
@@ -151,9 +153,14 @@ func (t *Tracked) store(addrs []netip.Addr, now time.Time) {
 		}
 	}
 	t.current.Store(s)
-	// Forget refusals of addresses the name no longer has, so the map stays small.
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	select {
+	case <-t.answeredLocked():
+	default:
+		close(t.answered)
+	}
+	// Forget refusals of addresses the name no longer has, so the map stays small.
 	for a := range t.refused {
 		if !slices.Contains(s.addrs, a) {
 			delete(t.refused, a)
@@ -168,6 +175,22 @@ func (t *Tracked) Addrs() []netip.Addr {
 		return s.addrs
 	}
 	return nil
+}
+
+// Answered returns a channel closed once the name has its first answer: a reload that
+// moves a line to a new name waits on it before letting the old destination go.
+func (t *Tracked) Answered() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.answeredLocked()
+}
+
+// answeredLocked creates the Answered channel on first use. Callers hold t.mu.
+func (t *Tracked) answeredLocked() chan struct{} {
+	if t.answered == nil {
+		t.answered = make(chan struct{})
+	}
+	return t.answered
 }
 
 // Updated is when the current answer was obtained; zero before the first answer.
@@ -190,7 +213,10 @@ func (t *Tracked) Pick(usable func(netip.Addr) bool) (netip.Addr, bool) {
 	if s == nil {
 		return netip.Addr{}, false
 	}
-	n := int(t.next.Add(1) % uint64(max(len(s.addrs), 1)))
+	// The turn is taken modulo each family's own size: modulo the whole list first
+	// would favour the addresses of the larger share of it (two IPv4 and one IPv6
+	// gave 2:1 over the IPv4 pair).
+	n := t.next.Add(1)
 	groups := [2][]netip.Addr{s.addrs[:s.preferred], s.addrs[s.preferred:]}
 	now := time.Now()
 	t.mu.Lock()
@@ -198,7 +224,7 @@ func (t *Tracked) Pick(usable func(netip.Addr) bool) (netip.Addr, bool) {
 	for _, skipRefused := range []bool{true, false} {
 		for _, g := range groups {
 			for i := range g {
-				a := g[(n+i)%len(g)]
+				a := g[(n+uint64(i))%uint64(len(g))]
 				if (usable == nil || usable(a)) && !(skipRefused && t.refusedSince(a, now)) {
 					return a, true
 				}
@@ -230,13 +256,6 @@ func (t *Tracked) Refused(a netip.Addr) {
 		t.refused = map[netip.Addr]time.Time{}
 	}
 	t.refused[a] = time.Now()
-}
-
-func (t *Tracked) logger() *slog.Logger {
-	if t.Log == nil {
-		return slog.Default()
-	}
-	return t.Log
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"context"
+	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -20,6 +22,7 @@ func tracked(t *testing.T, name string) (*Tracked, *dnstest.Server) {
 		Floor:    50 * time.Millisecond,
 		Retry:    50 * time.Millisecond,
 		Check:    func(a netip.Addr) error { return guard.Check(a) },
+		Log:      slog.New(slog.DiscardHandler),
 	}, srv
 }
 
@@ -176,6 +179,42 @@ func TestPickSpreadsOverThePreferredFamilyFirst(t *testing.T) {
 				t.Fatalf("picked %v, want %v five times each", seen, tc.want)
 			}
 		})
+	}
+}
+
+// Each family is its own round robin: with two IPv4 addresses and one IPv6, the IPv4
+// pair shares the connections evenly (a turn taken over all three skewed it 2:1).
+func TestPickSharesEvenlyWithinThePreferredFamily(t *testing.T) {
+	tr := &Tracked{}
+	tr.store([]netip.Addr{addr1, addr6, addr2}, time.Now())
+	seen := map[netip.Addr]int{}
+	for range 300 {
+		a, _ := tr.Pick(nil)
+		seen[a]++
+	}
+	if want := map[netip.Addr]int{addr1: 150, addr2: 150}; !maps.Equal(seen, want) {
+		t.Fatalf("picked %v, want %v", seen, want)
+	}
+}
+
+func TestAnsweredIsClosedAtTheFirstAnswerOnly(t *testing.T) {
+	tr, srv := tracked(t, "a.example.com")
+	select {
+	case <-tr.Answered():
+		t.Fatal("answered before any lookup")
+	default:
+	}
+	srv.Set("a.example.com", 60, addr1)
+	if _, err := tr.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Refresh(context.Background()); err != nil {
+		t.Fatal(err) // a second answer must not close the channel again
+	}
+	select {
+	case <-tr.Answered():
+	default:
+		t.Fatal("not answered after a successful lookup")
 	}
 }
 

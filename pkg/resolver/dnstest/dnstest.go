@@ -9,9 +9,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
+
+// startTimeout bounds how long Start waits for the server to come up.
+const startTimeout = 5 * time.Second
 
 // Server answers A and AAAA queries from records the test sets.
 type Server struct {
@@ -41,10 +45,16 @@ func Start(t testing.TB, pc net.PacketConn) *Server {
 	}
 	s := &Server{Addr: pc.LocalAddr().String(), records: map[string]records{}, queries: map[string]int{}}
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(s.answer)}
-	started := make(chan struct{})
+	started, failed := make(chan struct{}), make(chan error, 1)
 	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
+	go func() { failed <- srv.ActivateAndServe() }()
+	select {
+	case <-started:
+	case err := <-failed:
+		t.Fatalf("dnstest: serve on %s: %v", s.Addr, err)
+	case <-time.After(startTimeout):
+		t.Fatalf("dnstest: not serving on %s after %s", s.Addr, startTimeout)
+	}
 	t.Cleanup(func() { srv.Shutdown() })
 	return s
 }
