@@ -47,8 +47,6 @@ func statusForHeadError(err error) int {
 	switch {
 	case errors.Is(err, errHeadTooLarge):
 		return 431
-	case errors.Is(err, errUnsupportedTE):
-		return 501
 	case errors.Is(err, errVersion):
 		return 505
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/netip"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -134,12 +133,15 @@ func (c *clientConn) writeRequestHead(path []byte, t target, body bodyKind) {
 	w.WriteString(t.authority)
 	w.WriteString("\r\n")
 	for _, f := range req.fields {
-		if req.endToEnd(f.name) && !fieldIs(f.name, "host") && !fieldIs(f.name, "expect") {
+		if req.endToEnd(f.name) && !fieldIs(f.name, "expect") {
 			writeField(w, f.name, f.value)
 		}
 	}
-	if body == chunkBody {
+	switch {
+	case body == chunkBody:
 		w.WriteString("Transfer-Encoding: chunked\r\n")
+	case req.contentLength >= 0:
+		writeLength(w, req.contentLength)
 	}
 	if c.s.AddVia {
 		w.WriteString("Via: " + viaValue + "\r\n")
@@ -175,11 +177,10 @@ func (c *clientConn) readResponseHead() error {
 		if err != nil {
 			return err
 		}
-		status, ok := statusCode(c.resp.start[1])
-		if !ok || status == 101 {
+		if c.resp.status == 101 {
 			return errMalformed
 		}
-		if status >= 200 {
+		if c.resp.status >= 200 {
 			return nil
 		}
 		if c.req.minor == 1 {
@@ -192,8 +193,7 @@ func (c *clientConn) readResponseHead() error {
 // the client connection stays open.
 func (c *clientConn) relayResponse() bool {
 	req, resp, u := &c.req, &c.resp, c.up
-	status, _ := statusCode(resp.start[1])
-	kind := responseBody(req.start[0], status, resp)
+	kind := responseBody(req.start[0], resp)
 	chunkedOut := kind == chunkBody && req.minor == 1
 	keep := !req.close && !c.s.draining.Load() && (kind == noBody || kind == lengthBody || chunkedOut)
 	c.writeResponseHead(chunkedOut, keep)
@@ -220,8 +220,12 @@ func (c *clientConn) writeResponseHead(chunked, keep bool) {
 			writeField(w, f.name, f.value)
 		}
 	}
-	if chunked {
+	switch {
+	case chunked:
 		w.WriteString("Transfer-Encoding: chunked\r\n")
+	case resp.contentLength >= 0 && resp.status >= 200 && resp.status != 204:
+		// The length of a body, or for HEAD and 304 the one a GET would have had.
+		writeLength(w, resp.contentLength)
 	}
 	if c.s.AddVia {
 		w.WriteString("Via: " + viaValue + "\r\n")
@@ -236,9 +240,9 @@ func (c *clientConn) writeResponseHead(chunked, keep bool) {
 }
 
 // responseBody says how a response body is delimited (RFC 9112 section 6.3).
-func responseBody(method []byte, status int, h *head) bodyKind {
+func responseBody(method []byte, h *head) bodyKind {
 	switch {
-	case string(method) == "HEAD" || status < 200 || status == 204 || status == 304:
+	case string(method) == "HEAD" || h.status < 200 || h.status == 204 || h.status == 304:
 		return noBody
 	case h.chunked:
 		return chunkBody
@@ -248,14 +252,6 @@ func responseBody(method []byte, status int, h *head) bodyKind {
 		return lengthBody
 	}
 	return closeBody
-}
-
-func statusCode(b []byte) (int, bool) {
-	if len(b) != 3 {
-		return 0, false
-	}
-	n, err := strconv.Atoi(string(b))
-	return n, err == nil && n >= 100 && n <= 599
 }
 
 // isStale reports an error that means a kept upstream connection had been closed by the

@@ -6,14 +6,16 @@ import (
 )
 
 var (
-	errFraming       = errors.New("conflicting or invalid message length")
-	errUnsupportedTE = errors.New("transfer coding other than chunked")
+	errFraming           = errors.New("conflicting or invalid message length")
+	errConnectionFraming = errors.New("Connection names Content-Length, Transfer-Encoding or Host")
 )
 
 // framing reads the fields that delimit the body and the connection. It refuses the
 // ambiguous cases request smuggling lives on: Content-Length together with
 // Transfer-Encoding, two different lengths, a length that is not plain digits, a
-// Transfer-Encoding in HTTP/1.0 or one that is not exactly "chunked".
+// Transfer-Encoding in HTTP/1.0 or one that is not exactly "chunked", and a Connection
+// field naming a framing field: a hop that honoured it would drop the length the proxy
+// frames the body by, and read the body as the next message.
 func (h *head) framing() error {
 	for _, f := range h.fields {
 		switch {
@@ -35,6 +37,11 @@ func (h *head) framing() error {
 	}
 	if h.hasTE && (h.contentLength >= 0 || h.minor == 0) {
 		return errFraming
+	}
+	for _, name := range proxyWritten {
+		if h.namedInConnection([]byte(name)) {
+			return errConnectionFraming
+		}
 	}
 	if h.minor == 0 && !h.namedInConnection([]byte("keep-alive")) {
 		h.close = true

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 )
 
 // field is one header field, as slices of its head's buffer.
@@ -20,8 +21,9 @@ type head struct {
 	fields []field
 	// start holds the start line's three parts: method, target, version for a
 	// request; version, status, reason for a response.
-	start [3][]byte
-	minor int // HTTP/1.minor
+	start  [3][]byte
+	minor  int // HTTP/1.minor
+	status int // a response's status code
 
 	contentLength int64 // -1 when there is no Content-Length
 	chunked       bool  // Transfer-Encoding: chunked
@@ -88,6 +90,10 @@ func (h *head) parse(response bool) error {
 	version := h.start[2]
 	if response {
 		version = h.start[0]
+		var ok bool
+		if h.status, ok = statusCode(h.start[1]); !ok {
+			return errMalformed
+		}
 	} else if bytes.IndexByte(version, ' ') >= 0 {
 		return errMalformed // a request line has exactly three parts
 	}
@@ -126,6 +132,14 @@ func (h *head) splitStart(line []byte) bool {
 }
 
 var sp = []byte(" ")
+
+func statusCode(b []byte) (int, bool) {
+	if len(b) != 3 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(b))
+	return n, err == nil && n >= 100 && n <= 599
+}
 
 // parseField reads "name: value". The name must be all token characters, which refuses
 // a space before the colon and a leading space (obsolete folding).

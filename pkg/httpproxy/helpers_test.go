@@ -250,3 +250,38 @@ func value(m prometheus.Metric) float64 {
 	m.Write(&out)
 	return out.GetCounter().GetValue() + out.GetGauge().GetValue()
 }
+
+// rawOrigin is a destination on 127.0.0.2 that writes its answers byte for byte: serve
+// is called for each request read on a connection and says whether to read another.
+// It returns the origin's address.
+func rawOrigin(t testing.TB, serve func(c net.Conn, r *http.Request) bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, r.Body)
+					if !serve(c, r) {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}

@@ -1,6 +1,11 @@
 package httpproxy
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,4 +131,44 @@ func TestHeadMustArriveWithinTheHeaderTimeout(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 2*time.Second || got != "" {
 		t.Fatalf("after %v got %q; want the connection closed after about 200ms", elapsed, got)
 	}
+}
+
+// A Connection field naming a framing field tells the next hop to drop the length the
+// proxy frames the body by: a hop honouring it reads the body as a second message.
+// Such requests get 400 and such responses 502, and nothing passes on (security.md 6).
+func TestConnectionNamingAFramingFieldIsRefused(t *testing.T) {
+	t.Run("request", func(t *testing.T) {
+		o := startOrigin(t, "127.0.0.2:0", nil)
+		p := startProxy(t, "127.0.0.2", nil)
+		smuggled := "GET /admin HTTP/1.1\r\nHost: internal.example\r\n\r\n"
+		for _, connection := range []string{"content-length", "Content-Length", "keep-alive, content-length", "host", "transfer-encoding"} {
+			raw := "POST http://127.0.0.2:" + o.port() + "/ HTTP/1.1\r\nConnection: " + connection +
+				"\r\nContent-Length: " + strconv.Itoa(len(smuggled)) + "\r\n\r\n" + smuggled
+			if got := p.exchange(t, raw); statusOf(got) != 400 {
+				t.Errorf("Connection: %s: answer %q, want 400", connection, got)
+			}
+		}
+		if reqs := o.received(); len(reqs) != 0 {
+			t.Fatalf("the origin received %s %s", reqs[0].Method, reqs[0].URL)
+		}
+	})
+	t.Run("response", func(t *testing.T) {
+		addr := rawOrigin(t, func(c net.Conn, r *http.Request) bool {
+			if r.URL.Path == "/head" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+				return true
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\nhello")
+			return true
+		})
+		p := startProxy(t, "127.0.0.2", nil)
+		if got := p.exchange(t, "GET http://"+addr+"/ HTTP/1.1\r\n\r\n"); statusOf(got) != 502 {
+			t.Errorf("answer %q, want 502", got)
+		}
+		// The proxy writes the length itself: a HEAD answer keeps the one a GET would get.
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(p.exchange(t, "HEAD http://"+addr+"/head HTTP/1.1\r\nConnection: close\r\n\r\n"))), &http.Request{Method: "HEAD"})
+		if err != nil || resp.ContentLength != 100 {
+			t.Fatalf("HEAD answer %v %v, want Content-Length 100", resp, err)
+		}
+	})
 }
