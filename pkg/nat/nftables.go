@@ -18,22 +18,18 @@ type nftablesBackend struct{}
 
 func (nftablesBackend) Name() string { return "nftables" }
 
-// Available commits a throwaway table holding a NAT chain and deletes it in the same
-// transaction: listing tables would succeed on a kernel without NAT support, and
-// "auto" would then pick a backend that fails at ADD.
+// Available checks that nf_tables answers. It does not prove NAT support by creating
+// and deleting a NAT chain: removing a base chain waits for an RCU grace period
+// (several milliseconds on every ADD); a kernel with nf_tables but without its NAT
+// expressions fails at Apply instead, with the kernel's error, and backend
+// "iptables" is the way out.
 func (nftablesBackend) Available() error {
 	conn, err := newConn()
 	if err != nil {
 		return err
 	}
-	probe := &nftables.Table{Family: nftables.TableFamilyINet, Name: "egress_router_probe"}
-	conn.AddTable(probe)
-	spec := nftChainSpecs[prerouting]
-	spec.Name, spec.Table = prerouting.String(), probe
-	conn.AddChain(&spec)
-	conn.DelTable(probe)
-	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("create a NAT chain: %w", err)
+	if _, err := conn.ListTablesOfFamily(nftables.TableFamilyINet); err != nil {
+		return fmt.Errorf("list inet tables: %w", err)
 	}
 	return nil
 }
@@ -82,7 +78,9 @@ func nftTable(a Attachment) *nftables.Table {
 }
 
 // Apply deletes any older copy of the table and writes the new one in the same
-// netlink batch, which the kernel commits as one transaction.
+// netlink batch, which the kernel commits as one transaction. The older copy is
+// looked for first rather than deleted blindly: deleting base chains waits for an RCU
+// grace period, which a first ADD need not pay.
 func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 	if err := a.validate(); err != nil {
 		return err
@@ -96,7 +94,13 @@ func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 		return err
 	}
 	table := nftTable(a)
-	deleteTable(conn, table)
+	exists, err := tableExists(conn, table)
+	if err != nil {
+		return err
+	}
+	if exists {
+		conn.DelTable(table)
+	}
 	conn.AddTable(table)
 	comment := userdata.AppendString(nil, userdata.TypeComment, a.comment())
 	written := map[chain]*nftables.Chain{}
@@ -123,18 +127,24 @@ func (nftablesBackend) Remove(a Attachment) error {
 		return err
 	}
 	table := nftTable(a)
-	deleteTable(conn, table)
+	exists, err := tableExists(conn, table)
+	if err != nil || !exists {
+		return err
+	}
+	conn.DelTable(table)
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("delete table %s: %w", table.Name, err)
 	}
 	return nil
 }
 
-// deleteTable queues the table's deletion whether or not it exists: adding an
-// existing table is a no-op, so the delete that follows always has a table to delete.
-func deleteTable(conn *nftables.Conn, table *nftables.Table) {
-	conn.AddTable(table)
-	conn.DelTable(table)
+// tableExists reports whether the attachment's table is in the kernel.
+func tableExists(conn *nftables.Conn, table *nftables.Table) (bool, error) {
+	tables, err := conn.ListTablesOfFamily(table.Family)
+	if err != nil {
+		return false, fmt.Errorf("list tables: %w", err)
+	}
+	return slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == table.Name }), nil
 }
 
 func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
@@ -150,11 +160,11 @@ func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
 		return err
 	}
 	table := nftTable(a)
-	tables, err := conn.ListTablesOfFamily(table.Family)
+	exists, err := tableExists(conn, table)
 	if err != nil {
-		return fmt.Errorf("list tables: %w", err)
+		return err
 	}
-	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == table.Name }) {
+	if !exists {
 		return fmt.Errorf("table %s is missing", table.Name)
 	}
 	liveChains, err := conn.ListChainsOfTableFamily(table.Family)
