@@ -38,11 +38,12 @@ func (c *clientConn) forward() bool {
 	c.record("request", rs.requests, d, t)
 	if err == nil {
 		err = c.roundTrip(path, t, body)
-		if err != nil && reused && body == noBody && isStale(err) {
-			// The kept connection was closed by the destination while idle: the
-			// request never reached it, so it is safe to send again on a new one.
+		if err != nil && reused && body == noBody && isStale(err) && safeToRepeat(req.start[0]) {
+			// The kept connection was closed by the destination, most likely while
+			// idle, before the request reached it. It may also have read the request
+			// and then reset: only a method that is safe to repeat is sent again.
 			c.closeUpstream()
-			if d, _, err = c.connectUpstream(rs, t); err == nil {
+			if _, _, err = c.connectUpstream(rs, t); err == nil {
 				err = c.roundTrip(path, t, body)
 			}
 		}
@@ -252,6 +253,17 @@ func responseBody(method []byte, h *head) bodyKind {
 		return lengthBody
 	}
 	return closeBody
+}
+
+// safeToRepeat reports a safe method (RFC 9110 section 9.2.1), which a proxy may send
+// a second time after the destination may have seen it once. PUT and DELETE, merely
+// idempotent, are left out: a destination may not treat them so.
+func safeToRepeat(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
 }
 
 // isStale reports an error that means a kept upstream connection had been closed by the

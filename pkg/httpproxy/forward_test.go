@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -237,6 +238,56 @@ func TestUpstreamFailuresAndLoops(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if status, body := p.get(t, tc.url); status != tc.want {
 				t.Fatalf("status %d %q, want %d", status, body, tc.want)
+			}
+		})
+	}
+}
+
+// A request with side effects is not sent again when the kept upstream turns out to
+// be closed: the destination may have acted on it before the connection ended.
+func TestStaleUpstreamIsNotRetriedForUnsafeMethods(t *testing.T) {
+	var mu sync.Mutex
+	var methods []string
+	addr := rawOrigin(t, func(c net.Conn, r *http.Request) bool {
+		mu.Lock()
+		methods = append(methods, r.Method)
+		mu.Unlock()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return false // closes while the proxy keeps the connection
+	})
+	p := startProxy(t, "127.0.0.2", nil)
+	for _, method := range []string{"POST", "DELETE", "PATCH"} {
+		t.Run(method, func(t *testing.T) {
+			c, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(3 * time.Second))
+			br := bufio.NewReader(c)
+			status := func(method string) int {
+				fmt.Fprintf(c, "%s http://%s/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n", method, addr)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("%s: %v", method, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				return resp.StatusCode
+			}
+			mu.Lock()
+			methods = nil
+			mu.Unlock()
+			if got := status("GET"); got != 200 {
+				t.Fatalf("GET: status %d", got)
+			}
+			time.Sleep(100 * time.Millisecond) // the origin's close reaches the proxy
+			if got := status(method); got != 502 {
+				t.Fatalf("%s on a stale upstream: status %d, want 502", method, got)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(methods) != 1 {
+				t.Fatalf("the origin received %v; want the GET only", methods)
 			}
 		})
 	}
