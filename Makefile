@@ -86,7 +86,7 @@ images: build
 	VERSION=$(VERSION) scripts/images.sh
 
 demo: deps build
-	scripts/demo.sh
+	scripts/demo.sh $(MODE)
 
 clean:
 	rm -rf bin

@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# make demo: the egress router at work, entirely inside network namespaces this script
-# creates (and removes on any exit), with documentation addresses only.
+# make demo [MODE=redirect|http-proxy|dns-proxy]: the egress router at work in each
+# mode (all three by default), entirely inside network namespaces this script creates
+# (and removes on any exit), with documentation addresses only.
 #
 #   client ──veth── node (bridge "cluster") ──veth── router pod (eth0)
 #                   node: ext0 ──veth── gateway ──veth── destination
 #   router pod: net1 = macvlan on ext0, 192.0.2.99, added by the plugin via cnitool
 set -euo pipefail
 cd "$(dirname "$0")/.."
+modes=${1:-redirect http-proxy dns-proxy}
+for m in $modes; do
+  case $m in redirect | http-proxy | dns-proxy) ;; *) echo "unknown MODE $m (redirect, http-proxy or dns-proxy)" >&2; exit 2 ;; esac
+done
 gobin=$(go env GOPATH)/bin
 cnitool=$(command -v cnitool || echo "$gobin/cnitool")
 run=er$$ # unique per run: names of namespaces, links and the CNI network
 net=egress-demo-$run
 tmp=$(mktemp -d)
-servers=()
+servers=() # PIDs of the destination server and the proxies, stopped by cleanup
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ns() { local n=$1; shift; nsenter --net="/run/netns/$run-$n" -- "$@"; }
 cni() { ns node env CNI_PATH="$PWD/bin" NETCONFPATH="$tmp" CNI_IFNAME=net1 "$cnitool" "$@" "$net" "/run/netns/$run-pod"; }
+# background runs a server in a namespace; nsenter execs it, so $! is the server itself.
+background() { local n=$1; shift; nsenter --net="/run/netns/$run-$n" -- "$@" & servers+=($!); }
+# listening waits until something listens on a TCP port in a namespace.
+listening() {
+  for _ in $(seq 1 50); do ns "$1" ss -ltn "sport = :$2" | grep -q LISTEN && return; sleep 0.1; done
+  echo "  nothing listens on port $2 in $1"; return 1
+}
 
 cleanup() {
   status=$?
@@ -69,46 +81,100 @@ table inet demo {
   }
 }
 NFT
-# nsenter execs socat, so $! is the server itself and the cleanup can stop it.
-nsenter --net="/run/netns/$run-dest" -- socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:'echo "destination: you reach me from $SOCAT_PEERADDR"' &
-servers+=($!)
+# It reads the request head (an HTTP request's, or nothing from a plain client), then
+# answers in HTTP, so curl and plain TCP clients can both show the line.
+cat >"$tmp/answer.sh" <<'SH'
+cr=$(printf '\r')
+while read -r line && [ "${line%"$cr"}" ]; do :; done
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\ndestination: you reach me from %s\n' "$SOCAT_PEERADDR"
+SH
+background dest socat TCP-LISTEN:80,fork,reuseaddr SYSTEM:"sh $tmp/answer.sh"
+listening dest 80
 
-say "Adding the egress router to the router pod with cnitool (plugin bin/egress-router, redirect mode)"
-cat >"$tmp/$net.conf" <<CONF
+# attach writes the mode's configuration, ADDs it with cnitool and shows the result.
+attach() {
+  local mode=$1 extra=$2
+  cat >"$tmp/$net.conf" <<CONF
 {
-  "cniVersion": "1.0.0", "name": "$net", "type": "egress-router", "mode": "redirect",
+  "cniVersion": "1.0.0", "name": "$net", "type": "egress-router", "mode": "$mode",
   "interfaceArgs": { "master": "ext0" },
-  "ip": { "addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1",
-          "destinations": ["80 tcp 203.0.113.25"] },
+  "ip": { "addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1"$extra },
   "log_file": "$tmp/egress-router.log", "log_level": "info"
 }
 CONF
-sed 's/^/    /' "$tmp/$net.conf"
-cni add >"$tmp/result.json"
-touch "$tmp/added"
-echo "  the plugin's result:"
-sed 's/^/    /' "$tmp/result.json"; echo
-echo "  net1 in the router pod:"
-ns pod ip -brief addr show net1 | sed 's/^/    /'
-cni check
-echo "  cnitool check: the live namespace matches the result and the configuration"
+  say "[$mode] Adding the egress router to the router pod with cnitool (plugin bin/egress-router)"
+  sed 's/^/    /' "$tmp/$net.conf"
+  cni add >"$tmp/result.json"
+  touch "$tmp/added"
+  echo "  net1 in the router pod:"
+  ns pod ip -brief addr show net1 | sed 's/^/    /'
+  cni check
+  echo "  cnitool check: the live namespace matches the result and the configuration"
+}
 
-say "The client connects to the router pod (10.128.0.20:80); the router sends it on from 192.0.2.99"
-for i in $(seq 1 20); do ns dest ss -ltn 'sport = :80' | grep -q LISTEN && break; sleep 0.1; done
-answer=$(ns client socat -T3 - TCP:10.128.0.20:80 </dev/null)
-echo "  $answer"
-[[ "$answer" == *192.0.2.99* ]]
+# detach DELs the attachment and shows it is gone.
+detach() {
+  say "[$1] Deleting the attachment with cnitool"
+  cni del
+  rm "$tmp/added"
+  if ns pod ip link show net1 >/dev/null 2>&1; then echo "  net1 is still there"; exit 1; fi
+  echo "  net1, its routes and its rules are gone from the router pod"
+}
 
-say "The same client going straight to 203.0.113.25 is refused"
+# stop_proxies stops the proxies a mode started (the destination server stays).
+stop_proxies() {
+  for pid in "${servers[@]:1}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  servers=("${servers[0]}")
+}
+
+# expect_reserved fails the demo unless the destination's answer names 192.0.2.99.
+expect_reserved() {
+  echo "  $1"
+  [[ "$1" == *"from 192.0.2.99"* ]] || { echo "  the destination did not see the reserved address"; exit 1; }
+}
+
+demo_redirect() {
+  attach redirect ', "destinations": ["80 tcp 203.0.113.25"]'
+  say "[redirect] The client connects to the router pod (10.128.0.20:80); the kernel sends it on from 192.0.2.99"
+  expect_reserved "$(ns client socat -T3 - TCP:10.128.0.20:80 </dev/null | tail -n1)"
+  detach redirect
+}
+
+demo_http_proxy() {
+  attach http-proxy ' }, "httpProxy": { "destinations": ["203.0.113.25"]'
+  background pod bin/egress-http-proxy -config "$tmp/$net.conf" -listen :8080 -metrics-listen 127.0.0.1:9090
+  listening pod 8080
+  say "[http-proxy] curl in the client, with http_proxy=http://10.128.0.20:8080, fetches http://203.0.113.25/"
+  expect_reserved "$(ns client env http_proxy=http://10.128.0.20:8080 curl -sS --max-time 5 http://203.0.113.25/)"
+  say "[http-proxy] A destination no rule allows is refused by the proxy"
+  code=$(ns client env http_proxy=http://10.128.0.20:8080 curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://203.0.113.26/)
+  echo "  http://203.0.113.26/ -> HTTP $code"
+  [ "$code" = 403 ]
+  stop_proxies
+  detach http-proxy
+}
+
+demo_dns_proxy() {
+  # An IP literal keeps the demo free of a DNS server; a host name line works the same
+  # way, re-resolved at run time by its TTL.
+  attach dns-proxy ' }, "dnsProxy": { "destinations": ["8080 203.0.113.25 80"]'
+  background pod bin/egress-dns-proxy -config "$tmp/$net.conf" -metrics-listen 127.0.0.1:9091
+  listening pod 8080
+  say "[dns-proxy] The client connects to the router pod (10.128.0.20:8080); the forwarder relays it from 192.0.2.99"
+  expect_reserved "$(ns client socat -T3 - TCP:10.128.0.20:8080 </dev/null | tail -n1)"
+  stop_proxies
+  detach dns-proxy
+}
+
+say "The client going straight to 203.0.113.25 is refused: only the reserved address is whitelisted"
 if direct=$(ns client socat -T3 - TCP:203.0.113.25:80 </dev/null 2>&1); then
   echo "  unexpected: the direct connection got through: $direct"; exit 1
 fi
-echo "  refused, as the destination's whitelist says: ${direct##*: }"
+echo "  refused: ${direct##*: }"
 
-say "Deleting the attachment with cnitool"
-cni del
-rm "$tmp/added"
-if ns pod ip link show net1 >/dev/null 2>&1; then echo "  net1 is still there"; exit 1; fi
-echo "  net1 and its NAT rules are gone from the router pod"
+for mode in $modes; do
+  "demo_${mode//-/_}"
+done
+echo
 echo "  the plugin's log (log_file, one JSON line per event):"
 sed 's/^/    /' "$tmp/egress-router.log"
