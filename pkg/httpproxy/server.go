@@ -57,6 +57,11 @@ type Server struct {
 	decisions   decisionLog
 	listenPorts sync.Map // uint16 -> struct{}: ports this proxy listens on, for loop detection
 
+	// base is the context of every resolution and dial; Shutdown cancels it when the
+	// grace period ends, so a dial in progress ends then rather than at its timeout.
+	base     context.Context
+	stopBase context.CancelFunc
+
 	mu        sync.Mutex
 	listeners map[*connlimit.Listener]struct{}
 	conns     map[*clientConn]struct{}
@@ -72,6 +77,7 @@ func (s *Server) init() {
 	s.startOnce.Do(func() {
 		s.listeners = map[*connlimit.Listener]struct{}{}
 		s.conns = map[*clientConn]struct{}{}
+		s.base, s.stopBase = context.WithCancel(context.Background())
 		s.decisions = decisionLog{log: s.Log, budget: logging.Budget{PerSecond: s.DecisionLogsPerSecond}}
 		if len(s.ConnectPorts) == 0 {
 			s.ConnectPorts = []uint16{443}
@@ -143,9 +149,11 @@ func (s *Server) serveConn(cc *clientConn) {
 }
 
 // Shutdown stops accepting, closes connections waiting for a request, and waits for
-// requests and tunnels under way to finish; when ctx ends first, it closes them.
+// requests and tunnels under way to finish; when ctx ends first, it cancels dials in
+// progress and closes them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
+	defer s.stopBase()
 	s.mu.Lock()
 	s.draining.Store(true)
 	for ln := range s.listeners {
@@ -161,6 +169,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		s.stopBase()
 		s.mu.Lock()
 		for cc := range s.conns {
 			cc.abort()

@@ -1,7 +1,6 @@
 package httpproxy
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"time"
@@ -35,7 +34,7 @@ func (c *clientConn) tunnel() {
 		c.fail(403)
 		return
 	}
-	up, dialled, d, err := c.s.open(context.Background(), rs, t)
+	up, dialled, d, err := c.s.open(c.s.base, rs, t)
 	rs.tunnels.count(d.Allow, d.Rule)
 	c.s.decisions.record("tunnel", d, c.peer, t, dialled)
 	if err != nil {

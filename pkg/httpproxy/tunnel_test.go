@@ -207,3 +207,37 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 		t.Fatal("tunnel still open after the grace period")
 	}
 }
+
+// When the grace period ends, a dial still waiting for a destination that never
+// answers is cancelled: Shutdown returns at the grace period, not at the dial timeout.
+func TestShutdownCancelsDialsInProgress(t *testing.T) {
+	silent := silentAddr(t)
+	_, port, _ := net.SplitHostPort(silent)
+	portNumber, _ := strconv.Atoi(port)
+	for _, raw := range []string{
+		"GET http://" + silent + "/ HTTP/1.1\r\n\r\n",
+		"CONNECT " + silent + " HTTP/1.1\r\n\r\n",
+	} {
+		t.Run(strings.Fields(raw)[0], func(t *testing.T) {
+			p := startProxy(t, "127.0.0.2", nil, func(s *Server) {
+				s.DialTimeout = 10 * time.Second
+				s.ConnectPorts = []uint16{uint16(portNumber)}
+			})
+			c, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, raw)
+			eventually(t, "the dial under way", func() bool { return value(p.Metrics.ActiveConnections) == 1 })
+			time.Sleep(100 * time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			p.Shutdown(ctx)
+			if elapsed := time.Since(start); elapsed > 2*time.Second {
+				t.Fatalf("Shutdown took %v with a 200ms grace period", elapsed)
+			}
+		})
+	}
+}

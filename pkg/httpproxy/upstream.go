@@ -2,7 +2,6 @@ package httpproxy
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"net/netip"
 
@@ -34,7 +33,7 @@ func (c *clientConn) connectUpstream(rs *ruleSet, t target) (d policy.Decision, 
 		return d, false, errDenied
 	}
 	c.closeUpstream()
-	conn, addr, d, err := c.s.open(context.Background(), rs, t)
+	conn, addr, d, err := c.s.open(c.s.base, rs, t)
 	if err != nil {
 		return d, false, err
 	}
