@@ -105,3 +105,16 @@ func TestIdleConnectionIsClosed(t *testing.T) {
 		t.Fatalf("idle connection: %v after %v", err, time.Since(start))
 	}
 }
+
+// A Server with its timeouts and head cap left zero uses the defaults: requests with
+// heads of ordinary size get through rather than timing out or getting 431.
+func TestZeroValueServerUsesDefaults(t *testing.T) {
+	o := startOrigin(t, "127.0.0.2:0", nil)
+	p := startProxy(t, "127.0.0.2", nil, func(s *Server) {
+		s.DialTimeout, s.HeaderTimeout, s.IdleTimeout, s.UpstreamTimeout, s.MaxHeaderBytes = 0, 0, 0, 0, 0
+	})
+	raw := "GET http://127.0.0.2:" + o.port() + "/ HTTP/1.1\r\nX-Pad: " + strings.Repeat("a", 8<<10) + "\r\nConnection: close\r\n\r\n"
+	if got := p.exchange(t, raw); statusOf(got) != 200 {
+		t.Fatalf("answer %.200q, want 200", got)
+	}
+}

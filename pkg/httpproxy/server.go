@@ -24,24 +24,35 @@ import (
 	"github.com/egress-router/egress-router/pkg/logging"
 )
 
+// Defaults for Server's fields left zero.
+const (
+	DefaultDialTimeout     = 10 * time.Second
+	DefaultHeaderTimeout   = 10 * time.Second
+	DefaultIdleTimeout     = 2 * time.Minute
+	DefaultUpstreamTimeout = time.Minute
+	DefaultMaxHeaderBytes  = 32 << 10
+)
+
 // Server is the proxy. Set the fields, call SetRules, then Serve.
 type Server struct {
 	Resolve Resolver
 	// ConnectPorts are the ports CONNECT may reach; empty means 443 only.
 	ConnectPorts []uint16
 
-	// DialTimeout bounds resolution plus connect.
+	// DialTimeout bounds resolution plus connect; zero: DefaultDialTimeout.
 	DialTimeout time.Duration
-	// HeaderTimeout bounds the arrival of a request head once its first byte is in.
+	// HeaderTimeout bounds the arrival of a request head once its first byte is in;
+	// zero: DefaultHeaderTimeout.
 	HeaderTimeout time.Duration
 	// IdleTimeout bounds a keep-alive connection between requests and every read or
-	// write of a body.
+	// write of a body; zero: DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// UpstreamTimeout bounds the wait for a response head.
+	// UpstreamTimeout bounds the wait for a response head; zero:
+	// DefaultUpstreamTimeout.
 	UpstreamTimeout time.Duration
 	// TunnelIdleTimeout closes a tunnel with no data either way; zero: never.
 	TunnelIdleTimeout time.Duration
-	// MaxHeaderBytes caps each message head.
+	// MaxHeaderBytes caps each message head; zero: DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 
 	// AddVia and AddForwardedFor add those fields; off by default, as they tell the
@@ -82,7 +93,19 @@ func (s *Server) init() {
 		if len(s.ConnectPorts) == 0 {
 			s.ConnectPorts = []uint16{443}
 		}
+		setDefault(&s.DialTimeout, DefaultDialTimeout)
+		setDefault(&s.HeaderTimeout, DefaultHeaderTimeout)
+		setDefault(&s.IdleTimeout, DefaultIdleTimeout)
+		setDefault(&s.UpstreamTimeout, DefaultUpstreamTimeout)
+		setDefault(&s.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	})
+}
+
+// setDefault gives a field left zero its default.
+func setDefault[T time.Duration | int](field *T, def T) {
+	if *field == 0 {
+		*field = def
+	}
 }
 
 // Serve accepts connections on ln until Shutdown. Every connection gets its own

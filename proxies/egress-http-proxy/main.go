@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/pkg/httpproxy"
 	"github.com/egress-router/egress-router/pkg/version"
 )
 
@@ -31,14 +32,14 @@ func main() {
 	flag.StringVar(&o.metricsListen, "metrics-listen", ":9090", "`address` of /metrics, /healthz and /readyz; empty: none")
 	flag.StringVar(&o.dnsServer, "dns-server", "", "DNS server `host:port` for destination names; default: the system's (/etc/resolv.conf)")
 	flag.StringVar(&o.connectPorts, "connect-ports", "443", "comma-separated `ports` CONNECT tunnels may reach")
-	flag.DurationVar(&o.dialTimeout, "dial-timeout", 10*time.Second, "bound on resolving and connecting to a destination")
-	flag.DurationVar(&o.headerTimeout, "header-timeout", 10*time.Second, "bound on receiving a request head once it has started")
-	flag.DurationVar(&o.idleTimeout, "idle-timeout", 2*time.Minute, "bound on a keep-alive connection between requests, and on each read or write of a body")
-	flag.DurationVar(&o.upstreamTimeout, "upstream-timeout", time.Minute, "bound on waiting for a destination's response head")
+	flag.DurationVar(&o.dialTimeout, "dial-timeout", httpproxy.DefaultDialTimeout, "bound on resolving and connecting to a destination")
+	flag.DurationVar(&o.headerTimeout, "header-timeout", httpproxy.DefaultHeaderTimeout, "bound on receiving a request head once it has started")
+	flag.DurationVar(&o.idleTimeout, "idle-timeout", httpproxy.DefaultIdleTimeout, "bound on a keep-alive connection between requests, and on each read or write of a body")
+	flag.DurationVar(&o.upstreamTimeout, "upstream-timeout", httpproxy.DefaultUpstreamTimeout, "bound on waiting for a destination's response head")
 	flag.DurationVar(&o.tunnelIdleTimeout, "tunnel-idle-timeout", time.Hour, "close a CONNECT tunnel with no data either way for this long; 0: never")
 	flag.DurationVar(&o.drainGrace, "drain-grace", 30*time.Second, "on SIGTERM, how long requests and tunnels under way may continue")
 	flag.DurationVar(&o.reloadInterval, "reload-interval", 2*time.Second, "how often the configuration file is checked for changes")
-	flag.IntVar(&o.maxHeaderBytes, "max-header-bytes", 32<<10, "largest request or response head")
+	flag.IntVar(&o.maxHeaderBytes, "max-header-bytes", httpproxy.DefaultMaxHeaderBytes, "largest request or response head")
 	flag.IntVar(&o.maxConns, "max-connections", 8000, "client connections open at once, in all")
 	flag.IntVar(&o.maxConnsPerClient, "max-connections-per-client", 2500, "client connections open at once from one client address")
 	flag.IntVar(&o.logsPerSecond, "decision-logs-per-second", 100, "cap on decision log lines a second")
