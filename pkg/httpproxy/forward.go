@@ -166,26 +166,36 @@ func (c *clientConn) expectsContinue() bool {
 	return false
 }
 
-// readResponseHead reads the upstream's response head, passing interim (1xx) responses
-// on to an HTTP/1.1 client. 101 is refused: Upgrade is never forwarded, so a
-// destination switching protocols is misbehaving.
+// maxInterim bounds the interim (1xx) responses before the final one: a destination
+// cannot hold the exchange with an endless stream of them.
+const maxInterim = 5
+
+var errTooManyInterim = errors.New("more interim responses than the limit")
+
+// readResponseHead reads the upstream's response head. Interim (1xx) responses are
+// passed on to an HTTP/1.1 client as each arrives, so 103 Early Hints are early. 101
+// is refused: Upgrade is never forwarded, so a destination switching protocols is
+// misbehaving.
 func (c *clientConn) readResponseHead() error {
 	u := c.up
-	for {
+	for interim := 0; ; interim++ {
 		u.rw.readBy = time.Now().Add(c.s.UpstreamTimeout)
 		err := c.resp.read(u.br, c.s.MaxHeaderBytes, true)
 		u.rw.readBy = time.Time{}
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if c.resp.status == 101 {
+		case c.resp.status == 101:
 			return errMalformed
-		}
-		if c.resp.status >= 200 {
+		case c.resp.status >= 200:
 			return nil
-		}
-		if c.req.minor == 1 {
+		case interim == maxInterim:
+			return errTooManyInterim
+		case c.req.minor == 1:
 			c.writeResponseHead(false, false)
+			if err := c.bw.Flush(); err != nil {
+				return errClient
+			}
 		}
 	}
 }
@@ -232,6 +242,7 @@ func (c *clientConn) writeResponseHead(chunked, keep bool) {
 		w.WriteString("Via: " + viaValue + "\r\n")
 	}
 	switch {
+	case resp.status < 200: // an interim response says nothing of the connection
 	case !keep:
 		w.WriteString("Connection: close\r\n")
 	case c.req.minor == 0:

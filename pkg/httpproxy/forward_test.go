@@ -292,3 +292,55 @@ func TestStaleUpstreamIsNotRetriedForUnsafeMethods(t *testing.T) {
 		})
 	}
 }
+
+// Interim responses reach the client as they come (103 Early Hints must be early), up
+// to a limit: a destination sending more gets the exchange ended with 502.
+func TestInterimResponsesArePassedOnAtOnceUpToALimit(t *testing.T) {
+	release := make(chan struct{})
+	addr := rawOrigin(t, func(c net.Conn, r *http.Request) bool {
+		switch r.URL.Path {
+		case "/hints":
+			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+			select {
+			case <-release:
+			case <-time.After(3 * time.Second):
+			}
+		case "/endless":
+			io.WriteString(c, strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", maxInterim+1))
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	p := startProxy(t, "127.0.0.2", nil)
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	c.SetDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(c, "GET http://%s/hints HTTP/1.1\r\n\r\n", addr)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 103 || resp.Header.Get("Link") == "" || resp.Header.Get("Connection") != "" {
+		t.Fatalf("first answer %v %v; want the 103 with its Link, before the final answer", resp, err)
+	}
+	close(release)
+	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("final answer %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+
+	fmt.Fprintf(c, "GET http://%s/endless HTTP/1.1\r\n\r\n", addr)
+	for interim := 0; ; interim++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode >= 200 {
+			if resp.StatusCode != 502 || interim != maxInterim {
+				t.Fatalf("after %d interim answers: %d; want 502 after %d", interim, resp.StatusCode, maxInterim)
+			}
+			break
+		}
+	}
+}
