@@ -107,6 +107,13 @@ func (rs *ruleSet) decide(t target, a netip.Addr) policy.Decision {
 	return d
 }
 
+// source is the reserved address a dial to dst leaves from; invalid when the kernel
+// chooses.
+func (rs *ruleSet) source(dst netip.Addr) netip.Addr {
+	src, _ := dialer.Source(rs.Sources, dst)
+	return src
+}
+
 // classify maps a failed connection attempt to a timeout (504) or an unreachable
 // upstream (502), and counts it.
 func (s *Server) classify(ctx context.Context, err error) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -341,6 +342,30 @@ func TestInterimResponsesArePassedOnAtOnceUpToALimit(t *testing.T) {
 				t.Fatalf("after %d interim answers: %d; want 502 after %d", interim, resp.StatusCode, maxInterim)
 			}
 			break
+		}
+	}
+}
+
+// A reload that changes the reserved source address ends the kept upstream connections
+// that left from the old one: the next request leaves from the new address.
+func TestReloadedSourceReplacesAKeptUpstream(t *testing.T) {
+	o := startOrigin(t, "127.0.0.2:0", nil)
+	p := startProxy(t, "127.0.0.2", nil)
+	policy := mustPolicy(t, "127.0.0.2")
+	client := p.client()
+	for _, source := range []string{"127.0.0.4", "127.0.0.5"} {
+		p.SetRules(Rules{Policy: policy, Sources: []netip.Addr{netip.MustParseAddr(source)}})
+		resp, err := client.Get("http://127.0.0.2:" + o.port() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		o.mu.Lock()
+		peer := o.peers[len(o.peers)-1]
+		o.mu.Unlock()
+		if host, _, _ := net.SplitHostPort(peer); host != source {
+			t.Fatalf("with source %s reserved the request came from %s", source, peer)
 		}
 	}
 }

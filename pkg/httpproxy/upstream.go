@@ -18,14 +18,15 @@ type upstream struct {
 	bw     *bufio.Writer
 	target target
 	addr   netip.AddrPort
+	source netip.Addr // the reserved source it left from; invalid: the kernel chose
 }
 
 // connectUpstream returns the decision for t and leaves c.up connected to it. A kept
 // upstream for the same target is reused when the current rules still allow its
-// address; reused says so, since a kept connection may have been closed by the other
-// end in the meantime.
+// address and still reserve the source it left from; reused says so, since a kept
+// connection may have been closed by the other end in the meantime.
 func (c *clientConn) connectUpstream(rs *ruleSet, t target) (d policy.Decision, reused bool, err error) {
-	if c.up != nil && c.up.target == t {
+	if c.up != nil && c.up.target == t && c.up.source == rs.source(c.up.addr.Addr()) {
 		if d = rs.decide(t, c.up.addr.Addr()); d.Allow {
 			return d, true, nil
 		}
@@ -37,7 +38,7 @@ func (c *clientConn) connectUpstream(rs *ruleSet, t target) (d policy.Decision, 
 	if err != nil {
 		return d, false, err
 	}
-	u := &upstream{tcp: conn, target: t, addr: addr}
+	u := &upstream{tcp: conn, target: t, addr: addr, source: rs.source(addr.Addr())}
 	u.rw = deadlineConn{c: conn, idle: c.s.IdleTimeout}
 	u.br = bufio.NewReaderSize(&u.rw, 4<<10)
 	u.bw = bufio.NewWriterSize(&u.rw, 4<<10)
