@@ -134,6 +134,12 @@ func (p *proxyProcess) signal(t testing.TB, sig syscall.Signal) {
 	}
 }
 
+// waitReady waits for /readyz: every line has an address, so connections are relayed.
+func (p *proxyProcess) waitReady(t testing.TB) {
+	t.Helper()
+	eventually(t, "egress-dns-proxy to be ready", func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK })
+}
+
 // waitServing waits for /healthz: the lines listen once it answers.
 func (p *proxyProcess) waitServing(t testing.TB) {
 	t.Helper()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egress-router/egress-router/test/topology"
 )
 
 const nameLine = "80 svc.example.com"
@@ -15,7 +17,7 @@ func TestDNSProxyFollowsTheTTL(t *testing.T) {
 	r := newDNSRouter(t, nameLine)
 	serveEcho(t, r.tp.Dest, "203.0.113.30:80", "203.0.113.31:80")
 	r.dns.Set("svc.example.com", 2, netip.MustParseAddr("203.0.113.30"))
-	r.start(t, []string{nameLine})
+	r.start(t, []string{nameLine}).waitReady(t)
 	if dialled, _ := r.greeting(t, 80, false); dialled != "203.0.113.30" {
 		t.Fatalf("reached %s, want 203.0.113.30", dialled)
 	}
@@ -40,6 +42,7 @@ func TestDNSProxySpreadsOverRecordsAndSkipsADeadAddress(t *testing.T) {
 	serveEcho(t, r.tp.Dest, "203.0.113.40:80", "203.0.113.41:80") // .42 refuses
 	r.dns.Set("svc.example.com", 60, netip.MustParseAddr("203.0.113.40"), netip.MustParseAddr("203.0.113.41"), netip.MustParseAddr("203.0.113.42"))
 	p := r.start(t, []string{nameLine})
+	p.waitReady(t)
 	seen := map[string]int{}
 	for range 12 {
 		dialled, _ := r.greeting(t, 80, false)
@@ -59,6 +62,7 @@ func TestDNSProxyKeepsTheLastAnswerThroughADNSOutage(t *testing.T) {
 	serveEcho(t, r.tp.Dest, "203.0.113.30:80")
 	r.dns.Set("svc.example.com", 1, netip.MustParseAddr("203.0.113.30"))
 	p := r.start(t, []string{nameLine})
+	p.waitReady(t)
 	r.greeting(t, 80, false)
 	r.dns.SetDown(true)
 	eventually(t, "failed refreshes", func() bool {
@@ -108,6 +112,7 @@ func TestDNSProxyRefusesARebindToAGuardedAddress(t *testing.T) {
 	serveEcho(t, r.tp.Pod.NS, "127.0.0.1:80")
 	r.dns.Set("svc.example.com", 1, netip.MustParseAddr("203.0.113.30"))
 	p := r.start(t, []string{line})
+	p.waitReady(t)
 	r.greeting(t, 8000, false)
 	for _, rebind := range []string{"127.0.0.1", "169.254.169.254"} {
 		r.dns.Set("svc.example.com", 1, netip.MustParseAddr(rebind))
@@ -122,5 +127,30 @@ func TestDNSProxyRefusesARebindToAGuardedAddress(t *testing.T) {
 	}
 	if !strings.Contains(p.logs.String(), "resolved address refused") {
 		t.Fatalf("the refusal is not logged:\n%s", p.logs.String())
+	}
+}
+
+// A name that starts resolving to one of the pod's own addresses (its cluster address,
+// its reserved address) is refused like a guarded one: the forwarder would otherwise
+// dial its own listener, each connection opening the next until every slot is taken.
+func TestDNSProxyRefusesANameResolvingToThePodItself(t *testing.T) {
+	line := "8100 svc.example.com 8100" // the line's own port: a loop if dialled
+	r := newDNSRouter(t, line)
+	serveEcho(t, r.tp.Dest, "203.0.113.30:8100")
+	r.dns.Set("svc.example.com", 1, netip.MustParseAddr("203.0.113.30"))
+	p := r.start(t, []string{line})
+	p.waitReady(t)
+	r.greeting(t, 8100, false)
+	for i, own := range []netip.Addr{r.tp.Pod.Addr.Addr(), topology.Reserved.Addr()} {
+		r.dns.Set("svc.example.com", 1, own)
+		eventually(t, "the pod's own address to be refused", func() bool {
+			return strings.Contains(p.logs.String(), `"address":"`+own.String()+`"`)
+		})
+		if dialled, _ := r.greeting(t, 8100, false); dialled != "203.0.113.30" {
+			t.Fatalf("after a rebind to %s a connection reached %s", own, dialled)
+		}
+		if got, want := p.metric(t, `egress_dns_proxy_connections_total{port="8100"}`), float64(i+2); got != want {
+			t.Fatalf("connections_total %v after %v client connections: the proxy dialled itself", got, want)
+		}
 	}
 }

@@ -93,8 +93,7 @@ func (f *Forwarder) Shutdown(ctx context.Context) int {
 	}
 	f.mu.Lock()
 	for _, l := range f.lines {
-		l.listener.Close()
-		l.target.Load().stop()
+		l.close()
 	}
 	f.mu.Unlock()
 	tick := time.NewTicker(drainPoll)

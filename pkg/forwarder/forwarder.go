@@ -21,8 +21,8 @@ import (
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/connlimit"
-	"github.com/egress-router/egress-router/pkg/dialer"
 	"github.com/egress-router/egress-router/pkg/forward"
+	"github.com/egress-router/egress-router/pkg/logging"
 	"github.com/egress-router/egress-router/pkg/relay"
 	"github.com/egress-router/egress-router/pkg/resolver"
 )
@@ -30,6 +30,10 @@ import (
 // keepAlive is the TCP keepalive period on both sides of every relayed connection, so a
 // peer that vanished is noticed even with the idle timeout off.
 const keepAlive = 30 * time.Second
+
+// dialFailureLogsPerSecond caps the "cannot reach the destination" lines: a dead
+// destination fails every connection, and one line each must not flood the log.
+const dialFailureLogsPerSecond = 10
 
 // Forwarder relays the lines of a dns-proxy configuration. Set the fields, then call
 // Apply with the first configuration.
@@ -44,15 +48,15 @@ type Forwarder struct {
 	Relay                       relay.Relay
 	// Limiter caps open connections across all lines; nil means uncapped.
 	Limiter *connlimit.Limiter
-	Log     *slog.Logger
+	Log     *slog.Logger // nil: slog.Default()
 
-	mu      sync.Mutex
-	lines   map[uint16]*line
-	order   []uint16 // the configuration's line order, for Ready and the metrics
-	sources []netip.Addr
-	drain   *drain
+	mu    sync.Mutex
+	lines map[uint16]*line
+	order []uint16 // the configuration's line order, for Ready and the metrics
+	drain *drain
 	// overCap counts connections refused because a connection cap was full.
-	overCap atomic.Int64
+	overCap      atomic.Int64
+	dialFailures logging.Budget
 }
 
 // Apply makes cfg's lines the ones served. New lines listen, removed lines stop
@@ -65,11 +69,7 @@ func (f *Forwarder) Apply(cfg *config.Config) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.lines == nil {
-		f.lines = map[uint16]*line{}
-		f.drain = newDrain()
-		if f.Limiter == nil {
-			f.Limiter = &connlimit.Limiter{}
-		}
+		f.init()
 	}
 	sources := make([]netip.Addr, len(cfg.IP.Addresses))
 	for i, p := range cfg.IP.Addresses {
@@ -83,34 +83,64 @@ func (f *Forwarder) Apply(cfg *config.Config) error {
 	for _, r := range cfg.DNSProxy.Rules {
 		keep[r.Port] = true
 		if l, ok := added[r.Port]; ok {
-			l.target.Store(f.newTarget(r, sources, nil))
+			l.configure(f.newTarget(r, sources, nil))
 			f.lines[r.Port] = l
 			go l.accept(f.drain, f.handle)
-			f.logger().Info("line added", "line", r.String())
+			f.Log.Info("line added", "line", r.String())
 			continue
 		}
 		l := f.lines[r.Port]
-		old := l.target.Load()
-		if old.rule == r && slices.Equal(f.sources, sources) {
+		old := l.configured
+		if old.rule == r && slices.Equal(old.dialer.Sources, sources) {
 			continue
 		}
-		l.target.Store(f.newTarget(r, sources, old))
-		f.logger().Info("line changed", "line", r.String(), "was", old.rule.String())
+		t := f.newTarget(r, sources, old)
+		if !l.configure(t) {
+			go f.serveWhenAnswered(l, t)
+		}
+		f.Log.Info("line changed", "line", r.String(), "was", old.rule.String())
 	}
 	for port, l := range f.lines {
 		if !keep[port] {
-			l.listener.Close()
-			l.target.Load().stop()
+			l.close()
 			delete(f.lines, port)
-			f.logger().Info("line removed; its open connections finish", "line", l.target.Load().rule.String())
+			f.Log.Info("line removed; its open connections finish", "line", l.configured.rule.String())
 		}
 	}
-	f.sources = sources
 	f.order = f.order[:0]
 	for _, r := range cfg.DNSProxy.Rules {
 		f.order = append(f.order, r.Port)
 	}
 	return nil
+}
+
+// init sets up what the first Apply needs and the defaults of unset fields.
+func (f *Forwarder) init() {
+	f.lines = map[uint16]*line{}
+	f.drain = newDrain()
+	f.dialFailures.PerSecond = dialFailureLogsPerSecond
+	if f.Limiter == nil {
+		f.Limiter = &connlimit.Limiter{}
+	}
+	if f.Log == nil {
+		f.Log = slog.Default()
+	}
+}
+
+// serveWhenAnswered lets t serve its line once its new name first answers, unless a
+// later reload replaced it (or removed the line) first.
+func (f *Forwarder) serveWhenAnswered(l *line, t *target) {
+	select {
+	case <-t.dest.Answered():
+	case <-t.resolvingStopped:
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l.configured == t && f.lines[l.port] == l {
+		l.serve(t)
+		f.Log.Info("line's new destination answered; new connections go there", "line", t.rule.String())
+	}
 }
 
 // listenNew opens the listeners of lines not served yet; on any failure it closes the
@@ -136,44 +166,6 @@ func (f *Forwarder) listenNew(rules []forward.Rule) (map[uint16]*line, error) {
 	return added, nil
 }
 
-// newTarget builds the destination of rule. A line whose host is unchanged keeps its
-// resolved addresses (old's Tracked), so a reload never leaves it without an address.
-func (f *Forwarder) newTarget(rule forward.Rule, sources []netip.Addr, old *target) *target {
-	t := &target{
-		rule:   rule,
-		dialer: &dialer.Dialer{Sources: sources, Timeout: f.DialTimeout},
-	}
-	t.dialer.Check = func(ap netip.AddrPort) error { return t.check(ap.Addr()) }
-	if rule.Host.Addr.IsValid() {
-		t.named = []netip.Prefix{netip.PrefixFrom(rule.Host.Addr, rule.Host.Addr.BitLen())}
-	}
-	if old != nil && old.rule.Host == rule.Host {
-		t.dest, t.stop = old.dest, old.stop
-		return t
-	}
-	if old != nil {
-		old.stop()
-	}
-	if rule.Host.Addr.IsValid() {
-		t.dest, t.stop = resolver.Fixed(rule.Host.Addr), func() {}
-		return t
-	}
-	t.dest = &resolver.Tracked{
-		Name:       rule.Host.Name,
-		Resolver:   f.Resolver,
-		Floor:      f.TTLFloor,
-		Ceiling:    f.TTLCeiling,
-		Retry:      f.Retry,
-		Check:      t.check,
-		PreferIPv6: f.PreferIPv6,
-		Log:        f.logger(),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.stop = cancel
-	go t.dest.Run(ctx)
-	return t
-}
-
 // handle relays one accepted connection.
 func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	defer f.drain.done()
@@ -182,10 +174,10 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 		// A bug in one connection must not take the others down with the process.
 		if p := recover(); p != nil {
 			client.Close()
-			f.logger().Error("panic while relaying a connection", "port", l.port, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			f.Log.Error("panic while relaying a connection", "port", l.port, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
-	t := l.target.Load()
+	t := l.serving.Load()
 	l.stats.total.Add(1)
 	upstream, err := t.dial(f.drain.dials)
 	if err != nil {
@@ -195,7 +187,7 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 		} else {
 			l.stats.dialErrors.Add(1)
 		}
-		f.logger().Warn("connection closed: cannot reach the destination", "line", t.rule.String(), "client", client.RemoteAddr().String(), "error", err)
+		f.logDialFailure(t, client, err)
 		return
 	}
 	if !f.drain.track(client, upstream) {
@@ -207,25 +199,30 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	// Addresses and rules go to the logger unformatted: at the usual level these debug
 	// lines are dropped, and formatting them on every connection would cost the
 	// connection rate.
-	f.logger().Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
+	f.Log.Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
 	res, err := f.Relay.Run(client, upstream)
 	l.stats.sent.Add(res.Sent)
 	l.stats.received.Add(res.Received)
-	f.logger().Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
+	f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
 }
 
 func (f *Forwarder) refusedOverCap(client netip.Addr) {
 	f.overCap.Add(1)
-	f.logger().Debug("connection refused: connection cap reached", "client", client.String())
+	f.Log.Debug("connection refused: connection cap reached", "client", client.String())
 }
 
 func (f *Forwarder) acceptFailed(err error) {
-	f.logger().Error("accept failed; waiting before the next", "error", err)
+	f.Log.Error("accept failed; waiting before the next", "error", err)
 }
 
-func (f *Forwarder) logger() *slog.Logger {
-	if f.Log == nil {
-		return slog.Default()
+// logDialFailure logs a connection closed for want of a destination, within the
+// dialFailures budget, saying how many such lines the budget dropped before.
+func (f *Forwarder) logDialFailure(t *target, client *net.TCPConn, err error) {
+	ok, dropped := f.dialFailures.Admit()
+	if dropped > 0 {
+		f.Log.Warn("connection-closed lines suppressed by the rate limit", "count", dropped)
 	}
-	return f.Log
+	if ok {
+		f.Log.Warn("connection closed: cannot reach the destination", "line", t.rule.String(), "client", client.RemoteAddr().String(), "error", err)
+	}
 }

@@ -1,29 +1,11 @@
 package forwarder
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Ready returns nil once every line has an address to dial, or says which lack one.
-func (f *Forwarder) Ready() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.order) == 0 {
-		return errors.New("no configuration applied")
-	}
-	var errs []error
-	for _, port := range f.order {
-		if t := f.lines[port].target.Load(); !t.hasAddress() {
-			errs = append(errs, fmt.Errorf("line %q has no address yet", t.rule.String()))
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // Per-line metrics, labelled by the line's local port only: the number of lines is
 // bounded by the configuration, while host names and client addresses are not.
@@ -58,7 +40,9 @@ func (f *Forwarder) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descOverCap, prometheus.CounterValue, float64(f.overCap.Load()))
 	for _, port := range f.order {
 		l := f.lines[port]
-		t := l.target.Load()
+		// Addresses are those dialled now; resolution is of the configured name, which
+		// after a reload to a new name is not dialled until it answers.
+		serving, resolving := l.serving.Load(), l.configured
 		label := strconv.Itoa(int(port))
 		metric := func(d *prometheus.Desc, kind prometheus.ValueType, v float64) {
 			ch <- prometheus.MustNewConstMetric(d, kind, v, label)
@@ -69,10 +53,10 @@ func (f *Forwarder) Collect(ch chan<- prometheus.Metric) {
 		metric(descReceived, prometheus.CounterValue, float64(l.stats.received.Load()))
 		metric(descDialErrors, prometheus.CounterValue, float64(l.stats.dialErrors.Load()))
 		metric(descNoAddress, prometheus.CounterValue, float64(l.stats.noAddress.Load()))
-		metric(descAddresses, prometheus.GaugeValue, float64(len(t.dest.Addrs())))
-		if t.rule.Host.Name != "" {
-			metric(descFailures, prometheus.CounterValue, float64(t.dest.Failures()))
-			if updated := t.dest.Updated(); !updated.IsZero() {
+		metric(descAddresses, prometheus.GaugeValue, float64(len(serving.dest.Addrs())))
+		if resolving.rule.Host.Name != "" {
+			metric(descFailures, prometheus.CounterValue, float64(resolving.dest.Failures()))
+			if updated := resolving.dest.Updated(); !updated.IsZero() {
 				metric(descAge, prometheus.GaugeValue, time.Since(updated).Seconds())
 			}
 		}
