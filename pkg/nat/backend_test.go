@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +33,8 @@ type backendUnderTest struct {
 	golden string
 	// deleteFirstDNAT deletes the attachment's first DNAT rule (80/tcp in the sample).
 	deleteFirstDNAT func(netns ns.NetNS, a Attachment) error
+	// perPortDNAT matches each per-port DNAT rule in state.
+	perPortDNAT *regexp.Regexp
 	// addForeignRule adds "tcp dport 22 accept" to the attachment's DNAT chain.
 	addForeignRule func(netns ns.NetNS, a Attachment) error
 	// stateMissing is what Check says when the attachment has no state at all.
@@ -45,15 +48,23 @@ var nftablesUnderTest = backendUnderTest{
 	name:    "nftables",
 	state:   nftState,
 	golden: `table inet egress_router_{hash} {
+	map redirect4 {
+		type inet_proto . inet_service : ipv4_addr . inet_service
+		elements = { sctp . 9999 : 203.0.113.30 . 9999,
+			     udp . 53 : 203.0.113.53 . 53,
+			     tcp . 80 : 203.0.113.25 . 80,
+			     tcp . 8080 : 203.0.113.26 . 80 }
+	}
+	map redirect6 {
+		type inet_proto . inet_service : ipv6_addr . inet_service
+		elements = { tcp . 443 : 2001:db8:1::25 . 8443,
+			     udp . 5353 : 2001:db8:1::53 . 53 }
+	}
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
-		meta nfproto ipv4 iifname != "net1" tcp dport 80 dnat ip to 203.0.113.25:80 comment "egress-router container=4a1f0c3b9e2d if=net1"
-		meta nfproto ipv4 iifname != "net1" tcp dport 8080 dnat ip to 203.0.113.26:80 comment "egress-router container=4a1f0c3b9e2d if=net1"
-		meta nfproto ipv4 iifname != "net1" udp dport 53 dnat ip to 203.0.113.53:53 comment "egress-router container=4a1f0c3b9e2d if=net1"
-		meta nfproto ipv4 iifname != "net1" sctp dport 9999 dnat ip to 203.0.113.30:9999 comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv4 iifname != "net1" dnat ip to meta l4proto . th dport map @redirect4 comment "egress-router container=4a1f0c3b9e2d if=net1"
 		meta nfproto ipv4 iifname != "net1" dnat ip to 203.0.113.27 comment "egress-router container=4a1f0c3b9e2d if=net1"
-		meta nfproto ipv6 iifname != "net1" tcp dport 443 dnat ip6 to [2001:db8:1::25]:8443 comment "egress-router container=4a1f0c3b9e2d if=net1"
-		meta nfproto ipv6 iifname != "net1" udp dport 5353 dnat ip6 to [2001:db8:1::53]:53 comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv6 iifname != "net1" dnat ip6 to meta l4proto . th dport map @redirect6 comment "egress-router container=4a1f0c3b9e2d if=net1"
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -71,22 +82,10 @@ var nftablesUnderTest = backendUnderTest{
 	}
 }`,
 	deleteFirstDNAT: func(netns ns.NetNS, a Attachment) error {
-		return netns.Do(func(ns.NetNS) error {
-			conn, err := nftables.New()
-			if err != nil {
-				return err
-			}
-			table := &nftables.Table{Family: nftables.TableFamilyINet, Name: "egress_router_" + a.hash()}
-			rules, err := conn.GetRules(table, &nftables.Chain{Table: table, Name: "prerouting"})
-			if err != nil || len(rules) == 0 {
-				return fmt.Errorf("list prerouting rules: %d rules, %v", len(rules), err)
-			}
-			if err := conn.DelRule(rules[0]); err != nil {
-				return err
-			}
-			return conn.Flush()
-		})
+		_, err := command(netns, "nft", "delete", "element", "inet", "egress_router_"+a.hash(), "redirect4", "{ tcp . 80 }")
+		return err
 	},
+	perPortDNAT: regexp.MustCompile(`(tcp|udp|sctp) \. \d+ : [0-9a-f.:]+ \. \d+`),
 	addForeignRule: func(netns ns.NetNS, a Attachment) error {
 		_, err := command(netns, "nft", "add", "rule", "inet", "egress_router_"+a.hash(), "prerouting", "tcp", "dport", "22", "accept")
 		return err
@@ -133,6 +132,7 @@ ip6tables-save *nat
 		_, err := command(netns, "iptables", "-t", "nat", "-D", "EGR-"+a.hash()+"-DNAT", "1")
 		return err
 	},
+	perPortDNAT: regexp.MustCompile(`--dport \d+ .*-j DNAT --to-destination `),
 	addForeignRule: func(netns ns.NetNS, a Attachment) error {
 		_, err := command(netns, "iptables", "-t", "nat", "-A", "EGR-"+a.hash()+"-DNAT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
 		return err
@@ -457,9 +457,7 @@ func TestApplyTakesAThousandLines(t *testing.T) {
 		inNS(t, netns, func() error { return b.Check(sampleAttachment, big) })
 		dnat := 0
 		for _, line := range b.mustState(t, netns) {
-			if strings.Contains(line, " dnat ip to ") || strings.Contains(line, "-j DNAT --to-destination") {
-				dnat++
-			}
+			dnat += len(b.perPortDNAT.FindAllString(line, -1))
 		}
 		if dnat != 1000 {
 			t.Fatalf("%d DNAT rules live, want 1000", dnat)

@@ -1,10 +1,12 @@
 package nat
 
 import (
+	"encoding/hex"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 
 	"github.com/egress-router/egress-router/pkg/redirect"
@@ -20,10 +22,23 @@ func codecRules(t *testing.T) []rule {
 	return append(rules, rule{chain: prerouting, proto: redirect.TCP, dport: 22, action: accept})
 }
 
+// nftReadBack writes r as Apply does, as a rule or as an element of its family's map
+// and the rule that looks the map up, and reads it back as Check does.
+func nftReadBack(r rule) rule {
+	if !inRedirectMap(r) {
+		return nftRule(r.chain, 1, nftExprs(r))
+	}
+	lookup, ok := readRedirectLookup(redirectLookupExprs(r, newRedirectMap(nil, r.family)))
+	if !ok {
+		return rule{unknown: "its map lookup rule"}
+	}
+	return redirectRule(lookup, redirectElement(r))
+}
+
 // Each backend reads back exactly what it writes: Check relies on it.
 func TestBackendsReadBackWhatTheyWrite(t *testing.T) {
 	for _, r := range codecRules(t) {
-		if got := nftRule(r.chain, 1, nftExprs(r)); got != r {
+		if got := nftReadBack(r); got != r {
 			t.Errorf("nftables: %v came back as %v", r, got)
 		}
 		args := splitArgs(joinArgs(xtArgs(r, sampleAttachment.comment())))
@@ -34,15 +49,15 @@ func TestBackendsReadBackWhatTheyWrite(t *testing.T) {
 }
 
 func TestBackendsReportRulesTheyDidNotWrite(t *testing.T) {
-	dnat80 := codecRules(t)[0]
+	fallback := codecRules(t)[4] // the IPv4 fallback: a DNAT still written as a rule
 	nftTests := []struct {
 		name  string
 		exprs []expr.Any
 		want  string
 	}{
-		{"extra counter", append(nftExprs(dnat80), &expr.Counter{}), "handle 7 (meta cmp meta cmp meta cmp payload cmp immediate immediate nat counter)"},
-		{"no verdict", nftExprs(dnat80)[:8], "handle 7 (meta cmp meta cmp meta cmp payload cmp)"},
-		{"family matched twice", append(nftExprs(dnat80)[:2:2], nftExprs(dnat80)...), "handle 7 (meta cmp meta cmp meta cmp meta cmp payload cmp immediate immediate nat)"},
+		{"extra counter", append(nftExprs(fallback), &expr.Counter{}), "handle 7 (meta cmp meta cmp immediate nat counter)"},
+		{"no verdict", nftExprs(fallback)[:4], "handle 7 (meta cmp meta cmp)"},
+		{"family matched twice", append(nftExprs(fallback)[:2:2], nftExprs(fallback)...), "handle 7 (meta cmp meta cmp meta cmp immediate nat)"},
 		{"interface prefix", append(metaCmp(expr.MetaKeyIIFNAME, expr.CmpOpNeq, []byte("net")), &expr.Verdict{Kind: expr.VerdictDrop}), "handle 7 (meta cmp verdict)"},
 	}
 	for _, tt := range nftTests {
@@ -141,4 +156,76 @@ COMMIT
 	if got := restoreScript(a, parseSave("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"), nil); got != "" {
 		t.Errorf("removal with nothing to remove wrote:\n%s", got)
 	}
+}
+
+// A rule that looks a map up in any other way than egress-router's is not read as
+// its lookup, so Check reports it and the lookup as missing.
+func TestNFTablesMapLookupIsRecognisedOnlyAsWritten(t *testing.T) {
+	dnat80 := codecRules(t)[0]
+	lookup := func(change func(e []expr.Any) []expr.Any) []expr.Any {
+		return change(redirectLookupExprs(dnat80, newRedirectMap(nil, ipv4)))
+	}
+	tests := []struct {
+		name  string
+		exprs []expr.Any
+	}{
+		{"extra counter", lookup(func(e []expr.Any) []expr.Any { return append(e, &expr.Counter{}) })},
+		{"no family match", lookup(func(e []expr.Any) []expr.Any { return e[2:] })},
+		{"protocol matched too", lookup(func(e []expr.Any) []expr.Any {
+			return append(metaCmp(expr.MetaKeyL4PROTO, expr.CmpOpEq, []byte{6}), e...)
+		})},
+		{"the IPv6 map", lookup(func(e []expr.Any) []expr.Any {
+			e[6] = &expr.Lookup{SourceRegister: regKeyProto, DestRegister: regToAddr, IsDestRegSet: true, SetName: "redirect6"}
+			return e
+		})},
+		{"inverted lookup", lookup(func(e []expr.Any) []expr.Any { e[6].(*expr.Lookup).Invert = true; return e })},
+		{"port from the wrong register", lookup(func(e []expr.Any) []expr.Any { e[7].(*expr.NAT).RegProtoMin = regToPort[ipv6]; return e })},
+		{"random ports", lookup(func(e []expr.Any) []expr.Any { e[7].(*expr.NAT).Random = true; return e })},
+		{"source NAT", lookup(func(e []expr.Any) []expr.Any { e[7].(*expr.NAT).Type = expr.NATTypeSourceNAT; return e })},
+	}
+	for _, tt := range tests {
+		if r, ok := readRedirectLookup(tt.exprs); ok {
+			t.Errorf("%s: read as the lookup of %v", tt.name, r)
+		}
+	}
+	if _, ok := readRedirectLookup(lookup(func(e []expr.Any) []expr.Any { return e })); !ok {
+		t.Error("the lookup as written is not recognised")
+	}
+}
+
+// A map element egress-router would not write reads back as an unknown rule, which
+// Check reports as unexpected.
+func TestNFTablesReportsMapElementsItDidNotWrite(t *testing.T) {
+	dnat80 := codecRules(t)[0]
+	lookup, ok := readRedirectLookup(redirectLookupExprs(dnat80, newRedirectMap(nil, ipv4)))
+	if !ok {
+		t.Fatal("the lookup as written is not recognised")
+	}
+	tests := []struct {
+		name string
+		key  string
+		val  string
+	}{
+		{"icmp", "01000000 00500000", "cb007119 00500000"},
+		{"port 0", "06000000 00000000", "cb007119 00500000"},
+		{"target port 0", "06000000 00500000", "cb007119 00000000"},
+		{"padding set", "06000001 00500000", "cb007119 00500000"},
+		{"short key", "06000000", "cb007119 00500000"},
+		{"IPv6 target", "06000000 00500000", "20010db8 00000000 00000000 00000025 00500000"},
+	}
+	for _, tt := range tests {
+		e := nftables.SetElement{Key: mustHex(t, tt.key), Val: mustHex(t, tt.val)}
+		want := "element " + strings.ReplaceAll(tt.key, " ", "") + " : " + strings.ReplaceAll(tt.val, " ", "") + " of map redirect4"
+		if got := redirectRule(lookup, e); got.unknown != want {
+			t.Errorf("%s: read as %v, want unknown %q", tt.name, got, want)
+		}
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -80,7 +80,8 @@ func nftTable(a Attachment) *nftables.Table {
 // Apply deletes any older copy of the table and writes the new one in the same
 // netlink batch, which the kernel commits as one transaction. The older copy is
 // looked for first rather than deleted blindly: deleting base chains waits for an RCU
-// grace period, which a first ADD need not pay.
+// grace period, which a first ADD need not pay. Each family's per-port DNAT rules go
+// into its map, looked up by one rule where the first of them would be.
 func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 	if err := a.validate(); err != nil {
 		return err
@@ -109,8 +110,28 @@ func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 		spec.Name, spec.Table = c.String(), table
 		written[c] = conn.AddChain(&spec)
 	}
+	maps := map[family]*nftables.Set{}
+	elements := map[family][]nftables.SetElement{}
 	for _, r := range rules {
-		conn.AddRule(&nftables.Rule{Table: table, Chain: written[r.chain], Exprs: nftExprs(r), UserData: comment})
+		if !inRedirectMap(r) {
+			conn.AddRule(&nftables.Rule{Table: table, Chain: written[r.chain], Exprs: nftExprs(r), UserData: comment})
+			continue
+		}
+		elements[r.family] = append(elements[r.family], redirectElement(r))
+		if maps[r.family] == nil {
+			maps[r.family] = newRedirectMap(table, r.family)
+			if err := conn.AddSet(maps[r.family], nil); err != nil {
+				return fmt.Errorf("add map %s: %w", maps[r.family].Name, err)
+			}
+			conn.AddRule(&nftables.Rule{Table: table, Chain: written[r.chain], Exprs: redirectLookupExprs(r, maps[r.family]), UserData: comment})
+		}
+	}
+	for _, f := range families {
+		if m := maps[f]; m != nil {
+			if err := addElements(conn, m, elements[f]); err != nil {
+				return err
+			}
+		}
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("write table %s: %w", table.Name, err)
@@ -145,83 +166,4 @@ func tableExists(conn *nftables.Conn, table *nftables.Table) (bool, error) {
 		return false, fmt.Errorf("list tables: %w", err)
 	}
 	return slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == table.Name }), nil
-}
-
-func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
-	if err := a.validate(); err != nil {
-		return err
-	}
-	want, err := rs.rules()
-	if err != nil {
-		return fmt.Errorf("invalid ruleset: %w", err)
-	}
-	conn, err := newConn()
-	if err != nil {
-		return err
-	}
-	table := nftTable(a)
-	exists, err := tableExists(conn, table)
-	if err != nil {
-		return err
-	}
-	if !exists {
-		return fmt.Errorf("table %s is missing", table.Name)
-	}
-	liveChains, err := conn.ListChainsOfTableFamily(table.Family)
-	if err != nil {
-		return fmt.Errorf("list chains: %w", err)
-	}
-	liveChains = slices.DeleteFunc(liveChains, func(c *nftables.Chain) bool { return c.Table.Name != table.Name })
-
-	var drift []string
-	var live []rule
-	for _, c := range chains {
-		i := slices.IndexFunc(liveChains, func(lc *nftables.Chain) bool { return lc.Name == c.String() })
-		if i < 0 {
-			drift = append(drift, fmt.Sprintf("chain %s is missing", c))
-			want = slices.DeleteFunc(want, func(r rule) bool { return r.chain == c })
-			continue
-		}
-		lc := liveChains[i]
-		liveChains = slices.Delete(liveChains, i, i+1)
-		if got, spec := describeChain(lc), nftChainSpecs[c]; got != describeChain(&spec) {
-			drift = append(drift, fmt.Sprintf("chain %s is %s, want %s", c, got, describeChain(&spec)))
-		}
-		rules, err := conn.GetRules(table, lc)
-		if err != nil {
-			return fmt.Errorf("list rules of %s %s: %w", table.Name, c, err)
-		}
-		for _, r := range rules {
-			live = append(live, nftRule(c, r.Handle, r.Exprs))
-		}
-	}
-	for _, extra := range liveChains {
-		drift = append(drift, fmt.Sprintf("unexpected chain %s", extra.Name))
-	}
-	drift = append(drift, diff(want, live)...)
-	return driftError("table "+table.Name, drift)
-}
-
-// hookNames are the base chain hooks in nft's words.
-var hookNames = map[nftables.ChainHook]string{
-	*nftables.ChainHookPrerouting:  "prerouting",
-	*nftables.ChainHookInput:       "input",
-	*nftables.ChainHookForward:     "forward",
-	*nftables.ChainHookOutput:      "output",
-	*nftables.ChainHookPostrouting: "postrouting",
-}
-
-// describeChain renders what makes a base chain behave as it does, in nft's words.
-func describeChain(c *nftables.Chain) string {
-	s := "type " + string(c.Type)
-	if c.Hooknum != nil {
-		s += " hook " + hookNames[*c.Hooknum]
-	}
-	if c.Priority != nil {
-		s += fmt.Sprintf(" priority %d", *c.Priority)
-	}
-	if c.Policy != nil && *c.Policy == nftables.ChainPolicyDrop {
-		s += " policy drop"
-	}
-	return s
 }

@@ -23,16 +23,14 @@ const ipsDstNAT = 1 << 5
 const (
 	regMatch = unix.NFT_REG_1
 	regAddr  = unix.NFT_REG_1
-	regPort  = unix.NFT_REG_2
 )
 
 var (
-	nfprotos  = map[family]byte{ipv4: unix.NFPROTO_IPV4, ipv6: unix.NFPROTO_IPV6}
-	l4protos  = map[redirect.Proto]byte{redirect.TCP: unix.IPPROTO_TCP, redirect.UDP: unix.IPPROTO_UDP, redirect.SCTP: unix.IPPROTO_SCTP}
-	natTypes  = map[verdict]expr.NATType{dnat: expr.NATTypeDestNAT, snat: expr.NATTypeSourceNAT}
-	verdicts  = map[verdict]expr.VerdictKind{accept: expr.VerdictAccept, drop: expr.VerdictDrop}
-	zeroWord  = []byte{0, 0, 0, 0}
-	dportLoad = expr.Payload{OperationType: expr.PayloadLoad, DestRegister: regMatch, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+	nfprotos = map[family]byte{ipv4: unix.NFPROTO_IPV4, ipv6: unix.NFPROTO_IPV6}
+	l4protos = map[redirect.Proto]byte{redirect.TCP: unix.IPPROTO_TCP, redirect.UDP: unix.IPPROTO_UDP, redirect.SCTP: unix.IPPROTO_SCTP}
+	natTypes = map[verdict]expr.NATType{dnat: expr.NATTypeDestNAT, snat: expr.NATTypeSourceNAT}
+	verdicts = map[verdict]expr.VerdictKind{accept: expr.VerdictAccept, drop: expr.VerdictDrop}
+	zeroWord = []byte{0, 0, 0, 0}
 )
 
 // ctTests are the conntrack conditions as nft tests them: a ct key, masked, compared
@@ -49,8 +47,8 @@ var ctTests = map[ctMatch]struct {
 
 // nftExprs renders r as nftables expressions; nftRule reads them back. Each field is
 // one fragment, e.g. `meta l4proto tcp` is a meta load and a compare, and `th dport
-// 80` (the destination port sits at offset 2 in TCP, UDP and SCTP alike) a payload
-// load and a compare.
+// 80` a payload load and a compare. A NAT keeps the packet's port: the DNAT rules that change it
+// are elements of a map (see inRedirectMap).
 func nftExprs(r rule) []expr.Any {
 	var e []expr.Any
 	if r.family != anyFamily {
@@ -66,7 +64,7 @@ func nftExprs(r rule) []expr.Any {
 		e = append(e, metaCmp(expr.MetaKeyL4PROTO, expr.CmpOpEq, []byte{l4protos[r.proto]})...)
 	}
 	if r.dport != 0 {
-		load := dportLoad
+		load := dportLoad(regMatch)
 		e = append(e, &load, &expr.Cmp{Op: expr.CmpOpEq, Register: regMatch, Data: binaryutil.BigEndian.PutUint16(r.dport)})
 	}
 	if test, ok := ctTests[r.ct]; ok {
@@ -80,39 +78,55 @@ func nftExprs(r rule) []expr.Any {
 	case accept, drop:
 		e = append(e, &expr.Verdict{Kind: verdicts[r.action]})
 	case dnat, snat:
-		nat := &expr.NAT{Type: natTypes[r.action], Family: uint32(nfprotos[familyOf(r.to.Addr())]), RegAddrMin: regAddr}
-		e = append(e, &expr.Immediate{Register: regAddr, Data: r.to.Addr().AsSlice()})
-		if r.to.Port() != 0 {
-			e = append(e, &expr.Immediate{Register: regPort, Data: binaryutil.BigEndian.PutUint16(r.to.Port())})
-			nat.RegProtoMin, nat.Specified = regPort, true
-		}
-		e = append(e, nat)
+		e = append(e,
+			&expr.Immediate{Register: regAddr, Data: r.to.Addr().AsSlice()},
+			&expr.NAT{Type: natTypes[r.action], Family: uint32(nfprotos[familyOf(r.to.Addr())]), RegAddrMin: regAddr})
 	}
 	return e
+}
+
+// dportLoad is `th dport` into register reg: the destination port sits at offset 2
+// in TCP, UDP and SCTP alike.
+func dportLoad(reg uint32) expr.Payload {
+	return expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
 }
 
 func metaCmp(key expr.MetaKey, op expr.CmpOp, data []byte) []expr.Any {
 	return []expr.Any{&expr.Meta{Key: key, Register: regMatch}, &expr.Cmp{Op: op, Register: regMatch, Data: data}}
 }
 
-// ifname is an exact interface name match, as nft writes it: the name and a NUL.
+// ifname is an exact interface name match: the name and a NUL. (nft pads it with
+// NULs to IFNAMSIZ; readIfname reads both.)
 func ifname(name string) []byte { return append([]byte(name), 0) }
+
+// readIfname reads an exact interface name match: a name followed by NULs only.
+func readIfname(data []byte) (string, bool) {
+	name, pad, named := strings.Cut(string(data), "\x00")
+	return name, named && strings.Trim(pad, "\x00") == ""
+}
 
 // nftRule reads expressions back into a rule. Anything that is not a fragment
 // nftExprs writes (or a rule without a verdict) comes back as an unknown rule.
 func nftRule(c chain, handle uint64, exprs []expr.Any) rule {
 	r := rule{chain: c}
-	for rest := exprs; len(rest) > 0; {
-		n := r.readFragment(rest)
-		if n == 0 || (r.action != 0 && n < len(rest)) {
-			return unknownNFTRule(c, handle, exprs)
-		}
-		rest = rest[n:]
-	}
-	if r.action == 0 {
+	if r.readFragments(exprs) != len(exprs) || r.action == 0 {
 		return unknownNFTRule(c, handle, exprs)
 	}
 	return r
+}
+
+// readFragments reads fragments from the start of e until one is not ours or one
+// set the action, which ends a rule, and returns how many expressions it read.
+func (r *rule) readFragments(e []expr.Any) int {
+	read := 0
+	for read < len(e) && r.action == 0 {
+		n := r.readFragment(e[read:])
+		if n == 0 {
+			break
+		}
+		read += n
+	}
+	return read
 }
 
 // readFragment sets the field the fragment at the start of e matches and returns how
@@ -127,7 +141,7 @@ func (r *rule) readFragment(e []expr.Any) int {
 		return readMeta(r, first.Key, cmp)
 	case *expr.Payload:
 		cmp, ok := cmpOn(e, 1, first.DestRegister)
-		if !ok || *first != dportLoad || cmp.Op != expr.CmpOpEq || len(cmp.Data) != 2 {
+		if !ok || *first != dportLoad(regMatch) || cmp.Op != expr.CmpOpEq || len(cmp.Data) != 2 {
 			return 0
 		}
 		return consumed(setOnce(&r.dport, binaryutil.BigEndian.Uint16(cmp.Data)), 2)
@@ -146,7 +160,7 @@ func (r *rule) readFragment(e []expr.Any) int {
 }
 
 func readMeta(r *rule, key expr.MetaKey, cmp *expr.Cmp) int {
-	name, named := strings.CutSuffix(string(cmp.Data), "\x00")
+	name, named := readIfname(cmp.Data)
 	switch {
 	case key == expr.MetaKeyNFPROTO && cmp.Op == expr.CmpOpEq && len(cmp.Data) == 1:
 		for f, p := range nfprotos {
@@ -187,37 +201,34 @@ func readCt(r *rule, e []expr.Any, ct *expr.Ct) int {
 	return 0
 }
 
-// readNAT reads an address load, an optional port load and the nat expression that
-// uses them.
+// readNAT reads an address load and the nat expression that uses it.
 func readNAT(r *rule, e []expr.Any) int {
-	addrLoad := e[0].(*expr.Immediate)
-	addr, ok := netip.AddrFromSlice(addrLoad.Data)
+	load := e[0].(*expr.Immediate)
+	addr, ok := netip.AddrFromSlice(load.Data)
+	if !ok || len(e) < 2 {
+		return 0
+	}
+	nat, ok := e[1].(*expr.NAT)
 	if !ok {
 		return 0
 	}
-	n, port, portReg := 1, uint16(0), uint32(0)
-	if len(e) > 2 {
-		if p, ok := e[1].(*expr.Immediate); ok && len(p.Data) == 2 {
-			n, port, portReg = 2, binaryutil.BigEndian.Uint16(p.Data), p.Register
-		}
-	}
-	if len(e) <= n {
-		return 0
-	}
-	// The kernel reports an unset range maximum as equal to the minimum.
-	nat, ok := e[n].(*expr.NAT)
-	if !ok || nat.RegAddrMin != addrLoad.Register || !slices.Contains([]uint32{0, nat.RegAddrMin}, nat.RegAddrMax) ||
-		nat.RegProtoMin != portReg || !slices.Contains([]uint32{0, nat.RegProtoMin}, nat.RegProtoMax) ||
-		nat.Family != uint32(nfprotos[familyOf(addr)]) || nat.Random || nat.FullyRandom || nat.Persistent || nat.Prefix {
-		return 0
-	}
 	for v, t := range natTypes {
-		if nat.Type == t && setOnce(&r.action, v) {
-			r.to = netip.AddrPortFrom(addr, port)
-			return n + 1
+		if natUses(nat, t, familyOf(addr), load.Register, 0) && setOnce(&r.action, v) {
+			r.to = netip.AddrPortFrom(addr, 0)
+			return 2
 		}
 	}
 	return 0
+}
+
+// natUses reports whether nat is a plain NAT of type t to an address of family f
+// in register addr and a port in register port (0: the packet's port is kept). The
+// kernel reports an unset range maximum as equal to the minimum.
+func natUses(nat *expr.NAT, t expr.NATType, f family, addr, port uint32) bool {
+	return nat.Type == t && nat.Family == uint32(nfprotos[f]) &&
+		nat.RegAddrMin == addr && slices.Contains([]uint32{0, addr}, nat.RegAddrMax) &&
+		nat.RegProtoMin == port && slices.Contains([]uint32{0, port}, nat.RegProtoMax) &&
+		!nat.Random && !nat.FullyRandom && !nat.Persistent && !nat.Prefix
 }
 
 // cmpOn returns e[i] if it is a compare on register reg.
