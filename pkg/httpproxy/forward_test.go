@@ -369,3 +369,19 @@ func TestReloadedSourceReplacesAKeptUpstream(t *testing.T) {
 		}
 	}
 }
+
+// A status line may have an empty reason phrase, with or without the space before it.
+func TestStatusLineWithoutAReasonIsAccepted(t *testing.T) {
+	lines := map[string]string{"/bare": "HTTP/1.1 200", "/space": "HTTP/1.1 200 ", "/reason": "HTTP/1.1 200 OK"}
+	addr := rawOrigin(t, func(c net.Conn, r *http.Request) bool {
+		io.WriteString(c, lines[r.URL.Path]+"\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	p := startProxy(t, "127.0.0.2", nil)
+	for path, line := range lines {
+		raw := "GET http://" + addr + path + " HTTP/1.1\r\nConnection: close\r\n\r\n"
+		if got := p.exchange(t, raw); statusOf(got) != 200 || !strings.HasSuffix(got, "\r\n\r\nok") {
+			t.Errorf("origin's %q: answer %q", line, got)
+		}
+	}
+}

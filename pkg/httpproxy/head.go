@@ -84,7 +84,7 @@ func (h *head) parse(response bool) error {
 	h.connection = h.connection[:0]
 	h.contentLength, h.chunked, h.hasTE, h.close = -1, false, false, false
 	line, rest := cutLine(h.buf)
-	if !h.splitStart(line) {
+	if !h.splitStart(line, response) {
 		return errMalformed
 	}
 	version := h.start[2]
@@ -120,11 +120,13 @@ func cutLine(b []byte) (line, rest []byte) {
 }
 
 // splitStart splits a start line at its first two single spaces. The third part may
-// hold spaces (a response's reason phrase); the first two may not.
-func (h *head) splitStart(line []byte) bool {
+// hold spaces (a response's reason phrase); the first two may not. A response's reason
+// may be empty (RFC 9112 section 4), and the space before it missing, as many servers
+// send "HTTP/1.1 200".
+func (h *head) splitStart(line []byte, response bool) bool {
 	a, rest, ok1 := bytes.Cut(line, sp)
 	b, c, ok2 := bytes.Cut(rest, sp)
-	if !ok1 || !ok2 || len(a) == 0 || len(b) == 0 || hasCTL(line) {
+	if !ok1 || !(ok2 || response) || len(a) == 0 || len(b) == 0 || hasCTL(line) {
 		return false
 	}
 	h.start = [3][]byte{a, b, c}
