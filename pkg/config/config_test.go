@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -337,8 +338,13 @@ func TestFromEnv(t *testing.T) {
 }
 
 func TestForProxyReadsTheFileOrTheEnvironment(t *testing.T) {
-	c, data, err := ForProxy(DNSProxy, "testdata/design-example.json", nil)
-	if err != nil || len(data) == 0 || len(c.DNSProxy.Rules) != 2 {
+	file := filepath.Join(t.TempDir(), "config.json")
+	doc := `{"mode": "dns-proxy", "ip": {"addresses": ["192.0.2.99/24"]}, "dnsProxy": {"destinations": ["80 203.0.113.25", "8443 api.example.com 443"]}}`
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, data, err := ForProxy(DNSProxy, file, nil)
+	if err != nil || string(data) != doc || len(c.DNSProxy.Rules) != 2 {
 		t.Fatalf("from file: %v, %d bytes, %+v", err, len(data), c)
 	}
 	env := map[string]string{"EGRESS_DNS_PROXY_DESTINATION": "80 a.example"}
@@ -348,5 +354,18 @@ func TestForProxyReadsTheFileOrTheEnvironment(t *testing.T) {
 	}
 	if _, _, err := ForProxy(DNSProxy, "testdata/missing.json", nil); err == nil || !strings.Contains(err.Error(), "read configuration") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestLoadForRefusesAnotherModesDocument(t *testing.T) {
+	data, err := os.ReadFile("testdata/design-example.json") // mode redirect
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFor(HTTPProxy, data); err == nil || err.Error() != `mode: "redirect" is not "http-proxy", the mode this proxy serves` {
+		t.Fatalf("got %v", err)
+	}
+	if c, err := LoadFor(Redirect, data); err != nil || c.Mode != Redirect {
+		t.Fatalf("own mode: %v", err)
 	}
 }

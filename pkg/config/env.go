@@ -61,6 +61,20 @@ func ForProxy(mode Mode, file string, getenv func(string) string) (*Config, []by
 	if err != nil {
 		return nil, nil, fmt.Errorf("read configuration: %w", err)
 	}
-	c, err := Load(data)
+	c, err := LoadFor(mode, data)
 	return c, data, err
+}
+
+// LoadFor loads a document a proxy of mode serves, at start and on every reload: a
+// valid document written for another mode (the redirect NAD mounted by mistake) is
+// refused, not served with an empty rule list.
+func LoadFor(mode Mode, data []byte) (*Config, error) {
+	c, err := Load(data)
+	if err != nil {
+		return nil, err
+	}
+	if c.Mode != mode {
+		return nil, &FieldError{Field: "mode", Err: fmt.Errorf("%q is not %q, the mode this proxy serves", c.Mode, mode)}
+	}
+	return c, nil
 }
