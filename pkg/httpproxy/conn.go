@@ -51,10 +51,19 @@ func (c *clientConn) serve() {
 		c.rw.readBy = time.Now().Add(c.s.HeaderTimeout)
 		err := c.req.read(c.br, c.s.MaxHeaderBytes, false)
 		c.rw.readBy = time.Time{}
-		if err != nil {
-			if !c.s.draining.Load() && !errors.Is(err, io.EOF) && !isTimeout(err) {
-				c.fail(statusForHeadError(err))
+		switch {
+		case err == nil:
+		case c.s.draining.Load() || errors.Is(err, io.EOF):
+			return
+		case isTimeout(err):
+			// A head that started but did not finish in time gets an answer; empty
+			// lines between requests do not count as a start.
+			if len(c.req.buf) > 0 {
+				c.fail(408)
 			}
+			return
+		default:
+			c.fail(statusForHeadError(err))
 			return
 		}
 		if !isToken(c.req.start[0]) {

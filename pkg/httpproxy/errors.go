@@ -10,6 +10,7 @@ import (
 var errorTexts = map[int]string{
 	400: "Bad Request",
 	403: "Forbidden",
+	408: "Request Timeout",
 	431: "Request Header Fields Too Large",
 	501: "Not Implemented",
 	502: "Bad Gateway",
@@ -20,6 +21,7 @@ var errorTexts = map[int]string{
 var errorBodies = map[int]string{
 	400: "The request is not a valid proxy request.\n",
 	403: "The egress policy does not allow this destination.\n",
+	408: "The request head did not arrive in time.\n",
 	431: "The request head is too large.\n",
 	501: "This transfer coding is not supported.\n",
 	502: "The destination could not be reached.\n",

@@ -91,18 +91,22 @@ func TestDecisionLogIsRateLimited(t *testing.T) {
 	}
 }
 
-// A keep-alive connection with no request for the idle timeout is closed.
+// A keep-alive connection with no request for the idle timeout is closed without a
+// word, empty lines between requests included.
 func TestIdleConnectionIsClosed(t *testing.T) {
-	p := startProxy(t, "127.0.0.2", nil, func(s *Server) { s.IdleTimeout = 200 * time.Millisecond })
-	c, err := net.Dial("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	start := time.Now()
-	if _, err := io.ReadAll(c); err != nil || time.Since(start) > 2*time.Second {
-		t.Fatalf("idle connection: %v after %v", err, time.Since(start))
+	p := startProxy(t, "127.0.0.2", nil, func(s *Server) { s.IdleTimeout, s.HeaderTimeout = 200*time.Millisecond, 200*time.Millisecond })
+	for _, sent := range []string{"", "\r\n"} {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, sent)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		start := time.Now()
+		if got, err := io.ReadAll(c); err != nil || len(got) != 0 || time.Since(start) > 2*time.Second {
+			t.Fatalf("idle connection after %q: %q %v after %v", sent, got, err, time.Since(start))
+		}
 	}
 }
 
