@@ -138,7 +138,7 @@ func TestDNSProxySIGTERMCutsAfterTheGracePeriod(t *testing.T) {
 }
 
 // -check prints local port, host, remote port and what names resolve to now; it exits
-// 1 with every error of a bad configuration.
+// 1 with every error of a bad configuration, 2 naming a flag whose value is unusable.
 func TestDNSProxyCheck(t *testing.T) {
 	bin := filepath.Join(topology.BuildPlugin(t, dnsProxyPkg), "egress-dns-proxy")
 	srv := dnstest.Start(t, nil)
@@ -170,6 +170,11 @@ func TestDNSProxyCheck(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("-check does not report line %s:\n%s", want, out)
 		}
+	}
+
+	out, err = exec.Command(bin, "-check", "-config", good, "-ttl-ceiling", "0").CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "-ttl-ceiling must be positive") {
+		t.Fatalf("-ttl-ceiling 0 exited %d, want 2 naming the flag:\n%s", code, out)
 	}
 }
 
