@@ -12,7 +12,7 @@ import (
 // Line is one meaningful line of a grammar's input.
 type Line struct {
 	Number int      // 1-based, counted over every physical line of the input
-	Text   string   // the line without its comment, surrounding space trimmed
+	Text   string   // the line as written, without its comment, surrounding space trimmed
 	Fields []string // Text split on any whitespace; never empty
 }
 
@@ -33,7 +33,7 @@ func Split(entries []string) []Line {
 			if len(fields) == 0 {
 				continue
 			}
-			out = append(out, Line{Number: n, Text: strings.Join(fields, " "), Fields: fields})
+			out = append(out, Line{Number: n, Text: strings.TrimSpace(text), Fields: fields})
 		}
 	}
 	return out

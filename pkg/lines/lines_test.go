@@ -15,7 +15,7 @@ func TestSplitDropsCommentsAndBlankLinesAndKeepsNumbering(t *testing.T) {
 		"   #only a comment",
 	})
 	want := []Line{
-		{Number: 2, Text: "80 tcp 203.0.113.25", Fields: []string{"80", "tcp", "203.0.113.25"}},
+		{Number: 2, Text: "80   tcp\t203.0.113.25", Fields: []string{"80", "tcp", "203.0.113.25"}},
 		{Number: 4, Text: "8080 tcp 203.0.113.26 80", Fields: []string{"8080", "tcp", "203.0.113.26", "80"}},
 		{Number: 7, Text: "53 udp 203.0.113.53", Fields: []string{"53", "udp", "203.0.113.53"}},
 	}

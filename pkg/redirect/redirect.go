@@ -80,7 +80,7 @@ func Parse(entries []string) (Table, error) {
 	var (
 		t    Table
 		errs []error
-		seen = map[string]int{} // "80/tcp" -> line number
+		seen = map[localPort]int{} // -> the line number that uses it
 	)
 	all := lines.Split(entries)
 	for i, l := range all {
@@ -101,9 +101,9 @@ func Parse(entries []string) (Table, error) {
 			errs = append(errs, err)
 			continue
 		}
-		key := fmt.Sprintf("%d/%s", r.Port, r.Proto)
+		key := localPort{r.Port, r.Proto}
 		if first, dup := seen[key]; dup {
-			errs = append(errs, lines.Errorf(l, "local port %s is already used on line %d", key, first))
+			errs = append(errs, lines.Errorf(l, "local port %d/%s is already used on line %d", r.Port, r.Proto, first))
 			continue
 		}
 		seen[key] = l.Number
@@ -113,6 +113,12 @@ func Parse(entries []string) (Table, error) {
 		return Table{}, err
 	}
 	return t, nil
+}
+
+// localPort is what a destination line claims on the router: a port of a protocol.
+type localPort struct {
+	port  uint16
+	proto Proto
 }
 
 func parseRule(l lines.Line) (Rule, error) {
