@@ -28,12 +28,14 @@ type clientConn struct {
 	lastAuthority []byte
 	last          target
 
-	up *upstream // the upstream of the previous request; this client's alone
+	// up is the upstream of the previous request, or the tunnel's other end; this
+	// client's alone. Only the serving goroutine changes it, under mu (setUp), so
+	// abort may read it from another.
+	up *upstream
 
-	mu       sync.Mutex
-	idle     bool         // waiting for a request; Shutdown may close it
-	upstream *net.TCPConn // open upstream or tunnel end, for abort
-	closed   bool
+	mu     sync.Mutex
+	idle   bool // waiting for a request; Shutdown may close it
+	closed bool
 }
 
 func newClientConn(s *Server, ln *connlimit.Listener, c *net.TCPConn) *clientConn {
@@ -111,15 +113,15 @@ func (c *clientConn) abort() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tcp.Close()
-	if c.upstream != nil {
-		c.upstream.Close()
+	if c.up != nil {
+		c.up.tcp.Close()
 	}
 }
 
-// setUpstream records the open upstream connection for abort.
-func (c *clientConn) setUpstream(u *net.TCPConn) {
+// setUp replaces the upstream (nil: none).
+func (c *clientConn) setUp(u *upstream) {
 	c.mu.Lock()
-	c.upstream = u
+	c.up = u
 	c.mu.Unlock()
 }
 

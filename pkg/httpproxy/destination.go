@@ -19,38 +19,68 @@ import (
 type Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
 
 var (
-	errDenied      = errors.New("denied by the egress policy")
-	errLoop        = errors.New("the destination is this proxy")
-	errUnreachable = errors.New("upstream unreachable")
-	errTimeout     = errors.New("upstream timed out")
+	errDenied  = errors.New("denied by the egress policy")
+	errLoop    = errors.New("the destination is this proxy")
+	errTimeout = errors.New("upstream timed out")
+	errNoAddrs = errors.New("no addresses")
 )
 
-// open decides for t with the rules of rs and connects to an allowed address. A name
-// is resolved once; every address it resolved to is decided on its own, and only those
-// allowed are dialled. The dialer checks the decision again in net.Dialer.Control on
-// the exact address connect(2) gets, so the address dialled is always one that was
-// checked. The decision returned is the one that counts for logs and metrics: the
-// first allowing one, or, when none allows, the first refusal.
-func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*net.TCPConn, netip.AddrPort, policy.Decision, error) {
-	p := &rs.Policy
-	if t.host != "" && !p.AllowsName(t.host) {
-		return nil, netip.AddrPort{}, p.Decide(t.host, netip.Addr{}), errDenied
+// plan is what the rules say of a target before any dial.
+type plan struct {
+	// decision is the one that counts for logs and metrics: the first allowing one,
+	// or, when none allows, the first refusal.
+	decision policy.Decision
+	// byName says the name alone refused the target: no rule that could allow it
+	// comes before one that denies it (or none matches), so it was not resolved.
+	byName bool
+	// addrs are the addresses the name resolved to (or the literal), each decided.
+	addrs []AddrDecision
+}
+
+// plan decides for t with the rules of rs: a name is resolved once with resolve, and
+// every address it resolved to is decided on its own. Both a dial (open) and -explain
+// go through it, so what -explain says is what a request gets.
+func (rs *ruleSet) plan(ctx context.Context, resolve Resolver, t target) (plan, error) {
+	if t.host != "" && !rs.Policy.AllowsName(t.host) {
+		return plan{decision: rs.Policy.Decide(t.host, netip.Addr{}), byName: true}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
-	defer cancel()
-	start := time.Now()
 	addrs := []netip.Addr{t.addr}
 	if t.host != "" {
 		var err error
-		if addrs, err = s.Resolve(ctx, t.host); err != nil || len(addrs) == 0 {
-			s.Metrics.DialErrors.WithLabelValues("resolve").Inc()
-			err = fmt.Errorf("resolve %s: %w", t.host, err)
-			return nil, netip.AddrPort{}, policy.Refused(err), s.classify(ctx, err)
+		if addrs, err = resolve(ctx, t.host); err == nil && len(addrs) == 0 {
+			err = errNoAddrs
+		}
+		if err != nil {
+			return plan{}, fmt.Errorf("resolve %s: %w", t.host, err)
 		}
 	}
-	decision, allowed := rs.candidates(t, addrs)
-	if len(allowed) == 0 {
-		return nil, netip.AddrPort{}, decision, errDenied
+	p := plan{addrs: make([]AddrDecision, len(addrs))}
+	allowed := false
+	for i, a := range addrs {
+		d := rs.decide(t, a)
+		p.addrs[i] = AddrDecision{netip.AddrPortFrom(a, t.port), d}
+		if i == 0 || (d.Allow && !allowed) {
+			p.decision = d
+		}
+		allowed = allowed || d.Allow
+	}
+	return p, nil
+}
+
+// open decides for t with the rules of rs (plan) and connects to an allowed address,
+// trying them in order. The dialer checks the decision again in net.Dialer.Control on
+// the exact address connect(2) gets, so the address dialled is always one that was
+// checked. It returns the connection, the address dialled, and the plan's decision.
+func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*net.TCPConn, netip.AddrPort, policy.Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
+	defer cancel()
+	start := time.Now()
+	p, err := rs.plan(ctx, s.Resolve, t)
+	if err != nil {
+		return nil, netip.AddrPort{}, policy.Refused(err), s.classify(ctx, "resolve", err)
+	}
+	if !p.decision.Allow {
+		return nil, netip.AddrPort{}, p.decision, errDenied
 	}
 	d := dialer.Dialer{Sources: rs.Sources, Timeout: s.DialTimeout, Check: func(dst netip.AddrPort) error {
 		if s.isSelf(dst) {
@@ -61,40 +91,20 @@ func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*net.TCPConn,
 		}
 		return nil
 	}}
-	var err error
-	for _, dst := range allowed {
+	for _, a := range p.addrs {
+		if !a.Decision.Allow {
+			continue
+		}
 		var c *net.TCPConn
-		if c, err = d.Dial(ctx, dst); err == nil {
+		if c, err = d.Dial(ctx, a.Addr); err == nil {
 			s.Metrics.DialSeconds.Observe(time.Since(start).Seconds())
-			return c, dst, decision, nil
+			return c, a.Addr, p.decision, nil
 		}
 		if errors.Is(err, errLoop) || errors.Is(err, errDenied) {
-			return nil, dst, policy.Refused(err), errDenied
+			return nil, netip.AddrPort{}, policy.Refused(err), errDenied
 		}
 	}
-	return nil, netip.AddrPort{}, decision, s.classify(ctx, err)
-}
-
-// candidates decides for each address t resolved to and returns the allowed ones, in
-// order, with the decision that counts: the first allowing one, or when none allows,
-// the first refusal.
-func (rs *ruleSet) candidates(t target, addrs []netip.Addr) (policy.Decision, []netip.AddrPort) {
-	var (
-		decision policy.Decision
-		allowed  []netip.AddrPort
-	)
-	for i, a := range addrs {
-		d := rs.decide(t, a)
-		if d.Allow {
-			if len(allowed) == 0 {
-				decision = d
-			}
-			allowed = append(allowed, netip.AddrPortFrom(a, t.port))
-		} else if i == 0 {
-			decision = d
-		}
-	}
-	return decision, allowed
+	return nil, netip.AddrPort{}, p.decision, s.classify(ctx, "", err)
 }
 
 // decide is the policy's decision for a dial to a, refused also when no reserved
@@ -114,27 +124,48 @@ func (rs *ruleSet) source(dst netip.Addr) netip.Addr {
 	return src
 }
 
-// classify maps a failed connection attempt to a timeout (504) or an unreachable
-// upstream (502), and counts it.
-func (s *Server) classify(ctx context.Context, err error) error {
-	var ne net.Error
+// classify counts a failed resolution (stage "resolve") or connection attempt, by
+// stage or else by cause, and marks a timeout (504) apart from an unreachable
+// upstream (502).
+func (s *Server) classify(ctx context.Context, stage string, err error) error {
+	timeout := ctx.Err() != nil || isTimeout(err)
+	reason := stage
 	switch {
-	case ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()):
-		s.Metrics.DialErrors.WithLabelValues("timeout").Inc()
-		return fmt.Errorf("%w: %w", errTimeout, err)
+	case reason != "":
+	case timeout:
+		reason = "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
-		s.Metrics.DialErrors.WithLabelValues("refused").Inc()
+		reason = "refused"
 	default:
-		s.Metrics.DialErrors.WithLabelValues("other").Inc()
+		reason = "other"
 	}
-	return fmt.Errorf("%w: %w", errUnreachable, err)
+	s.Metrics.DialErrors.WithLabelValues(reason).Inc()
+	if timeout {
+		return fmt.Errorf("%w: %w", errTimeout, err)
+	}
+	return err
 }
 
-// isSelf reports a destination that is this proxy's own listening port on one of the
-// host's addresses: a request looping back through the proxy.
+// isSelf reports a destination that is this proxy's own listening port on an address
+// that reaches this host: a request looping back through the proxy. Every loopback
+// address and the unspecified one reach a listener on the wildcard address, though
+// only 127.0.0.1 and ::1 are among the interfaces' addresses (dialer.IsLocal).
 func (s *Server) isSelf(dst netip.AddrPort) bool {
-	if _, ok := s.listenPorts.Load(dst.Port()); !ok {
+	if !s.listensOn(dst.Port()) {
 		return false
 	}
-	return dialer.IsLocal(dst.Addr())
+	a := dst.Addr()
+	return a.IsLoopback() || a.IsUnspecified() || dialer.IsLocal(a)
+}
+
+// listensOn reports whether one of the proxy's listeners has port.
+func (s *Server) listensOn(port uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ln := range s.listeners {
+		if ln.Addr().(*net.TCPAddr).Port == int(port) {
+			return true
+		}
+	}
+	return false
 }

@@ -55,12 +55,13 @@ func statusForHeadError(err error) int {
 	return 400
 }
 
-// statusForOpenError picks the answer to a destination that could not be opened.
-func statusForOpenError(err error) int {
+// statusForUpstreamError picks the answer to a destination that was refused, could not
+// be reached or did not answer.
+func statusForUpstreamError(err error) int {
 	switch {
 	case errors.Is(err, errDenied):
 		return 403
-	case errors.Is(err, errTimeout):
+	case errors.Is(err, errTimeout) || isTimeout(err):
 		return 504
 	}
 	return 502

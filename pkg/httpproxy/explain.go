@@ -32,21 +32,14 @@ func Explain(ctx context.Context, rules Rules, resolve Resolver, hostport string
 	if err != nil {
 		return Explanation{}, fmt.Errorf("%q is not a host, host:port or [IPv6]:port with one spelling", hostport)
 	}
-	rs := &ruleSet{Rules: rules}
 	e := Explanation{Target: t.String()}
-	addrs := []netip.Addr{t.addr}
-	if t.host != "" {
-		if !rules.Policy.AllowsName(t.host) {
-			d := rules.Policy.Decide(t.host, netip.Addr{})
-			e.Refused = &d
-			return e, nil
-		}
-		if addrs, err = resolve(ctx, t.host); err != nil {
-			return e, fmt.Errorf("resolve %s: %w", t.host, err)
-		}
+	p, err := (&ruleSet{Rules: rules}).plan(ctx, resolve, t)
+	if err != nil {
+		return e, err
 	}
-	for _, a := range addrs {
-		e.Addrs = append(e.Addrs, AddrDecision{netip.AddrPortFrom(a, t.port), rs.decide(t, a)})
+	if p.byName {
+		e.Refused = &p.decision
 	}
+	e.Addrs = p.addrs
 	return e, nil
 }

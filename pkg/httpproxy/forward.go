@@ -53,12 +53,8 @@ func (c *clientConn) forward() bool {
 	case err == nil:
 		return c.relayResponse()
 	case errors.Is(err, errClient):
-	case errors.Is(err, errDenied):
-		c.fail(403)
-	case isTimeout(err) || errors.Is(err, errTimeout):
-		c.fail(504)
 	default:
-		c.fail(502)
+		c.fail(statusForUpstreamError(err))
 	}
 	return false
 }

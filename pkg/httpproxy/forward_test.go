@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/egress-router/egress-router/pkg/connlimit"
 )
 
 // Hop-by-hop fields are removed both ways; no Via or X-Forwarded-For unless enabled
@@ -383,5 +385,21 @@ func TestStatusLineWithoutAReasonIsAccepted(t *testing.T) {
 		if got := p.exchange(t, raw); statusOf(got) != 200 || !strings.HasSuffix(got, "\r\n\r\nok") {
 			t.Errorf("origin's %q: answer %q", line, got)
 		}
+	}
+}
+
+// Every loopback address reaches this host, not only the 127.0.0.1 the interfaces list:
+// a request to the proxy's own port on any of them is a loop (security.md item 9).
+func TestLoopThroughAnyLoopbackAddressIsRefused(t *testing.T) {
+	p := startProxy(t, "127.0.0.0/8", nil)
+	ln, err := net.Listen("tcp", "127.0.0.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cap bounds the recursion should the loop get through.
+	go p.Serve(&connlimit.Listener{TCPListener: ln.(*net.TCPListener), Limiter: &connlimit.Limiter{Max: 8}})
+	eventually(t, "the second listener served", func() bool { return p.listensOn(uint16(ln.Addr().(*net.TCPAddr).Port)) })
+	if status, body := p.get(t, "http://"+ln.Addr().String()+"/"); status != 403 {
+		t.Fatalf("request to the proxy itself on 127.0.0.9: %d %q, want 403", status, body)
 	}
 }

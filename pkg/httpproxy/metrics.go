@@ -16,7 +16,7 @@ type Metrics struct {
 	ActiveTunnels     prometheus.Gauge
 	Bytes             *prometheus.CounterVec // by direction: sent (to upstream), received
 	DialSeconds       prometheus.Histogram
-	DialErrors        *prometheus.CounterVec // by reason: timeout, refused, other
+	DialErrors        *prometheus.CounterVec // by reason: resolve, timeout, refused, other
 	Panics            prometheus.Counter
 	Rejected          prometheus.Counter // connections refused by a connection cap
 

@@ -64,9 +64,8 @@ type Server struct {
 	// DecisionLogsPerSecond caps the decision log lines.
 	DecisionLogsPerSecond int
 
-	rules       atomic.Pointer[ruleSet]
-	decisions   decisionLog
-	listenPorts sync.Map // uint16 -> struct{}: ports this proxy listens on, for loop detection
+	rules     atomic.Pointer[ruleSet]
+	decisions decisionLog
 
 	// base is the context of every resolution and dial; Shutdown cancels it when the
 	// grace period ends, so a dial in progress ends then rather than at its timeout.
@@ -115,7 +114,6 @@ func (s *Server) Serve(ln *connlimit.Listener) error {
 	if s.rules.Load() == nil {
 		return errors.New("httpproxy: SetRules was not called")
 	}
-	s.listenPorts.Store(uint16(ln.Addr().(*net.TCPAddr).Port), struct{}{})
 	s.mu.Lock()
 	if s.draining.Load() {
 		s.mu.Unlock()

@@ -2,7 +2,6 @@ package httpproxy
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/policy"
@@ -28,20 +27,19 @@ func (c *clientConn) tunnel() {
 	}
 	rs := c.s.rules.Load()
 	if !c.s.connectAllowed(t.port) {
-		d := policy.Refused(fmt.Errorf("CONNECT to port %d is not allowed", t.port))
-		rs.tunnels.count(false, d.Rule)
-		c.s.decisions.record("tunnel", d, c.peer, t, netip.AddrPort{})
+		c.record("tunnel", rs.tunnels, policy.Refused(fmt.Errorf("CONNECT to port %d is not allowed", t.port)), t)
 		c.fail(403)
 		return
 	}
 	up, dialled, d, err := c.s.open(c.s.base, rs, t)
-	rs.tunnels.count(d.Allow, d.Rule)
-	c.s.decisions.record("tunnel", d, c.peer, t, dialled)
+	if err == nil {
+		c.setUp(&upstream{tcp: up, target: t, addr: dialled, source: rs.source(dialled.Addr())})
+	}
+	c.record("tunnel", rs.tunnels, d, t)
 	if err != nil {
-		c.fail(statusForOpenError(err))
+		c.fail(statusForUpstreamError(err))
 		return
 	}
-	c.setUpstream(up)
 	var early int64
 	_, err = c.bw.WriteString(connectEstablished)
 	if err == nil {
@@ -54,8 +52,7 @@ func (c *clientConn) tunnel() {
 		early = int64(n)
 	}
 	if err != nil {
-		up.Close()
-		return
+		return // the connection's close closes up too
 	}
 	// From here on the sockets are raw: no deadlines, no buffers.
 	c.tcp.SetDeadline(time.Time{})

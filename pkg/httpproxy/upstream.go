@@ -42,15 +42,13 @@ func (c *clientConn) connectUpstream(rs *ruleSet, t target) (d policy.Decision, 
 	u.rw = deadlineConn{c: conn, idle: c.s.IdleTimeout}
 	u.br = bufio.NewReaderSize(&u.rw, 4<<10)
 	u.bw = bufio.NewWriterSize(&u.rw, 4<<10)
-	c.up = u
-	c.setUpstream(conn)
+	c.setUp(u)
 	return d, false, nil
 }
 
 func (c *clientConn) closeUpstream() {
 	if c.up != nil {
 		c.up.tcp.Close()
-		c.up = nil
-		c.setUpstream(nil)
+		c.setUp(nil)
 	}
 }
