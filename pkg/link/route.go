@@ -20,8 +20,15 @@ func AddRoutes(s Spec) error {
 	if err != nil {
 		return fmt.Errorf("find %s: %w", s.IfName, err)
 	}
+	// One socket for all the routes: the package-level calls open and close a netlink
+	// socket per request, which a thousand-line redirect table would pay per route.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("open netlink socket: %w", err)
+	}
+	defer h.Close()
 	for _, r := range s.Routes {
-		if err := netlink.RouteReplace(netlinkRoute(l, r)); err != nil {
+		if err := h.RouteReplace(netlinkRoute(l, r)); err != nil {
 			return fmt.Errorf("add route %s: %w", r, err)
 		}
 	}
