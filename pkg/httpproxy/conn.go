@@ -49,29 +49,7 @@ func newClientConn(s *Server, ln *connlimit.Listener, c *net.TCPConn) *clientCon
 // serve handles requests until the client is done, a request fails, or a CONNECT turns
 // the connection into a tunnel.
 func (c *clientConn) serve() {
-	for c.waitForRequest() {
-		c.rw.readBy = time.Now().Add(c.s.HeaderTimeout)
-		err := c.req.read(c.br, c.s.MaxHeaderBytes, false)
-		c.rw.readBy = time.Time{}
-		switch {
-		case err == nil:
-		case c.s.draining.Load() || errors.Is(err, io.EOF):
-			return
-		case isTimeout(err):
-			// A head that started but did not finish in time gets an answer; empty
-			// lines between requests do not count as a start.
-			if len(c.req.buf) > 0 {
-				c.fail(408)
-			}
-			return
-		default:
-			c.fail(statusForHeadError(err))
-			return
-		}
-		if !isToken(c.req.start[0]) {
-			c.fail(400)
-			return
-		}
+	for c.waitForRequest() && c.readRequest() {
 		if string(c.req.start[0]) == "CONNECT" {
 			c.tunnel()
 			return
@@ -80,6 +58,30 @@ func (c *clientConn) serve() {
 			return
 		}
 	}
+}
+
+// readRequest reads a request head within the header timeout and reports whether it is
+// one to serve; a malformed, too large or too slow one is answered with its error.
+func (c *clientConn) readRequest() bool {
+	c.rw.readBy = time.Now().Add(c.s.HeaderTimeout)
+	err := c.req.read(c.br, c.s.MaxHeaderBytes, false)
+	c.rw.readBy = time.Time{}
+	switch {
+	case err == nil && isToken(c.req.start[0]):
+		return true
+	case err == nil:
+		c.fail(400)
+	case c.s.draining.Load() || errors.Is(err, io.EOF):
+	case isTimeout(err):
+		// A head that started but did not finish in time gets an answer; empty lines
+		// between requests do not count as a start.
+		if len(c.req.buf) > 0 {
+			c.fail(408)
+		}
+	default:
+		c.fail(statusForHeadError(err))
+	}
+	return false
 }
 
 // waitForRequest waits up to the idle timeout for the first byte of a request. While
