@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -16,6 +17,19 @@ func (a Attachment) validate() error {
 		return errors.New("attachment needs a container ID and an interface name")
 	}
 	return nil
+}
+
+// rulesOf validates the attachment and builds what rs programs, the start of every
+// backend's Apply and Check.
+func (a Attachment) rulesOf(rs Ruleset) ([]rule, error) {
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	rules, err := rs.rules()
+	if err != nil {
+		return nil, fmt.Errorf("invalid ruleset: %w", err)
+	}
+	return rules, nil
 }
 
 // hash is the short, stable name every table and chain of the attachment carries.

@@ -125,12 +125,9 @@ func (iptablesBackend) Available() error {
 // removes everything the attachment has, in every family, rather than leave part of
 // it — nothing half-applied, at the price of the older copy.
 func (b iptablesBackend) Apply(a Attachment, rs Ruleset) error {
-	if err := a.validate(); err != nil {
-		return err
-	}
-	rules, err := rs.rules()
+	rules, err := a.rulesOf(rs)
 	if err != nil {
-		return fmt.Errorf("invalid ruleset: %w", err)
+		return err
 	}
 	err = forEachFamily(rules, func(x xtables, live xtState, want []rule) error {
 		return x.load(restoreScript(a, live, want))
@@ -151,12 +148,9 @@ func (iptablesBackend) Remove(a Attachment) error {
 }
 
 func (iptablesBackend) Check(a Attachment, rs Ruleset) error {
-	if err := a.validate(); err != nil {
-		return err
-	}
-	rules, err := rs.rules()
+	rules, err := a.rulesOf(rs)
 	if err != nil {
-		return fmt.Errorf("invalid ruleset: %w", err)
+		return err
 	}
 	var drift []string
 	err = forEachFamily(rules, func(x xtables, live xtState, want []rule) error {

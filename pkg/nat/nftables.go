@@ -83,19 +83,11 @@ func nftTable(a Attachment) *nftables.Table {
 // grace period, which a first ADD need not pay. Each family's per-port DNAT rules go
 // into its map, looked up by one rule where the first of them would be.
 func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
-	if err := a.validate(); err != nil {
-		return err
-	}
-	rules, err := rs.rules()
-	if err != nil {
-		return fmt.Errorf("invalid ruleset: %w", err)
-	}
-	conn, err := newConn()
+	rules, err := a.rulesOf(rs)
 	if err != nil {
 		return err
 	}
-	table := nftTable(a)
-	exists, err := tableExists(conn, table)
+	conn, table, exists, err := openTable(a)
 	if err != nil {
 		return err
 	}
@@ -143,12 +135,7 @@ func (nftablesBackend) Remove(a Attachment) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	conn, err := newConn()
-	if err != nil {
-		return err
-	}
-	table := nftTable(a)
-	exists, err := tableExists(conn, table)
+	conn, table, exists, err := openTable(a)
 	if err != nil || !exists {
 		return err
 	}
@@ -159,11 +146,17 @@ func (nftablesBackend) Remove(a Attachment) error {
 	return nil
 }
 
-// tableExists reports whether the attachment's table is in the kernel.
-func tableExists(conn *nftables.Conn, table *nftables.Table) (bool, error) {
+// openTable opens a connection and says whether the attachment's table is in the
+// kernel.
+func openTable(a Attachment) (conn *nftables.Conn, table *nftables.Table, exists bool, err error) {
+	if conn, err = newConn(); err != nil {
+		return nil, nil, false, err
+	}
+	table = nftTable(a)
 	tables, err := conn.ListTablesOfFamily(table.Family)
 	if err != nil {
-		return false, fmt.Errorf("list tables: %w", err)
+		return nil, nil, false, fmt.Errorf("list tables: %w", err)
 	}
-	return slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == table.Name }), nil
+	exists = slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == table.Name })
+	return conn, table, exists, nil
 }

@@ -10,19 +10,11 @@ import (
 // Check reads the attachment's table back as rules, each map element as the DNAT
 // rule it was written from, and compares them with rs's.
 func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
-	if err := a.validate(); err != nil {
-		return err
-	}
-	want, err := rs.rules()
-	if err != nil {
-		return fmt.Errorf("invalid ruleset: %w", err)
-	}
-	conn, err := newConn()
+	want, err := a.rulesOf(rs)
 	if err != nil {
 		return err
 	}
-	table := nftTable(a)
-	exists, err := tableExists(conn, table)
+	conn, table, exists, err := openTable(a)
 	if err != nil {
 		return err
 	}
