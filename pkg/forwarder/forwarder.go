@@ -27,10 +27,6 @@ import (
 	"github.com/egress-router/egress-router/pkg/resolver"
 )
 
-// keepAlive is the TCP keepalive period on both sides of every relayed connection, so a
-// peer that vanished is noticed even with the idle timeout off.
-const keepAlive = 30 * time.Second
-
 // dialFailureLogsPerSecond caps the "cannot reach the destination" lines: a dead
 // destination fails every connection, and one line each must not flood the log.
 const dialFailureLogsPerSecond = 10
@@ -147,7 +143,7 @@ func (f *Forwarder) serveWhenAnswered(l *line, t *target) {
 // ones it opened.
 func (f *Forwarder) listenNew(rules []forward.Rule) (map[uint16]*line, error) {
 	added := map[uint16]*line{}
-	lc := net.ListenConfig{KeepAlive: keepAlive}
+	lc := net.ListenConfig{KeepAlive: -1, Control: keepAliveInherited}
 	for _, r := range rules {
 		if _, ok := f.lines[r.Port]; ok {
 			continue
