@@ -35,3 +35,14 @@ func (d *decisionLog) record(kind string, dec policy.Decision, client string, t 
 	}
 	d.log.Info("decision", attrs...)
 }
+
+// record counts and logs one decision of a request or tunnel ("request", "tunnel"),
+// with the address dialled when it was allowed.
+func (c *clientConn) record(kind string, counters decisionCounters, d policy.Decision, t target) {
+	counters.count(d.Allow, d.Rule)
+	var dialled netip.AddrPort
+	if c.up != nil && d.Allow {
+		dialled = c.up.addr
+	}
+	c.s.decisions.record(kind, d, c.peer, t, dialled)
+}

@@ -70,17 +70,17 @@ func (rs *ruleSet) plan(ctx context.Context, resolve Resolver, t target) (plan, 
 // open decides for t with the rules of rs (plan) and connects to an allowed address,
 // trying them in order. The dialer checks the decision again in net.Dialer.Control on
 // the exact address connect(2) gets, so the address dialled is always one that was
-// checked. It returns the connection, the address dialled, and the plan's decision.
-func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*net.TCPConn, netip.AddrPort, policy.Decision, error) {
+// checked. It returns the connection, unbuffered, and the plan's decision.
+func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*upstream, policy.Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
 	defer cancel()
 	start := time.Now()
 	p, err := rs.plan(ctx, s.Resolve, t)
 	if err != nil {
-		return nil, netip.AddrPort{}, policy.Refused(err), s.classify(ctx, "resolve", err)
+		return nil, policy.Refused(err), s.classify(ctx, "resolve", err)
 	}
 	if !p.decision.Allow {
-		return nil, netip.AddrPort{}, p.decision, errDenied
+		return nil, p.decision, errDenied
 	}
 	d := dialer.Dialer{Sources: rs.Sources, Timeout: s.DialTimeout, Check: func(dst netip.AddrPort) error {
 		if s.isSelf(dst) {
@@ -98,13 +98,13 @@ func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*net.TCPConn,
 		var c *net.TCPConn
 		if c, err = d.Dial(ctx, a.Addr); err == nil {
 			s.Metrics.DialSeconds.Observe(time.Since(start).Seconds())
-			return c, a.Addr, p.decision, nil
+			return &upstream{tcp: c, target: t, addr: a.Addr, source: rs.source(a.Addr.Addr())}, p.decision, nil
 		}
 		if errors.Is(err, errLoop) || errors.Is(err, errDenied) {
-			return nil, netip.AddrPort{}, policy.Refused(err), errDenied
+			return nil, policy.Refused(err), errDenied
 		}
 	}
-	return nil, netip.AddrPort{}, p.decision, s.classify(ctx, "", err)
+	return nil, p.decision, s.classify(ctx, "", err)
 }
 
 // decide is the policy's decision for a dial to a, refused also when no reserved

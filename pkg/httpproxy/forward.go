@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net/netip"
 	"syscall"
 	"time"
-
-	"github.com/egress-router/egress-router/pkg/policy"
 )
 
 // errClient marks a failure on the client's side of an exchange, which gets no answer.
@@ -277,16 +274,6 @@ func safeToRepeat(method []byte) bool {
 // destination before this request was sent.
 func isStale(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// record counts and logs one decision.
-func (c *clientConn) record(kind string, counters decisionCounters, d policy.Decision, t target) {
-	counters.count(d.Allow, d.Rule)
-	var dialled netip.AddrPort
-	if c.up != nil && d.Allow {
-		dialled = c.up.addr
-	}
-	c.s.decisions.record(kind, d, c.peer, t, dialled)
 }
 
 // countBytes adds the bytes moved to and from the upstream since the last count.

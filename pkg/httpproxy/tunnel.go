@@ -31,15 +31,16 @@ func (c *clientConn) tunnel() {
 		c.fail(403)
 		return
 	}
-	up, dialled, d, err := c.s.open(c.s.base, rs, t)
+	u, d, err := c.s.open(c.s.base, rs, t)
 	if err == nil {
-		c.setUp(&upstream{tcp: up, target: t, addr: dialled, source: rs.source(dialled.Addr())})
+		c.setUp(u)
 	}
 	c.record("tunnel", rs.tunnels, d, t)
 	if err != nil {
 		c.fail(statusForUpstreamError(err))
 		return
 	}
+	up := u.tcp
 	var early int64
 	_, err = c.bw.WriteString(connectEstablished)
 	if err == nil {

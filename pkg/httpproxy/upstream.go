@@ -8,9 +8,10 @@ import (
 	"github.com/egress-router/egress-router/pkg/policy"
 )
 
-// upstream is a connection to a destination, kept for the next request of the same
-// client connection to the same target. It is never handed to another client, so one
-// client's bytes can never end up in another's response.
+// upstream is a connection to a destination: a tunnel's other end, or a request's,
+// kept for the next request of the same client connection to the same target. It is
+// never handed to another client, so one client's bytes can never end up in another's
+// response. A tunnel's has no buffers: its socket stays raw for splice.
 type upstream struct {
 	tcp    *net.TCPConn
 	rw     deadlineConn
@@ -34,12 +35,11 @@ func (c *clientConn) connectUpstream(rs *ruleSet, t target) (d policy.Decision, 
 		return d, false, errDenied
 	}
 	c.closeUpstream()
-	conn, addr, d, err := c.s.open(c.s.base, rs, t)
+	u, d, err := c.s.open(c.s.base, rs, t)
 	if err != nil {
 		return d, false, err
 	}
-	u := &upstream{tcp: conn, target: t, addr: addr, source: rs.source(addr.Addr())}
-	u.rw = deadlineConn{c: conn, idle: c.s.IdleTimeout}
+	u.rw = deadlineConn{c: u.tcp, idle: c.s.IdleTimeout}
 	u.br = bufio.NewReaderSize(&u.rw, 4<<10)
 	u.bw = bufio.NewWriterSize(&u.rw, 4<<10)
 	c.setUp(u)
