@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,35 +12,54 @@ import (
 // addresses change only when the plugin runs, and reading them is a netlink dump.
 const localTTL = time.Second
 
-var local struct {
-	sync.Mutex
+type localAddrs struct {
 	addrs map[netip.Addr]bool
 	read  time.Time
 }
 
-// IsLocal reports whether a is an address of this network namespace — the pod's own
-// eth0, net1 or loopback. A proxy that dialled one would be talking to itself or to its
-// neighbours in the pod: a loop, or a way around the rules. When the addresses cannot
-// be read it says yes, the safe side.
+var (
+	local       atomic.Pointer[localAddrs] // read on every dial, without a lock
+	localReread sync.Mutex                 // one re-read at a time
+)
+
+// IsLocal reports whether a reaches this network namespace itself: a loopback or
+// unspecified address (each reaches a listener on the wildcard address), or one of
+// the pod's own addresses on eth0 and net1. A proxy that dialled one would be talking
+// to itself or to its neighbours in the pod: a loop, or a way around the rules. When
+// the addresses cannot be read it says yes, the safe side.
 func IsLocal(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")
-	local.Lock()
-	defer local.Unlock()
-	if local.addrs == nil || time.Since(local.read) > localTTL {
-		addrs, err := net.InterfaceAddrs()
-		if err != nil {
-			local.addrs = nil
+	if a.IsLoopback() || a.IsUnspecified() {
+		return true
+	}
+	l := local.Load()
+	if l == nil || time.Since(l.read) > localTTL {
+		var ok bool
+		if l, ok = rereadLocal(); !ok {
 			return true
 		}
-		local.addrs = map[netip.Addr]bool{}
-		for _, ifa := range addrs {
-			if n, ok := ifa.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok {
-					local.addrs[ip.Unmap()] = true
-				}
+	}
+	return l.addrs[a]
+}
+
+func rereadLocal() (*localAddrs, bool) {
+	localReread.Lock()
+	defer localReread.Unlock()
+	if l := local.Load(); l != nil && time.Since(l.read) <= localTTL {
+		return l, true // another caller re-read it meanwhile
+	}
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, false
+	}
+	l := &localAddrs{addrs: map[netip.Addr]bool{}, read: time.Now()}
+	for _, ifa := range ifaddrs {
+		if n, ok := ifa.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				l.addrs[ip.Unmap()] = true
 			}
 		}
-		local.read = time.Now()
 	}
-	return local.addrs[a]
+	local.Store(l)
+	return l, true
 }

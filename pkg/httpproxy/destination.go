@@ -147,15 +147,9 @@ func (s *Server) classify(ctx context.Context, stage string, err error) error {
 }
 
 // isSelf reports a destination that is this proxy's own listening port on an address
-// that reaches this host: a request looping back through the proxy. Every loopback
-// address and the unspecified one reach a listener on the wildcard address, though
-// only 127.0.0.1 and ::1 are among the interfaces' addresses (dialer.IsLocal).
+// that reaches this host: a request looping back through the proxy.
 func (s *Server) isSelf(dst netip.AddrPort) bool {
-	if !s.listensOn(dst.Port()) {
-		return false
-	}
-	a := dst.Addr()
-	return a.IsLoopback() || a.IsUnspecified() || dialer.IsLocal(a)
+	return s.listensOn(dst.Port()) && dialer.IsLocal(dst.Addr())
 }
 
 // listensOn reports whether one of the proxy's listeners has port.
