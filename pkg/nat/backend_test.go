@@ -31,14 +31,20 @@ type backendUnderTest struct {
 	// golden is state after Apply(sampleAttachment, sampleRuleset); {hash} stands for
 	// the attachment's hash.
 	golden string
+	// guardGolden is state after Apply(sampleAttachment, guardRuleset).
+	guardGolden string
 	// deleteFirstDNAT deletes the attachment's first DNAT rule (80/tcp in the sample).
 	deleteFirstDNAT func(netns ns.NetNS, a Attachment) error
 	// perPortDNAT matches each per-port DNAT rule in state.
 	perPortDNAT *regexp.Regexp
+	// flushInputGuard empties the chain of the attachment's input guard (IPv4's, at
+	// least).
+	flushInputGuard func(netns ns.NetNS, a Attachment) error
 	// addForeignRule adds "tcp dport 22 accept" to the attachment's DNAT chain.
 	addForeignRule func(netns ns.NetNS, a Attachment) error
-	// stateMissing is what Check says when the attachment has no state at all.
-	stateMissing string
+	// stateMissing is what Check says when the attachment has no state at all, and
+	// dnatChainMissing when it has no DNAT chain.
+	stateMissing, dnatChainMissing string
 }
 
 var backends = []backendUnderTest{nftablesUnderTest, iptablesUnderTest, withLegacyIptables(iptablesUnderTest)}
@@ -80,17 +86,42 @@ var nftablesUnderTest = backendUnderTest{
 		meta nfproto ipv6 oifname "net1" ct status dnat accept comment "egress-router container=4a1f0c3b9e2d if=net1"
 		meta nfproto ipv6 ct status ! dnat drop comment "egress-router container=4a1f0c3b9e2d if=net1"
 	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		meta nfproto ipv4 iifname "net1" meta l4proto tcp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv4 iifname "net1" meta l4proto udp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv4 iifname "net1" meta l4proto sctp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv6 iifname "net1" meta l4proto tcp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv6 iifname "net1" meta l4proto udp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv6 iifname "net1" meta l4proto sctp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+	}
+}`,
+	guardGolden: `table inet egress_router_{hash} {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		meta nfproto ipv4 iifname "net1" meta l4proto tcp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv4 iifname "net1" meta l4proto udp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv4 iifname "net1" meta l4proto sctp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv6 iifname "net1" meta l4proto tcp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv6 iifname "net1" meta l4proto udp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+		meta nfproto ipv6 iifname "net1" meta l4proto sctp ct state new drop comment "egress-router container=4a1f0c3b9e2d if=net1"
+	}
 }`,
 	deleteFirstDNAT: func(netns ns.NetNS, a Attachment) error {
 		_, err := command(netns, "nft", "delete", "element", "inet", "egress_router_"+a.hash(), "redirect4", "{ tcp . 80 }")
 		return err
 	},
 	perPortDNAT: regexp.MustCompile(`(tcp|udp|sctp) \. \d+ : [0-9a-f.:]+ \. \d+`),
+	flushInputGuard: func(netns ns.NetNS, a Attachment) error {
+		_, err := command(netns, "nft", "flush", "chain", "inet", "egress_router_"+a.hash(), "input")
+		return err
+	},
 	addForeignRule: func(netns ns.NetNS, a Attachment) error {
 		_, err := command(netns, "nft", "add", "rule", "inet", "egress_router_"+a.hash(), "prerouting", "tcp", "dport", "22", "accept")
 		return err
 	},
-	stateMissing: "table egress_router_{hash} is missing",
+	stateMissing:     "table egress_router_{hash} is missing",
+	dnatChainMissing: "chain prerouting is missing",
 }
 
 var iptablesUnderTest = backendUnderTest{
@@ -99,10 +130,15 @@ var iptablesUnderTest = backendUnderTest{
 	state:   iptablesState,
 	golden: `iptables-save *filter
 :EGR-{hash}-FWD - [0:0]
+:EGR-{hash}-IN - [0:0]
+-A INPUT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-IN
 -A FORWARD -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-FWD
 -A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
 iptables-save *nat
 :EGR-{hash}-DNAT - [0:0]
 :EGR-{hash}-SNAT - [0:0]
@@ -116,10 +152,15 @@ iptables-save *nat
 -A EGR-{hash}-SNAT -o net1 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j SNAT --to-source 192.0.2.99
 ip6tables-save *filter
 :EGR-{hash}-FWD - [0:0]
+:EGR-{hash}-IN - [0:0]
+-A INPUT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-IN
 -A FORWARD -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-FWD
 -A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
 ip6tables-save *nat
 :EGR-{hash}-DNAT - [0:0]
 :EGR-{hash}-SNAT - [0:0]
@@ -128,16 +169,33 @@ ip6tables-save *nat
 -A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 443 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination [2001:db8:1::25]:8443
 -A EGR-{hash}-DNAT ! -i net1 -p udp -m udp --dport 5353 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination [2001:db8:1::53]:53
 -A EGR-{hash}-SNAT -o net1 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j SNAT --to-source 2001:db8:12::99`,
+	guardGolden: `iptables-save *filter
+:EGR-{hash}-IN - [0:0]
+-A INPUT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-IN
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+ip6tables-save *filter
+:EGR-{hash}-IN - [0:0]
+-A INPUT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-IN
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP`,
 	deleteFirstDNAT: func(netns ns.NetNS, a Attachment) error {
 		_, err := command(netns, "iptables", "-t", "nat", "-D", "EGR-"+a.hash()+"-DNAT", "1")
 		return err
 	},
 	perPortDNAT: regexp.MustCompile(`--dport \d+ .*-j DNAT --to-destination `),
+	flushInputGuard: func(netns ns.NetNS, a Attachment) error {
+		_, err := command(netns, "iptables", "-F", "EGR-"+a.hash()+"-IN")
+		return err
+	},
 	addForeignRule: func(netns ns.NetNS, a Attachment) error {
 		_, err := command(netns, "iptables", "-t", "nat", "-A", "EGR-"+a.hash()+"-DNAT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
 		return err
 	},
-	stateMissing: "IPv4 chain EGR-{hash}-DNAT is missing",
+	stateMissing:     "IPv4 chain EGR-{hash}-DNAT is missing",
+	dnatChainMissing: "IPv4 chain EGR-{hash}-DNAT is missing",
 }
 
 // withLegacyIptables runs b with iptables-legacy as the node's iptables, the variant
@@ -211,6 +269,12 @@ func sampleRuleset() Ruleset {
 	}
 }
 
+// guardRuleset is what the proxy modes program: no redirect, so the input guard
+// alone, in both families.
+func guardRuleset() Ruleset {
+	return Ruleset{Egress: "net1", Sources: addrs("192.0.2.99", "2001:db8:12::99")}
+}
+
 // forEachBackend runs test once per backend, each in a fresh network namespace.
 func forEachBackend(t *testing.T, test func(t *testing.T, b backendUnderTest, netns ns.NetNS)) {
 	runBackends(t, func(t *testing.T, b backendUnderTest) {
@@ -254,6 +318,31 @@ func TestApplyWritesTheRuleset(t *testing.T) {
 		inNS(t, netns, func() error { return b.Apply(sampleAttachment, sampleRuleset()) })
 		b.wantGolden(t, netns, sampleAttachment)
 		inNS(t, netns, func() error { return b.Check(sampleAttachment, sampleRuleset()) })
+	})
+}
+
+// The proxy modes' ruleset, written fresh or over a redirect mode's copy, leaves the
+// input guard and nothing else.
+func TestApplyWithoutRedirectWritesTheInputGuardAlone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backendUnderTest, netns ns.NetNS) {
+		inNS(t, netns, func() error { return b.Apply(sampleAttachment, guardRuleset()) })
+		over := newNS(t)
+		inNS(t, over, func() error { return b.Apply(sampleAttachment, sampleRuleset()) })
+		inNS(t, over, func() error { return b.Apply(sampleAttachment, guardRuleset()) })
+		if got, want := b.mustState(t, over), b.mustState(t, netns); !slices.Equal(got, want) {
+			t.Errorf("state written over a redirect copy:\n%s\nwant, as written fresh:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		want := strings.Split(strings.ReplaceAll(b.guardGolden, "{hash}", sampleAttachment.hash()), "\n")
+		if got := b.mustState(t, netns); !slices.Equal(got, want) {
+			t.Errorf("live state:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		inNS(t, netns, func() error { return b.Check(sampleAttachment, guardRuleset()) })
+		// The redirect chains are not there, and Check against a redirect ruleset
+		// says so.
+		err := netns.Do(func(ns.NetNS) error { return b.Check(sampleAttachment, sampleRuleset()) })
+		if want := strings.ReplaceAll(b.dnatChainMissing, "{hash}", sampleAttachment.hash()); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check against the redirect ruleset = %v, want an error containing %q", err, want)
+		}
 	})
 }
 
@@ -323,6 +412,11 @@ func TestCheckNamesWhatDrifted(t *testing.T) {
 				return netns.Do(func(ns.NetNS) error { return b.Apply(a, rs) })
 			},
 			want: constant("DNAT target for 80/tcp is 203.0.113.99:80, want 203.0.113.25:80"),
+		},
+		{
+			name:   "input guard emptied",
+			tamper: func(b backendUnderTest, netns ns.NetNS) error { return b.flushInputGuard(netns, a) },
+			want:   constant("input drop rule for IPv4 tcp new on net1 is missing"),
 		},
 		{
 			name: "state removed",
@@ -400,8 +494,8 @@ func TestNFTablesRulesCarryTheAttachmentIdentity(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(chains) != 3 {
-			return fmt.Errorf("%d chains, want prerouting, postrouting and forward", len(chains))
+		if len(chains) != 4 {
+			return fmt.Errorf("%d chains, want prerouting, postrouting, forward and input", len(chains))
 		}
 		for _, c := range chains {
 			rules, err := conn.GetRules(c.Table, c)

@@ -71,7 +71,8 @@ func TestBackendsReportRulesTheyDidNotWrite(t *testing.T) {
 	}{
 		{"source match", "-s 10.0.0.0/8 -j ACCEPT"},
 		{"no target", "! -i net1 -p tcp -m tcp --dport 80"},
-		{"positive input interface", "-i net1 -j DROP"},
+		{"negated output interface", "! -o net1 -j DROP"},
+		{"other connection state", "-i net1 -m conntrack --ctstate INVALID -j DROP"},
 		{"other target", "-j MASQUERADE"},
 		{"other module", "-m mark --mark 1 -j ACCEPT"},
 	}
@@ -127,10 +128,15 @@ COMMIT
 COMMIT
 *filter
 :EGR-{hash}-FWD - [0:0]
+:EGR-{hash}-IN - [0:0]
 -I FORWARD 1 -m comment --comment "egress-router container=c1 if=net1" -j EGR-{hash}-FWD
 -A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=c1 if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -m comment --comment "egress-router container=c1 if=net1" -j ACCEPT
 -A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -m comment --comment "egress-router container=c1 if=net1" -j DROP
+-I INPUT 1 -m comment --comment "egress-router container=c1 if=net1" -j EGR-{hash}-IN
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
 COMMIT
 `, "{hash}", h)
 	rules, err := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99"), Redirect: mustTable("80 tcp 203.0.113.25")}.rules()
@@ -141,13 +147,33 @@ COMMIT
 		t.Errorf("restore input:\n%s\nwant:\n%s", got, want)
 	}
 
-	// Removal touches only the tables that hold something of the attachment.
-	wantRemove := strings.ReplaceAll(`*nat
+	// A ruleset that redirects nothing keeps the input guard and removes the rest.
+	wantGuardOnly := strings.ReplaceAll(`*nat
 :EGR-{hash}-DNAT - [0:0]
-:EGR-{hash}-SNAT - [0:0]
 -D PREROUTING -m comment --comment "old comment" -j EGR-{hash}-DNAT
 -X EGR-{hash}-DNAT
--X EGR-{hash}-SNAT
+COMMIT
+*filter
+:EGR-{hash}-IN - [0:0]
+-I INPUT 1 -m comment --comment "egress-router container=c1 if=net1" -j EGR-{hash}-IN
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
+COMMIT
+`, "{hash}", h)
+	guard, err := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99")}.rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := restoreScript(a, live, guard); got != wantGuardOnly {
+		t.Errorf("restore input for the input guard alone:\n%s\nwant:\n%s", got, wantGuardOnly)
+	}
+
+	// Removal touches only the chains the attachment has.
+	wantRemove := strings.ReplaceAll(`*nat
+:EGR-{hash}-DNAT - [0:0]
+-D PREROUTING -m comment --comment "old comment" -j EGR-{hash}-DNAT
+-X EGR-{hash}-DNAT
 COMMIT
 `, "{hash}", h)
 	if got := restoreScript(a, live, nil); got != wantRemove {

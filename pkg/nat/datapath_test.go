@@ -148,3 +148,28 @@ func TestRedirectCarriesRealConnections(t *testing.T) {
 		}
 	})
 }
+
+// The input guard: nothing opens a connection to the router through net1, whether to
+// its address there or to any other; the cluster side still can, and the router's own
+// connections out of net1 get their replies.
+func TestInputGuardRefusesConnectionsArrivingOnEgress(t *testing.T) {
+	runBackends(t, func(t *testing.T, b backendUnderTest) {
+		top := newPathTopology(t)
+		serveRemoteAddr(t, top.router, ":8080")
+		serveRemoteAddr(t, top.dest, "203.0.113.25:80")
+		inNS(t, top.router, func() error { return b.Apply(sampleAttachment, guardRuleset()) })
+		if got, err := dial(top.client, "10.1.0.1:8080", 5*time.Second); err != nil || got != "10.1.0.2" {
+			t.Errorf("client -> router's cluster address = %q, %v; want a connection", got, err)
+		}
+		if got, err := dial(top.router, "203.0.113.25:80", 5*time.Second); err != nil || got != "192.0.2.99" {
+			t.Errorf("router -> destination via net1 = %q, %v; want the reply let in", got, err)
+		}
+		for _, addr := range []string{"192.0.2.99:8080", "[2001:db8:12::99]:8080"} {
+			got, err := dial(top.dest, addr, 300*time.Millisecond)
+			var timeout net.Error
+			if !errors.As(err, &timeout) || !timeout.Timeout() {
+				t.Errorf("net1 side -> %s = %q, %v; want the connection dropped unanswered", addr, got, err)
+			}
+		}
+	})
+}

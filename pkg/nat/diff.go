@@ -60,11 +60,14 @@ func changes(w, live rule) []string {
 		}
 		out = append(out, fmt.Sprintf("%s%s is %s, want %s", what, w.subject(), formatTarget(live.to), formatTarget(w.to)))
 	}
-	if live.notIn != w.notIn {
-		out = append(out, fmt.Sprintf("%s matches packets arriving on %s, want %s", w, interfaceMatch("any interface but ", live.notIn), interfaceMatch("any interface but ", w.notIn)))
-	}
-	if live.out != w.out {
-		out = append(out, fmt.Sprintf("%s matches packets leaving on %s, want %s", w, interfaceMatch("", live.out), interfaceMatch("", w.out)))
+	for _, m := range []struct{ direction, prefix, live, want string }{
+		{"arriving on", "", live.in, w.in},
+		{"arriving on", "any interface but ", live.notIn, w.notIn},
+		{"leaving on", "", live.out, w.out},
+	} {
+		if m.live != m.want {
+			out = append(out, fmt.Sprintf("%s matches packets %s %s, want %s", w, m.direction, interfaceMatch(m.prefix, m.live), interfaceMatch(m.prefix, m.want)))
+		}
 	}
 	return out
 }

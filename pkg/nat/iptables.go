@@ -11,8 +11,9 @@ import (
 )
 
 // iptablesBackend gives each attachment its own chains, EGR-<hash>-DNAT and -SNAT in
-// nat and EGR-<hash>-FWD in filter, jumped to from PREROUTING, POSTROUTING and
-// FORWARD, and writes each family with a single iptables-restore --noflush.
+// nat and EGR-<hash>-FWD and -IN in filter, jumped to from PREROUTING, POSTROUTING,
+// FORWARD and INPUT, and writes each family with a single iptables-restore --noflush.
+// Like the nftables backend, it writes only the chains that hold rules.
 //
 // Which iptables: the one `iptables` on PATH is, legacy or nft (go-iptables finds it
 // and reads its version). Debian and RHEL switch iptables, iptables-save and
@@ -35,6 +36,7 @@ var (
 		prerouting:  {table: "nat", builtin: "PREROUTING", suffix: "DNAT"},
 		postrouting: {table: "nat", builtin: "POSTROUTING", suffix: "SNAT"},
 		forward:     {table: "filter", builtin: "FORWARD", suffix: "FWD"},
+		input:       {table: "filter", builtin: "INPUT", suffix: "IN"},
 	}
 	// xtTables are the tables of xtChainSpecs in the order a restore writes them.
 	xtTables = []string{"nat", "filter"}
@@ -192,10 +194,11 @@ func (x xtables) drift(a Attachment, live xtState, want []rule) []string {
 	var (
 		drift []string
 		got   []rule
-		owned = len(want) > 0
+		used  = usedChains(want)
 	)
 	for _, c := range chains {
 		spec, name := xtChainSpecs[c], xtChainName(a, c)
+		owned := slices.Contains(used, c)
 		switch exists := live.hasChain(spec.table, name); {
 		case owned && !exists:
 			drift = append(drift, fmt.Sprintf("%s chain %s is missing", x.family, name))

@@ -17,6 +17,7 @@ var (
 		ctEstablished: {"--ctstate", "RELATED,ESTABLISHED"},
 		ctDNAT:        {"--ctstate", "DNAT"},
 		ctNotDNAT:     {"!", "--ctstate", "DNAT"},
+		ctNew:         {"--ctstate", "NEW"},
 	}
 	xtTargets = map[verdict]string{accept: "ACCEPT", drop: "DROP", dnat: "DNAT", snat: "SNAT"}
 	xtToFlags = map[verdict]string{dnat: "--to-destination", snat: "--to-source"}
@@ -29,6 +30,9 @@ var (
 // ip6tables), not part of the specification.
 func xtArgs(r rule, comment string) []string {
 	var a []string
+	if r.in != "" {
+		a = append(a, "-i", r.in)
+	}
 	if r.notIn != "" {
 		a = append(a, "!", "-i", r.notIn)
 	}
@@ -86,6 +90,8 @@ func (r *rule) readOption(opt, val string, neg bool) bool {
 		return r.readCtstate(val, neg)
 	case neg:
 		return opt == "-i" && setOnce(&r.notIn, val)
+	case opt == "-i":
+		return setOnce(&r.in, val)
 	case opt == "-o":
 		return setOnce(&r.out, val)
 	case opt == "-p":

@@ -2,33 +2,38 @@ package nat
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // restoreScript is iptables-restore input that replaces the attachment's chains in
-// one family with want, or removes them when want is empty ("" when there is nothing
-// to remove). Declaring a chain creates it or, when it exists, flushes it (also under
-// --noflush), so an older copy's rules never survive. Jumps found in live are deleted
-// by their own specification and one is inserted first in the built-in chain, so that
-// no earlier rule there can bypass the forward filter.
+// one family with want: each chain want uses is written, each other one the
+// attachment still has is removed ("" when there is nothing to write or remove).
+// Declaring a chain creates it or, when it exists, flushes it (also under --noflush),
+// so an older copy's rules never survive. Jumps found in live are deleted by their own
+// specification and one is inserted first in the built-in chain, so that no earlier
+// rule there can bypass the forward filter or the input guard.
 func restoreScript(a Attachment, live xtState, want []rule) string {
 	comment := a.comment()
+	used := usedChains(want)
 	var script strings.Builder
 	for _, table := range xtTables {
 		var declare, body []string
-		owned := false
 		for _, c := range chains {
 			spec, name := xtChainSpecs[c], xtChainName(a, c)
 			if spec.table != table {
 				continue
 			}
+			jumps := live.jumps(table, spec.builtin, name)
+			wanted := slices.Contains(used, c)
+			if !wanted && len(jumps) == 0 && !live.hasChain(table, name) {
+				continue
+			}
 			declare = append(declare, ":"+name+" - [0:0]")
-			owned = owned || live.hasChain(table, name)
-			for _, jump := range live.jumps(table, spec.builtin, name) {
-				owned = true
+			for _, jump := range jumps {
 				body = append(body, "-D "+spec.builtin+" "+joinArgs(jump))
 			}
-			if len(want) == 0 {
+			if !wanted {
 				body = append(body, "-X "+name)
 				continue
 			}
@@ -39,7 +44,7 @@ func restoreScript(a Attachment, live xtState, want []rule) string {
 				}
 			}
 		}
-		if len(want) > 0 || owned {
+		if len(declare) > 0 {
 			fmt.Fprintf(&script, "*%s\n%s\n%s\nCOMMIT\n", table, strings.Join(declare, "\n"), strings.Join(body, "\n"))
 		}
 	}

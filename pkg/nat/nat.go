@@ -1,6 +1,9 @@
-// Package nat writes redirect mode's NAT and forward-filter state into the router
-// pod's network namespace. One interface, two backends (nftables over netlink, and
-// iptables through one iptables-restore call); callers run them inside the pod netns.
+// Package nat writes an attachment's packet filter state into the router pod's
+// network namespace: in every mode the input guard, which keeps anything on the node
+// network from opening a connection to the pod through the egress interface, and in
+// redirect mode the NAT and forward filter. One interface, two backends (nftables
+// over netlink, and iptables through one iptables-restore call); callers run them
+// inside the pod netns.
 package nat
 
 import (
@@ -25,8 +28,9 @@ type Ruleset struct {
 	// other interface is the cluster side and is redirected.
 	Egress string
 	// Sources are the reserved addresses, at most one per family: SNAT on Egress uses
-	// the one of the packet's family.
-	Sources  []netip.Addr
+	// the one of the packet's family, and each of their families is guarded.
+	Sources []netip.Addr
+	// Redirect is empty in the proxy modes, which get the input guard alone.
 	Redirect redirect.Table
 }
 

@@ -71,6 +71,7 @@ var nftChainSpecs = map[chain]nftables.Chain{
 	prerouting:  {Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest},
 	postrouting: {Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource},
 	forward:     {Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter},
+	input:       {Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter},
 }
 
 func nftTable(a Attachment) *nftables.Table {
@@ -82,6 +83,10 @@ func nftTable(a Attachment) *nftables.Table {
 // looked for first rather than deleted blindly: deleting base chains waits for an RCU
 // grace period, which a first ADD need not pay. Each family's per-port DNAT rules go
 // into its map, looked up by one rule where the first of them would be.
+//
+// Only the chains that hold rules are created: an empty base chain still hooks every
+// packet, and an empty NAT chain would make the proxy modes, which translate nothing,
+// depend on the kernel's NAT support.
 func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 	rules, err := a.rulesOf(rs)
 	if err != nil {
@@ -97,7 +102,7 @@ func (nftablesBackend) Apply(a Attachment, rs Ruleset) error {
 	conn.AddTable(table)
 	comment := userdata.AppendString(nil, userdata.TypeComment, a.comment())
 	written := map[chain]*nftables.Chain{}
-	for _, c := range chains {
+	for _, c := range usedChains(rules) {
 		spec := nftChainSpecs[c]
 		spec.Name, spec.Table = c.String(), table
 		written[c] = conn.AddChain(&spec)

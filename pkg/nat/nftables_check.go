@@ -8,7 +8,8 @@ import (
 )
 
 // Check reads the attachment's table back as rules, each map element as the DNAT
-// rule it was written from, and compares them with rs's.
+// rule it was written from, and compares them with rs's. A chain rs has no rules for
+// is unexpected, like a rule.
 func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
 	want, err := a.rulesOf(rs)
 	if err != nil {
@@ -40,7 +41,7 @@ func (nftablesBackend) Check(a Attachment, rs Ruleset) error {
 
 	var live []rule
 	looked := map[family]bool{} // families whose map a rule looks up
-	for _, c := range chains {
+	for _, c := range usedChains(want) {
 		i := slices.IndexFunc(liveChains, func(lc *nftables.Chain) bool { return lc.Name == c.String() })
 		if i < 0 {
 			drift = append(drift, fmt.Sprintf("chain %s is missing", c))

@@ -59,7 +59,7 @@ const elementsPerMessage = 1024
 // DNAT of one protocol and port to an address and port of the rule's family.
 func inRedirectMap(r rule) bool {
 	return r.chain == prerouting && r.action == dnat && r.proto != "" && r.dport != 0 && r.ct == ctAny &&
-		r.out == "" && r.unknown == "" && r.to.Port() != 0 && r.family != anyFamily && familyOf(r.to.Addr()) == r.family
+		r.in == "" && r.out == "" && r.unknown == "" && r.to.Port() != 0 && r.family != anyFamily && familyOf(r.to.Addr()) == r.family
 }
 
 func newRedirectMap(table *nftables.Table, f family) *nftables.Set {
@@ -160,7 +160,7 @@ func readRedirectLookup(exprs []expr.Any) (rule, bool) {
 	}
 	head, e := exprs[:len(exprs)-tail], exprs[len(exprs)-tail:]
 	r := rule{chain: prerouting}
-	if r.readFragments(head) != len(head) || r.family == anyFamily || r.out != "" || r.key() != (rule{chain: prerouting, family: r.family}) {
+	if r.readFragments(head) != len(head) || r.family == anyFamily || r.in != "" || r.out != "" || r.key() != (rule{chain: prerouting, family: r.family}) {
 		return rule{}, false
 	}
 	proto, okProto := e[0].(*expr.Meta)

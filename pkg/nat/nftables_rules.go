@@ -43,6 +43,7 @@ var ctTests = map[ctMatch]struct {
 	ctEstablished: {expr.CtKeySTATE, expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED, expr.CmpOpNeq},
 	ctDNAT:        {expr.CtKeySTATUS, ipsDstNAT, expr.CmpOpNeq},
 	ctNotDNAT:     {expr.CtKeySTATUS, ipsDstNAT, expr.CmpOpEq},
+	ctNew:         {expr.CtKeySTATE, expr.CtStateBitNEW, expr.CmpOpNeq},
 }
 
 // nftExprs renders r as nftables expressions; nftRule reads them back. Each field is
@@ -53,6 +54,9 @@ func nftExprs(r rule) []expr.Any {
 	var e []expr.Any
 	if r.family != anyFamily {
 		e = append(e, metaCmp(expr.MetaKeyNFPROTO, expr.CmpOpEq, []byte{nfprotos[r.family]})...)
+	}
+	if r.in != "" {
+		e = append(e, metaCmp(expr.MetaKeyIIFNAME, expr.CmpOpEq, ifname(r.in))...)
 	}
 	if r.notIn != "" {
 		e = append(e, metaCmp(expr.MetaKeyIIFNAME, expr.CmpOpNeq, ifname(r.notIn))...)
@@ -174,6 +178,8 @@ func readMeta(r *rule, key expr.MetaKey, cmp *expr.Cmp) int {
 				return consumed(setOnce(&r.proto, p), 2)
 			}
 		}
+	case key == expr.MetaKeyIIFNAME && cmp.Op == expr.CmpOpEq && named:
+		return consumed(setOnce(&r.in, name), 2)
 	case key == expr.MetaKeyIIFNAME && cmp.Op == expr.CmpOpNeq && named:
 		return consumed(setOnce(&r.notIn, name), 2)
 	case key == expr.MetaKeyOIFNAME && cmp.Op == expr.CmpOpEq && named:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/egress-router/egress-router/pkg/redirect"
@@ -16,14 +17,23 @@ const (
 	prerouting  chain = iota + 1 // nat, before routing: DNAT
 	postrouting                  // nat, after routing: SNAT
 	forward                      // filter, forwarded packets
+	input                        // filter, packets for the pod itself
 )
 
-// chains lists every chain an attachment owns, in the order they are written.
-var chains = []chain{prerouting, postrouting, forward}
+// chains lists every chain an attachment can own, in the order they are written. An
+// attachment owns those its rules use: the proxy modes need no NAT or forward hook.
+var chains = []chain{prerouting, postrouting, forward, input}
 
-var chainNames = map[chain]string{prerouting: "prerouting", postrouting: "postrouting", forward: "forward"}
+var chainNames = map[chain]string{prerouting: "prerouting", postrouting: "postrouting", forward: "forward", input: "input"}
 
 func (c chain) String() string { return chainNames[c] }
+
+// usedChains lists the chains that hold at least one of rules, in chains' order.
+func usedChains(rules []rule) []chain {
+	return slices.DeleteFunc(slices.Clone(chains), func(c chain) bool {
+		return !slices.ContainsFunc(rules, func(r rule) bool { return r.chain == c })
+	})
+}
 
 // family is the IP version a rule applies to; anyFamily only appears on live rules
 // that lack a family match (every rule egress-router writes has one).
@@ -63,6 +73,7 @@ const (
 	ctEstablished         // established or related
 	ctDNAT                // the connection was DNATed
 	ctNotDNAT             // the connection was not DNATed
+	ctNew                 // the packet opens a connection
 )
 
 // verdict is what a rule does with the packets it matches.
@@ -81,6 +92,7 @@ const (
 type rule struct {
 	chain  chain
 	family family
+	in     string         // matches packets that arrived on this interface
 	notIn  string         // matches packets that did not arrive on this interface
 	out    string         // matches packets leaving on this interface
 	proto  redirect.Proto // "" matches every protocol
@@ -92,18 +104,31 @@ type rule struct {
 	unknown string
 }
 
+// guarded are the protocols whose new connections the input guard drops. ICMP stays
+// open: neighbour discovery and path MTU discovery need it, and a ping of the
+// reserved address opens nothing.
+var guarded = []redirect.Proto{redirect.TCP, redirect.UDP, redirect.SCTP}
+
 // rules is everything rs programs, per family and per chain in evaluation order:
 //
 //	prerouting   one DNAT per redirect rule, then the fallback DNAT
 //	postrouting  SNAT to the family's source for packets leaving on Egress
 //	forward      accept established/related; accept DNATed flows leaving on Egress;
 //	             drop every other flow no rule redirected
+//	input        drop tcp, udp and sctp packets arriving on Egress that open a
+//	             connection
 //
-// Only families with a source get rules. The forward drop matches "not DNATed" rather
-// than "everything", so that the forward chains of several attachments in one netns
-// each accept their own flows and none drops another's (a drop in any nftables base
-// chain is final). Nothing is forwarded that some DNAT rule did not send, so the pod
-// is never an open router.
+// Only families with a source get rules, and only a ruleset that redirects something
+// gets the first three chains; the proxy modes get the input guard alone. The forward
+// drop matches "not DNATed" rather than "everything", so that the forward chains of
+// several attachments in one netns each accept their own flows and none drops
+// another's (a drop in any nftables base chain is final). Nothing is forwarded that
+// some DNAT rule did not send, so the pod is never an open router.
+//
+// The input guard is there because the router only sends: a host on the node network
+// that opened a connection to the reserved address would reach the proxies (which
+// listen on every address) or the pod's own services, and leave from the whitelisted
+// address. Replies to the pod's own connections are established, so they pass.
 func (rs Ruleset) rules() ([]rule, error) {
 	if rs.Egress == "" {
 		return nil, errors.New("no egress interface")
@@ -125,40 +150,54 @@ func (rs Ruleset) rules() ([]rule, error) {
 			return nil, fmt.Errorf("no %s source address for destination %s", familyOf(t.Unmap()), t)
 		}
 	}
+	redirects := len(rs.Redirect.Targets()) > 0
 	var out []rule
 	for _, f := range families {
 		src, ok := sources[f]
 		if !ok {
 			continue
 		}
-		for _, r := range rs.Redirect.Rules {
-			if familyOf(r.Target.Unmap()) != f {
-				continue
-			}
-			out = append(out, rule{chain: prerouting, family: f, notIn: rs.Egress, proto: r.Proto, dport: r.Port,
-				action: dnat, to: netip.AddrPortFrom(r.Target.Unmap(), r.TargetPort)})
+		if redirects {
+			out = append(out, rs.redirectRules(f, src)...)
 		}
-		if fb := rs.Redirect.Fallback.Unmap(); fb.IsValid() && familyOf(fb) == f {
-			out = append(out, rule{chain: prerouting, family: f, notIn: rs.Egress, action: dnat, to: netip.AddrPortFrom(fb, 0)})
+		for _, p := range guarded {
+			out = append(out, rule{chain: input, family: f, in: rs.Egress, proto: p, ct: ctNew, action: drop})
 		}
-		out = append(out,
-			rule{chain: postrouting, family: f, out: rs.Egress, action: snat, to: netip.AddrPortFrom(src, 0)},
-			rule{chain: forward, family: f, ct: ctEstablished, action: accept},
-			rule{chain: forward, family: f, out: rs.Egress, ct: ctDNAT, action: accept},
-			rule{chain: forward, family: f, ct: ctNotDNAT, action: drop},
-		)
 	}
 	return out, nil
 }
 
+// redirectRules is family f's share of the DNAT, SNAT and forward rules, with src its
+// source address.
+func (rs Ruleset) redirectRules(f family, src netip.Addr) []rule {
+	var out []rule
+	for _, r := range rs.Redirect.Rules {
+		if familyOf(r.Target.Unmap()) != f {
+			continue
+		}
+		out = append(out, rule{chain: prerouting, family: f, notIn: rs.Egress, proto: r.Proto, dport: r.Port,
+			action: dnat, to: netip.AddrPortFrom(r.Target.Unmap(), r.TargetPort)})
+	}
+	if fb := rs.Redirect.Fallback.Unmap(); fb.IsValid() && familyOf(fb) == f {
+		out = append(out, rule{chain: prerouting, family: f, notIn: rs.Egress, action: dnat, to: netip.AddrPortFrom(fb, 0)})
+	}
+	return append(out,
+		rule{chain: postrouting, family: f, out: rs.Egress, action: snat, to: netip.AddrPortFrom(src, 0)},
+		rule{chain: forward, family: f, ct: ctEstablished, action: accept},
+		rule{chain: forward, family: f, out: rs.Egress, ct: ctDNAT, action: accept},
+		rule{chain: forward, family: f, ct: ctNotDNAT, action: drop},
+	)
+}
+
 // key is the rule without the attributes diff reports as changed in place.
 func (r rule) key() rule {
-	r.notIn, r.out, r.to = "", "", netip.AddrPort{}
+	r.in, r.notIn, r.out, r.to = "", "", "", netip.AddrPort{}
 	return r
 }
 
 // String describes the rule in the words drift messages use, e.g.
-// "DNAT rule for 80/tcp -> 203.0.113.25:80".
+// "DNAT rule for 80/tcp -> 203.0.113.25:80" or "input drop rule for IPv4 tcp new on
+// net1".
 func (r rule) String() string {
 	if r.unknown != "" {
 		return fmt.Sprintf("rule in %s not written by egress-router: %s", r.chain, r.unknown)
@@ -166,6 +205,9 @@ func (r rule) String() string {
 	s := r.actionName() + " rule for " + r.subject()
 	if r.action == dnat || r.action == snat {
 		s += " -> " + formatTarget(r.to)
+	}
+	if r.in != "" {
+		s += " on " + r.in
 	}
 	return s
 }
@@ -183,12 +225,13 @@ func (r rule) actionName() string {
 }
 
 // subject says which packets the rule matches, interfaces aside: "80/tcp",
-// "IPv4 traffic", "IPv6 established,related traffic".
+// "IPv4 tcp new", "IPv4 traffic", "IPv6 established,related traffic". A port rule's
+// target names its family; a protocol alone does not.
 func (r rule) subject() string {
 	if r.proto != "" {
-		s := string(r.proto)
+		s := r.family.String() + " " + string(r.proto)
 		if r.dport != 0 {
-			s = strconv.Itoa(int(r.dport)) + "/" + s
+			s = strconv.Itoa(int(r.dport)) + "/" + string(r.proto)
 		}
 		if r.ct == ctAny {
 			return s
@@ -209,6 +252,8 @@ func (c ctMatch) String() string {
 		return "DNATed"
 	case ctNotDNAT:
 		return "not DNATed"
+	case ctNew:
+		return "new"
 	}
 	return ""
 }

@@ -24,11 +24,17 @@ func TestRulesetRulesInEvaluationOrder(t *testing.T) {
 		{chain: forward, family: ipv4, ct: ctEstablished, action: accept},
 		{chain: forward, family: ipv4, out: "net1", ct: ctDNAT, action: accept},
 		{chain: forward, family: ipv4, ct: ctNotDNAT, action: drop},
+		{chain: input, family: ipv4, in: "net1", proto: redirect.TCP, ct: ctNew, action: drop},
+		{chain: input, family: ipv4, in: "net1", proto: redirect.UDP, ct: ctNew, action: drop},
+		{chain: input, family: ipv4, in: "net1", proto: redirect.SCTP, ct: ctNew, action: drop},
 		{chain: prerouting, family: ipv6, notIn: "net1", proto: redirect.TCP, dport: 443, action: dnat, to: ap("[2001:db8:1::25]:8443")},
 		{chain: postrouting, family: ipv6, out: "net1", action: snat, to: ap("[2001:db8:12::99]:0")},
 		{chain: forward, family: ipv6, ct: ctEstablished, action: accept},
 		{chain: forward, family: ipv6, out: "net1", ct: ctDNAT, action: accept},
 		{chain: forward, family: ipv6, ct: ctNotDNAT, action: drop},
+		{chain: input, family: ipv6, in: "net1", proto: redirect.TCP, ct: ctNew, action: drop},
+		{chain: input, family: ipv6, in: "net1", proto: redirect.UDP, ct: ctNew, action: drop},
+		{chain: input, family: ipv6, in: "net1", proto: redirect.SCTP, ct: ctNew, action: drop},
 	}
 	got, err := rs.rules()
 	if err != nil {
@@ -36,6 +42,26 @@ func TestRulesetRulesInEvaluationOrder(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("rules:\n%v\nwant:\n%v", got, want)
+	}
+}
+
+// The proxy modes redirect nothing: they get the input guard alone, for each family
+// with a source, and no NAT or forward rule.
+func TestRulesetWithoutRedirectIsTheInputGuardAlone(t *testing.T) {
+	got, err := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99")}.rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rule{
+		{chain: input, family: ipv4, in: "net1", proto: redirect.TCP, ct: ctNew, action: drop},
+		{chain: input, family: ipv4, in: "net1", proto: redirect.UDP, ct: ctNew, action: drop},
+		{chain: input, family: ipv4, in: "net1", proto: redirect.SCTP, ct: ctNew, action: drop},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rules:\n%v\nwant:\n%v", got, want)
+	}
+	if chains := usedChains(got); !slices.Equal(chains, []chain{input}) {
+		t.Errorf("chains used: %v, want input only", chains)
 	}
 }
 
@@ -119,6 +145,22 @@ func TestDiffDescribesDrift(t *testing.T) {
 				return l
 			}),
 			[]string{`SNAT rule for IPv4 traffic -> 192.0.2.99 matches packets leaving on any interface, want "net1"`},
+		},
+		{
+			"input guard rule missing",
+			edit(func(l []rule) []rule {
+				return slices.DeleteFunc(l, func(r rule) bool { return r.chain == input && r.family == ipv6 && r.proto == redirect.UDP })
+			}),
+			[]string{"input drop rule for IPv6 udp new on net1 is missing"},
+		},
+		{
+			"input guard on another interface",
+			edit(func(l []rule) []rule {
+				i := slices.IndexFunc(l, func(r rule) bool { return r.chain == input })
+				l[i].in = "eth0"
+				return l
+			}),
+			[]string{`input drop rule for IPv4 tcp new on net1 matches packets arriving on "eth0", want "net1"`},
 		},
 		{
 			"fallback moved first",

@@ -11,7 +11,6 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
-	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/link"
 )
 
@@ -42,11 +41,9 @@ func add(inv *invocation, args *skel.CmdArgs, podNS ns.NetNS) (link.Interface, l
 		return link.Interface{}, link.Spec{}, err
 	}
 	spec := link.Plan(inv.cfg, args.IfName, master.Attrs().Name)
-	var nat *natState
-	if inv.cfg.Mode == config.Redirect {
-		if nat, err = planNAT(inv.cfg, args.ContainerID, args.IfName); err != nil {
-			return link.Interface{}, spec, err
-		}
+	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
+	if err != nil {
+		return link.Interface{}, spec, err
 	}
 	iface, err := attach(inv.log, podNS, spec, master, nat)
 	return iface, spec, err
@@ -88,11 +85,9 @@ func attach(log *slog.Logger, podNS ns.NetNS, s link.Spec, master netlink.Link, 
 		}), undo: func() { _ = inPod(func() error { restore(); return nil })() }},
 		{name: "set link up", do: inPod(func() error { return link.Up(s) })},
 		{name: "add routes", do: inPod(func() error { return link.AddRoutes(s) }), undo: undoInPod(func() error { return link.RemoveRules(s) })},
+		{name: "apply netfilter", do: inPod(nat.apply), undo: undoInPod(nat.remove)},
+		{name: "announce", do: inPod(func() error { return link.Announce(s) })},
 	}
-	if nat != nil {
-		steps = append(steps, step{name: "apply NAT", do: inPod(nat.apply), undo: undoInPod(nat.remove)})
-	}
-	steps = append(steps, step{name: "announce", do: inPod(func() error { return link.Announce(s) })})
 
 	for i, st := range steps {
 		start := time.Now()

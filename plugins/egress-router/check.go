@@ -12,12 +12,12 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/link"
 )
 
 // cmdCheck compares the pod namespace with prevResult and the configuration and fails
-// naming every drift: link type, mode, master, MAC, addresses, routes, rules, NAT.
+// naming every drift: link type, mode, master, MAC, addresses, routes, rules, and the
+// netfilter state (input guard, NAT).
 func cmdCheck(args *skel.CmdArgs) error {
 	inv, err := load(args)
 	if err != nil {
@@ -37,20 +37,14 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return asCNIError("egress-router CHECK", err)
 	}
 	spec := link.Plan(inv.cfg, args.IfName, master.Attrs().Name)
-	var nat *natState
-	if inv.cfg.Mode == config.Redirect {
-		if nat, err = planNAT(inv.cfg, args.ContainerID, args.IfName); err != nil {
-			return asCNIError("egress-router CHECK", err)
-		}
+	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
+	if err != nil {
+		return asCNIError("egress-router CHECK", err)
 	}
 	mac, err := checkPrevResult(inv.prev, spec, podNS.Path())
 	if err == nil {
 		err = podNS.Do(func(ns.NetNS) error {
-			errs := []error{link.Check(spec, master.Attrs().Index, mac)}
-			if nat != nil {
-				errs = append(errs, nat.check())
-			}
-			return errors.Join(errs...)
+			return errors.Join(link.Check(spec, master.Attrs().Index, mac), nat.check())
 		})
 	}
 	if err != nil {

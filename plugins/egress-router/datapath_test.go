@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -99,7 +101,7 @@ func TestUnmatchedTrafficIsNotForwarded(t *testing.T) {
 // as that address, IPv4 and IPv6; unbound ones still use eth0.
 func TestProxyModeSendsTheReservedSourceThroughNet1(t *testing.T) {
 	p := newPlugin(t)
-	p.mustAdd(t, proxyConf("1.0.0"))
+	p.mustAdd(t, proxyConf("1.0.0", "auto"))
 	topology.ServeSource(t, p.tp.Dest, "tcp", 80)
 	for _, c := range []struct{ from, to netip.Addr }{
 		{topology.Reserved.Addr(), netip.MustParseAddr("203.0.113.25")},
@@ -115,6 +117,57 @@ func TestProxyModeSendsTheReservedSourceThroughNet1(t *testing.T) {
 	}
 }
 
+// The router pod is for egress only. In http-proxy mode the proxy listens on every
+// address: its port is reachable from the cluster through eth0, but a host on the
+// node network (the gateway) cannot open a connection to the reserved address, and
+// the pod's own connections from it still get their replies.
+func TestProxyModeRefusesConnectionsThroughNet1(t *testing.T) {
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) {
+			p := newPlugin(t)
+			p.mustAdd(t, proxyConf("1.0.0", backend))
+			topology.ServeSource(t, p.pod.NS, "tcp", 8080)
+			topology.ServeSource(t, p.tp.Dest, "tcp", 80)
+			client := topology.ClientAddr.Addr()
+			if got, err := topology.AskSource(p.tp.Client, "tcp", netip.AddrPortFrom(p.pod.Addr.Addr(), 8080).String()); err != nil || got != client.String() {
+				t.Errorf("client -> pod's cluster address :8080: pod saw %q (%v), want %s", got, err, client)
+			}
+			if got, err := topology.AskSourceFrom(p.pod.NS, "tcp", topology.Reserved.Addr(), "203.0.113.25:80"); err != nil || got != topology.Reserved.Addr().String() {
+				t.Errorf("pod from the reserved address: destination saw %q (%v)", got, err)
+			}
+			for _, reserved := range []netip.Addr{topology.Reserved.Addr(), topology.Reserved6.Addr()} {
+				to := netip.AddrPortFrom(reserved, 8080).String()
+				if got, err := topology.AskSource(p.tp.Gateway, "tcp", to); !dropped(err) {
+					t.Errorf("gateway -> %s: got %q (%v), want no answer", to, got, err)
+				}
+			}
+		})
+	}
+}
+
+// In redirect mode too, nothing on the node network reaches the pod's own services
+// through net1, not even on a port that has a redirect line (the DNAT is for traffic
+// from the cluster side only).
+func TestRedirectModeRefusesConnectionsThroughNet1(t *testing.T) {
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) {
+			p := newPlugin(t)
+			p.mustAdd(t, redirectConf("1.0.0", backend))
+			topology.ServeSource(t, p.pod.NS, "tcp", 80)
+			to := netip.AddrPortFrom(topology.Reserved.Addr(), 80).String()
+			if got, err := topology.AskSource(p.tp.Gateway, "tcp", to); !dropped(err) {
+				t.Errorf("gateway -> %s: got %q (%v), want no answer", to, got, err)
+			}
+		})
+	}
+}
+
+// dropped reports a connection attempt that timed out: neither accepted nor refused.
+func dropped(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // A gateway holding a stale neighbour entry for the reserved address (the previous
 // router pod's MAC) has the new MAC right after ADD, with no traffic from the pod.
 func TestAddTellsTheGatewayTheNewMAC(t *testing.T) {
@@ -122,7 +175,7 @@ func TestAddTellsTheGatewayTheNewMAC(t *testing.T) {
 	for _, ip := range []string{"192.0.2.99", "2001:db8:12::99"} {
 		p.tp.Exec(t, p.tp.Gateway, "ip", "neigh", "replace", ip, "lladdr", "02:00:00:00:00:01", "dev", "lan", "nud", "stale").Run(t)
 	}
-	r := p.mustAdd(t, proxyConf("1.0.0"))
+	r := p.mustAdd(t, proxyConf("1.0.0", "auto"))
 	for _, ip := range []string{"192.0.2.99", "2001:db8:12::99"} {
 		if got := p.tp.Exec(t, p.tp.Gateway, "ip", "neigh", "show", ip, "dev", "lan").Run(t); !strings.Contains(got, r.Interfaces[0].Mac) {
 			t.Errorf("gateway's entry for %s: %q, want MAC %s", ip, got, r.Interfaces[0].Mac)

@@ -33,9 +33,8 @@ func cmdDel(args *skel.CmdArgs) error {
 	}
 	defer podNS.Close()
 	spec := link.Plan(inv.cfg, args.IfName, inv.cfg.Interface.Master)
-	// The NAT state is removed whatever the mode: a redirect attachment whose config
-	// later changed mode must not leave rules behind. No working backend means no
-	// rules could have been written.
+	// Every mode has netfilter state (the input guard at least). No working backend
+	// means none could have been written.
 	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
 	if errors.Is(err, errNoBackend) {
 		nat = nil

@@ -32,14 +32,15 @@ func redirectConf(version, backend string) string {
 }`, version, backend, topology.Master)
 }
 
-// proxyConf is a dual-stack http-proxy attachment: addresses and source rules, no NAT.
-func proxyConf(version string) string {
+// proxyConf is a dual-stack http-proxy attachment: addresses, source rules and the
+// input guard, no NAT.
+func proxyConf(version, backend string) string {
 	return fmt.Sprintf(`{
-  "cniVersion": %q, "name": "egress-test", "type": "egress-router", "mode": "http-proxy",
+  "cniVersion": %q, "name": "egress-test", "type": "egress-router", "mode": "http-proxy", "backend": %q,
   "interfaceArgs": {"master": %q, "mode": "Private", "mtu": "1400"},
   "ip": {"addresses": ["192.0.2.99/24", "2001:db8:12::99/64"], "gateways": ["192.0.2.1", "2001:db8:12::1"]},
   "httpProxy": {"destinations": ["*.example.com"]}
-}`, version, topology.Master)
+}`, version, backend, topology.Master)
 }
 
 // plugin drives the plugin's commands in-process, as a runtime in the topology's node

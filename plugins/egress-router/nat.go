@@ -11,7 +11,8 @@ import (
 
 var errNoBackend = errors.New("no NAT backend works here")
 
-// natState is redirect mode's NAT and forward filter for one attachment.
+// natState is one attachment's netfilter state: the input guard in every mode, and
+// redirect mode's NAT and forward filter.
 type natState struct {
 	backend nat.Backend
 	att     nat.Attachment
@@ -25,7 +26,11 @@ func planNAT(cfg *config.Config, containerID, ifName string) (*natState, error) 
 	if err != nil {
 		return nil, err
 	}
-	rs := nat.Ruleset{Egress: ifName, Redirect: cfg.IP.Redirect}
+	rs := nat.Ruleset{Egress: ifName}
+	if cfg.Mode == config.Redirect {
+		// Elsewhere ip.destinations is accepted but unused: the proxies carry the lists.
+		rs.Redirect = cfg.IP.Redirect
+	}
 	for _, dst := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
 		if src, ok := cfg.IP.Source(dst); ok {
 			rs.Sources = append(rs.Sources, src)

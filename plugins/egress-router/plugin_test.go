@@ -22,7 +22,8 @@ func TestAddCheckDelOverEverySpecVersion(t *testing.T) {
 	}{
 		{"redirect/nftables", func(v string) string { return redirectConf(v, "nftables") }},
 		{"redirect/iptables", func(v string) string { return redirectConf(v, "iptables") }},
-		{"http-proxy", proxyConf},
+		{"http-proxy/nftables", func(v string) string { return proxyConf(v, "nftables") }},
+		{"http-proxy/iptables", func(v string) string { return proxyConf(v, "iptables") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPlugin(t)
@@ -137,8 +138,10 @@ func (p *plugin) assertNothingLeft(t *testing.T) {
 			t.Errorf("a source rule is left:\n%s", rules)
 		}
 	}
-	if rs := strings.ToLower(p.inPod(t, "nft list ruleset")); strings.Contains(rs, "egr") {
-		t.Errorf("NAT state is left:\n%s", rs)
+	for _, list := range []string{"nft list ruleset", "iptables-save", "ip6tables-save"} {
+		if rs := strings.ToLower(p.inPod(t, list)); strings.Contains(rs, "egr") {
+			t.Errorf("NAT state is left (%s):\n%s", list, rs)
+		}
 	}
 }
 
@@ -159,7 +162,7 @@ func TestInvalidConfigIsCode7BeforeTheNamespaceIsOpened(t *testing.T) {
 
 func TestAddIntoMissingNamespaceIsCode4(t *testing.T) {
 	p := newPlugin(t)
-	args := p.args(proxyConf("1.0.0"))
+	args := p.args(proxyConf("1.0.0", "auto"))
 	args.Netns = filepath.Join(t.TempDir(), "gone")
 	_, err := p.add(args)
 	wantCode(t, err, types.ErrInvalidEnvironmentVariables, "namespace")
@@ -167,7 +170,7 @@ func TestAddIntoMissingNamespaceIsCode4(t *testing.T) {
 
 func TestAddWithMissingMasterIsCode4(t *testing.T) {
 	p := newPlugin(t)
-	_, err := p.add(p.args(strings.Replace(proxyConf("1.0.0"), `"master": "ext0"`, `"master": "nosuch0"`, 1)))
+	_, err := p.add(p.args(strings.Replace(proxyConf("1.0.0", "auto"), `"master": "ext0"`, `"master": "nosuch0"`, 1)))
 	wantCode(t, err, types.ErrInvalidEnvironmentVariables, "nosuch0")
 	p.assertNothingLeft(t)
 }
@@ -175,7 +178,7 @@ func TestAddWithMissingMasterIsCode4(t *testing.T) {
 // The master defaults to the link of the caller's default route: ext0 in the node.
 func TestMasterDefaultsToTheDefaultRouteLink(t *testing.T) {
 	p := newPlugin(t)
-	conf := strings.Replace(proxyConf("1.0.0"), `"master": "ext0", `, "", 1)
+	conf := strings.Replace(proxyConf("1.0.0", "auto"), `"master": "ext0", `, "", 1)
 	p.mustAdd(t, conf)
 	if link := p.inPod(t, "ip -d link show net1"); !strings.Contains(link, "macvlan mode private") {
 		t.Errorf("net1:\n%s", link)
@@ -219,29 +222,30 @@ func TestDelIsIdempotentAndTolerant(t *testing.T) {
 // CHECK names what drifted after the namespace was tampered with.
 func TestCheckNamesWhatDrifted(t *testing.T) {
 	for _, tc := range []struct {
-		name, backend string
-		tamper        func(*testing.T, *plugin)
-		want          []string
+		name, conf string
+		tamper     func(*testing.T, *plugin)
+		want       []string
 	}{
-		{"changed address", "nftables", func(t *testing.T, p *plugin) {
+		{"changed address", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) {
 			p.inPod(t, "ip addr del 192.0.2.99/24 dev net1")
 			p.inPod(t, "ip addr add 192.0.2.98/24 dev net1")
 		}, []string{"address 192.0.2.99/24 is missing", "unexpected address 192.0.2.98/24"}},
-		{"deleted route", "nftables", func(t *testing.T, p *plugin) {
+		{"deleted route", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) {
 			p.inPod(t, "ip route del 203.0.113.26/32")
 		}, []string{"route 203.0.113.26/32 via 192.0.2.1 dev net1 is missing"}},
-		{"changed MAC", "nftables", func(t *testing.T, p *plugin) {
+		{"changed MAC", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) {
 			p.inPod(t, "ip link set net1 address 02:00:00:00:00:99")
 		}, []string{"MAC is 02:00:00:00:00:99"}},
-		{"link down", "nftables", func(t *testing.T, p *plugin) { p.inPod(t, "ip link set net1 down") }, []string{"net1: link is down"}},
-		{"forwarding off", "nftables", func(t *testing.T, p *plugin) { p.inPod(t, "sysctl -w net.ipv4.ip_forward=0") }, []string{"ip_forward is 0"}},
-		{"deleted DNAT rule/nftables", "nftables", deleteOneDNATRule, []string{"nftables", "dnat"}},
-		{"deleted DNAT rule/iptables", "iptables", deleteOneDNATRule, []string{"iptables", "dnat"}},
+		{"link down", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) { p.inPod(t, "ip link set net1 down") }, []string{"net1: link is down"}},
+		{"forwarding off", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) { p.inPod(t, "sysctl -w net.ipv4.ip_forward=0") }, []string{"ip_forward is 0"}},
+		{"deleted DNAT rule/nftables", redirectConf("1.0.0", "nftables"), deleteOneDNATRule, []string{"nftables", "dnat"}},
+		{"deleted DNAT rule/iptables", redirectConf("1.0.0", "iptables"), deleteOneDNATRule, []string{"iptables", "dnat"}},
+		{"input guard emptied/nftables", proxyConf("1.0.0", "nftables"), flushInputGuard, []string{"nftables", "input drop rule for IPv4 tcp new on net1 is missing"}},
+		{"input guard emptied/iptables", proxyConf("1.0.0", "iptables"), flushInputGuard, []string{"iptables", "input drop rule for IPv4 tcp new on net1 is missing"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPlugin(t)
-			conf := redirectConf("1.0.0", tc.backend)
-			withPrev := withPrevResult(t, conf, p.mustAdd(t, conf))
+			withPrev := withPrevResult(t, tc.conf, p.mustAdd(t, tc.conf))
 			tc.tamper(t, p)
 			err := p.check(p.args(withPrev))
 			wantCode(t, err, errDrift)
@@ -286,8 +290,28 @@ func deleteOneDNATRule(t *testing.T, p *plugin) {
 	t.Fatal("no DNAT rule found to delete")
 }
 
+// flushInputGuard empties the input guard's chain, with the tool of the backend the
+// test used.
+func flushInputGuard(t *testing.T, p *plugin) {
+	t.Helper()
+	for _, line := range strings.Split(p.inPod(t, "iptables -S"), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "-N" && strings.HasSuffix(f[1], "-IN") {
+			p.inPod(t, "iptables -F "+f[1])
+			return
+		}
+	}
+	for _, line := range strings.Split(p.inPod(t, "nft list tables"), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && strings.HasPrefix(f[2], "egress_router_") {
+			p.inPod(t, "nft flush chain inet "+f[2]+" input")
+			return
+		}
+	}
+	t.Fatal("no input guard found to empty")
+}
+
 // STATUS: fine with the master up; code 50 with the master missing or down, or with
-// no working NAT backend (iptables chosen, and no iptables on PATH).
+// no working NAT backend (iptables chosen, and no iptables on PATH), in every mode:
+// the proxy modes write the input guard.
 func TestStatusNeedsAnUpMasterAndABackend(t *testing.T) {
 	p := newPlugin(t)
 	conf := redirectConf("1.1.0", "auto")
@@ -297,6 +321,7 @@ func TestStatusNeedsAnUpMasterAndABackend(t *testing.T) {
 	t.Run("no backend", func(t *testing.T) {
 		t.Setenv("PATH", t.TempDir())
 		wantCode(t, p.status(redirectConf("1.1.0", "iptables")), errPluginNotAvailable, "iptables")
+		wantCode(t, p.status(proxyConf("1.1.0", "iptables")), errPluginNotAvailable, "iptables")
 	})
 	wantCode(t, p.status(strings.Replace(conf, `"master": "ext0"`, `"master": "nosuch0"`, 1)), errPluginNotAvailable, "nosuch0")
 	p.tp.Exec(t, p.tp.Node, "ip", "link", "set", "ext0", "down").Run(t)
@@ -356,7 +381,7 @@ func TestChainedPrevResultIsPassedThrough(t *testing.T) {
 		Interfaces: []*current.Interface{{Name: "eth0", Sandbox: p.pod.NS.Path()}},
 		IPs:        []*current.IPConfig{{Interface: current.Int(0), Address: *mustCIDR(t, "10.128.0.20/24")}},
 	}
-	r := p.mustAdd(t, withPrevResult(t, proxyConf("1.0.0"), prev))
+	r := p.mustAdd(t, withPrevResult(t, proxyConf("1.0.0", "auto"), prev))
 	if len(r.Interfaces) != 2 || r.Interfaces[0].Name != "eth0" || r.Interfaces[1].Name != "net1" {
 		t.Fatalf("interfaces = %v", r.Interfaces)
 	}
@@ -369,7 +394,7 @@ func TestChainedPrevResultIsPassedThrough(t *testing.T) {
 func TestLogFileIsHonoured(t *testing.T) {
 	p := newPlugin(t)
 	logFile := filepath.Join(t.TempDir(), "logs", "egress-router.log")
-	conf := strings.Replace(proxyConf("1.0.0"), `"mode": "http-proxy"`, fmt.Sprintf(`"mode": "http-proxy", "log_file": %q, "log_level": "debug"`, logFile), 1)
+	conf := strings.Replace(proxyConf("1.0.0", "auto"), `"mode": "http-proxy"`, fmt.Sprintf(`"mode": "http-proxy", "log_file": %q, "log_level": "debug"`, logFile), 1)
 	p.mustAdd(t, conf)
 	data, err := os.ReadFile(logFile)
 	if err != nil || !strings.Contains(string(data), `"msg":"ADD done"`) {

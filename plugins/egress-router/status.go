@@ -6,12 +6,12 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/link"
 )
 
 // cmdStatus reports whether ADD could succeed now: the master link exists and is up,
-// and, for redirect mode, a NAT backend works. Either failing is code 50.
+// and a NAT backend works (every mode writes the input guard). Either failing
+// is code 50.
 func cmdStatus(args *skel.CmdArgs) error {
 	inv, err := load(args)
 	if err != nil {
@@ -25,10 +25,8 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if master.Attrs().Flags&net.FlagUp == 0 {
 		return types.NewError(errPluginNotAvailable, "egress-router: master link "+master.Attrs().Name+" is down", "")
 	}
-	if inv.cfg.Mode == config.Redirect {
-		if _, err := availableBackend(inv.cfg.Backend); err != nil {
-			return types.NewError(errPluginNotAvailable, "egress-router: no NAT backend works on this node", err.Error())
-		}
+	if _, err := availableBackend(inv.cfg.Backend); err != nil {
+		return types.NewError(errPluginNotAvailable, "egress-router: no NAT backend works on this node", err.Error())
 	}
 	return nil
 }
