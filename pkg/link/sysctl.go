@@ -3,6 +3,8 @@ package link
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 
 	"github.com/containernetworking/plugins/pkg/utils/sysctl"
 )
@@ -19,6 +21,10 @@ import (
 //   - accept_ra and autoconf off on the interface: a router advertisement on the node
 //     network would otherwise give the pod a second IPv6 default route, via net1, and
 //     take cluster traffic away from eth0.
+//   - IPv6 off on the interface when no reserved address is IPv6: the link-local
+//     address it would get when it comes up lets hosts on the node network open
+//     connections to the pod over IPv6, which the NAT backend's input guard, written
+//     for the reserved addresses' families, does not cover.
 //   - forwarding on for the families redirect mode forwards; the NAT backend's
 //     forward filter keeps the pod from being an open router.
 func Tune(s Spec) (restore func(), err error) {
@@ -27,6 +33,9 @@ func Tune(s Spec) (restore func(), err error) {
 		{"net/ipv4/conf/" + s.IfName + "/arp_notify", "1"},
 		{"net/ipv6/conf/" + s.IfName + "/accept_ra", "0"},
 		{"net/ipv6/conf/" + s.IfName + "/autoconf", "0"},
+	}
+	if !slices.ContainsFunc(s.Addresses, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
+		settings = append(settings, struct{ key, value string }{"net/ipv6/conf/" + s.IfName + "/disable_ipv6", "1"})
 	}
 	for _, f := range s.Forwarding {
 		settings = append(settings, struct{ key, value string }{forwardingKey(f), "1"})

@@ -162,6 +162,22 @@ func TestRedirectModeRefusesConnectionsThroughNet1(t *testing.T) {
 	}
 }
 
+// Without an IPv6 reserved address, net1 has no IPv6 at all: its link-local address
+// would let the node network reach the pod over IPv6, a family no guard is written
+// for.
+func TestIPv4OnlyAttachmentHasNoIPv6OnNet1(t *testing.T) {
+	p := newPlugin(t)
+	conf := strings.NewReplacer(`"192.0.2.99/24", "2001:db8:12::99/64"`, `"192.0.2.99/24"`, `"192.0.2.1", "2001:db8:12::1"`, `"192.0.2.1"`).
+		Replace(proxyConf("1.0.0", "auto"))
+	r := p.mustAdd(t, conf)
+	if addrs := p.inPod(t, "ip -6 addr show dev net1"); addrs != "" {
+		t.Errorf("net1 has IPv6 addresses:\n%s", addrs)
+	}
+	if err := p.check(p.args(withPrevResult(t, conf, r))); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
+}
+
 // dropped reports a connection attempt that timed out: neither accepted nor refused.
 func dropped(err error) bool {
 	var ne net.Error
