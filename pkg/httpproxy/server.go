@@ -173,8 +173,8 @@ func (s *Server) serveConn(cc *clientConn) {
 
 // Shutdown stops accepting, closes connections waiting for a request, and waits for
 // requests and tunnels under way to finish; when ctx ends first, it cancels dials in
-// progress and closes them.
-func (s *Server) Shutdown(ctx context.Context) error {
+// progress and closes them, and returns how many it closed.
+func (s *Server) Shutdown(ctx context.Context) (cut int) {
 	s.init()
 	defer s.stopBase()
 	s.mu.Lock()
@@ -190,16 +190,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.active.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		return 0
 	case <-ctx.Done():
 		s.stopBase()
 		s.mu.Lock()
 		for cc := range s.conns {
 			cc.abort()
+			cut++
 		}
 		s.mu.Unlock()
 		<-done
-		return ctx.Err()
+		return cut
 	}
 }
 

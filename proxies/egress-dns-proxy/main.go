@@ -38,9 +38,6 @@ func run(o options) int {
 		return 0
 	}
 	cfg, data, err := config.ForProxy(config.DNSProxy, o.configFile, os.Getenv)
-	if err == nil {
-		err = servable(cfg)
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -64,14 +61,6 @@ func run(o options) int {
 		return 1
 	}
 	return 0
-}
-
-// servable refuses a configuration this binary cannot serve; used at start and reload.
-func servable(cfg *config.Config) error {
-	if cfg.Mode != config.DNSProxy {
-		return fmt.Errorf("mode is %q; egress-dns-proxy serves mode %q", cfg.Mode, config.DNSProxy)
-	}
-	return nil
 }
 
 // openLog writes to log_file, or stderr; the legacy debug variable sends debug logs to

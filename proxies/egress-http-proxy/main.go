@@ -51,9 +51,6 @@ func main() {
 		return
 	}
 	c, data, err := config.ForProxy(config.HTTPProxy, o.configFile, os.Getenv)
-	if err == nil {
-		err = checkHasRules(c)
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -2,22 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/httpproxy"
 )
-
-// checkHasRules refuses a configuration that would deny everything: a document for
-// another mode, or a reload that lost the list.
-func checkHasRules(c *config.Config) error {
-	if len(c.HTTPProxy.Rules) == 0 {
-		return errors.New("httpProxy.destinations: no rules (the proxy would deny everything)")
-	}
-	return nil
-}
 
 // rulesOf is what the proxy takes from a configuration.
 func rulesOf(c *config.Config) httpproxy.Rules {

@@ -1,25 +1,21 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/connlimit"
 	"github.com/egress-router/egress-router/pkg/httpproxy"
+	"github.com/egress-router/egress-router/pkg/lifecycle"
 	"github.com/egress-router/egress-router/pkg/logging"
-	"github.com/egress-router/egress-router/pkg/monitor"
-	"github.com/egress-router/egress-router/pkg/reload"
 )
 
 // serve runs the proxy until SIGTERM (or SIGINT), then drains for the grace period.
@@ -51,26 +47,6 @@ func serve(o options, c *config.Config, data []byte) error {
 		DecisionLogsPerSecond: o.logsPerSecond,
 	}
 	srv.SetRules(rulesOf(c))
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if o.configFile != "" {
-		w := &reload.Watcher{Path: o.configFile, Interval: o.reloadInterval, Log: log, Apply: func(data []byte) error {
-			c, err := config.Load(data)
-			if err == nil {
-				err = checkHasRules(c)
-			}
-			if err != nil {
-				return err
-			}
-			srv.SetRules(rulesOf(c))
-			return nil
-		}}
-		w.Start(ctx, data)
-	} else {
-		signal.Ignore(syscall.SIGHUP) // nothing to reload from the environment
-	}
-
 	tcp, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -81,33 +57,33 @@ func serve(o options, c *config.Config, data []byte) error {
 		Rejected:    func(netip.Addr) { metrics.Rejected.Inc() },
 		Failed:      func(err error) { log.Error("accept failed; waiting before the next", "error", err) },
 	}
-	if o.metricsListen != "" {
-		mln, err := net.Listen("tcp", o.metricsListen)
-		if err != nil {
-			return fmt.Errorf("metrics listen: %w", err)
-		}
-		mon := &monitor.Server{Registry: reg, Ready: srv.Ready}
-		go mon.Serve(ctx, mln)
-	}
 	log.Info("serving", "listen", ln.Addr().String(), "rules", len(c.HTTPProxy.Rules), "sources", fmt.Sprint(rulesOf(c).Sources))
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
+	return lifecycle.Run(lifecycle.Options{
+		Mode:           config.HTTPProxy,
+		ConfigFile:     o.configFile,
+		ReloadInterval: o.reloadInterval,
+		MetricsListen:  o.metricsListen,
+		Registry:       reg,
+		DrainGrace:     o.drainGrace,
+		Log:            log,
+	}, proxy{srv, ln}, data)
+}
+
+// proxy is the HTTP proxy as its lifecycle drives it.
+type proxy struct {
+	*httpproxy.Server
+	ln *connlimit.Listener
+}
+
+func (p proxy) Apply(c *config.Config) error {
+	p.SetRules(rulesOf(c))
+	return nil
+}
+
+func (p proxy) Serve() error {
+	if err := p.Server.Serve(p.ln); !errors.Is(err, httpproxy.ErrServerClosed) {
 		return err
-	case <-ctx.Done():
 	}
-	stop() // a second SIGTERM now ends the process at once
-	log.Info("draining", "grace", o.drainGrace.String())
-	drain, cancel := context.WithTimeout(context.Background(), o.drainGrace)
-	defer cancel()
-	if err := srv.Shutdown(drain); err != nil {
-		log.Warn("grace period over; closed the connections still open", "error", err)
-	}
-	if err := <-served; !errors.Is(err, httpproxy.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
 	return nil
 }
 
