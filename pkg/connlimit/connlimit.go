@@ -53,12 +53,6 @@ func (l *Limiter) Release(client netip.Addr) {
 	}
 }
 
-// Open is the number of connections holding a slot.
-func (l *Limiter) Open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total
-}
 
 // Listener accepts TCP connections within the Limiter's caps; a connection over a cap
 // is closed at once and reported to Rejected (if set). Every connection Accept returns

@@ -22,8 +22,8 @@ func TestLimiterCaps(t *testing.T) {
 	if !l.Acquire(b) {
 		t.Fatal("a released slot is free for another client within its cap")
 	}
-	if l.Open() != 3 {
-		t.Fatalf("open = %d", l.Open())
+	if l.Acquire(netip.MustParseAddr("10.128.0.12")) {
+		t.Fatal("three slots are held: a fourth connection is over the global cap")
 	}
 	if unlimited := (&Limiter{}); !unlimited.Acquire(a) || !unlimited.Acquire(a) {
 		t.Fatal("zero caps must be unlimited")

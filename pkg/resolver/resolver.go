@@ -36,8 +36,8 @@ type Resolver struct {
 	Timeout time.Duration
 }
 
-// ErrNoAddresses is returned when the name exists but has neither A nor AAAA records.
-var ErrNoAddresses = errors.New("no A or AAAA records")
+// errNoAddresses is returned when the name exists but has neither A nor AAAA records.
+var errNoAddresses = errors.New("no A or AAAA records")
 
 // Lookup returns the name's A and AAAA records, queried in parallel, with the smallest
 // TTL among the records used (CNAMEs included). It succeeds if either family answers
@@ -69,7 +69,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string) (Answer, error) {
 	case v6.err != nil:
 		return Answer{}, fmt.Errorf("resolve %s: %w", name, v6.err)
 	}
-	return Answer{}, fmt.Errorf("resolve %s: %w", name, ErrNoAddresses)
+	return Answer{}, fmt.Errorf("resolve %s: %w", name, errNoAddresses)
 }
 
 func (r *Resolver) servers() ([]string, error) {
