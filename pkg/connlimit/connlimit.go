@@ -53,7 +53,6 @@ func (l *Limiter) Release(client netip.Addr) {
 	}
 }
 
-
 // Listener accepts TCP connections within the Limiter's caps; a connection over a cap
 // is closed at once and reported to Rejected (if set). Every connection Accept returns
 // is a *net.TCPConn holding a slot: pass it to Release when done with it.
