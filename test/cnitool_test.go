@@ -17,7 +17,7 @@ import (
 // is unique to this run so its entries are its own, and they go with the DEL.
 func TestRouterThroughCnitool(t *testing.T) {
 	cnitool := findCnitool(t)
-	plugins := topology.BuildPlugin(t, topology.RouterPlugin)
+	plugins := topology.Build(t, topology.RouterPlugin)
 	tp := topology.New(t)
 	name := fmt.Sprintf("egress-cnitool-%d", os.Getpid())
 	confDir := t.TempDir()

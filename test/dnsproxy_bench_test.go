@@ -42,8 +42,10 @@ func BenchmarkDNSProxyVsHAProxy(b *testing.B) {
 		r.tp.Exec(b, n, "sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65000", "net.ipv4.tcp_tw_reuse=1").Run(b)
 	}
 	serveIperf(b, r.tp, iperfPort)
-	serveGreetAndClose(b, r.tp.Dest, fmt.Sprintf("%s:%d", dest, acceptPort))
-	serveEchoOnly(b, r.tp.Dest, fmt.Sprintf("%s:%d", dest, echoPort))
+	// One line, then the close: the cost measured is the connection's setup and teardown.
+	topology.Serve(b, r.tp.Dest, "tcp", fmt.Sprintf("%s:%d", dest, acceptPort), func(c net.Conn) { io.WriteString(c, "hi\n") })
+	// An echo until the client's FIN.
+	topology.Serve(b, r.tp.Dest, "tcp", fmt.Sprintf("%s:%d", dest, echoPort), func(c net.Conn) { io.Copy(c, c) })
 	ours := r.start(b, lines, "-max-connections", "5000", "-max-connections-per-client", "0")
 	theirs := startHAProxy(b, r.tp, haproxyOffset, dest, iperfPort, acceptPort, echoPort)
 
@@ -56,8 +58,8 @@ func BenchmarkDNSProxyVsHAProxy(b *testing.B) {
 	rate := measure(func(port int) float64 { return connectionsPerSecond(b, r.tp.Client, pod, port) }, acceptPort)
 	rr := measure(func(port int) float64 { return roundTripsPerSecond(b, r.tp.Client, pod, port) }, echoPort)
 	const held = 2000
-	memOurs := bytesPerHeldConnection(b, r.tp.Client, pod, echoPort, held, ours.cmd.Process.Pid)
-	memTheirs := bytesPerHeldConnection(b, r.tp.Client, pod, echoPort+haproxyOffset, held, theirs.Pid)
+	memOurs := bytesPerHeldConnection(b, r.tp.Client, pod, echoPort, held, ours)
+	memTheirs := bytesPerHeldConnection(b, r.tp.Client, pod, echoPort+haproxyOffset, held, theirs)
 
 	report := []struct {
 		what, unit string
@@ -113,7 +115,7 @@ func iperfGbps(b *testing.B, tp *topology.Topology, pod string, port int) float6
 
 // startHAProxy runs HAProxy in TCP mode in the pod: each port + offset to dest:port,
 // from the reserved address, as egress-dns-proxy does.
-func startHAProxy(b *testing.B, tp *topology.Topology, offset int, dest string, ports ...int) *os.Process {
+func startHAProxy(b *testing.B, tp *topology.Topology, offset int, dest string, ports ...int) *proxyProcess {
 	var conf strings.Builder
 	conf.WriteString("global\n  maxconn 9000\n\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n")
 	for _, p := range ports {
@@ -123,58 +125,12 @@ func startHAProxy(b *testing.B, tp *topology.Topology, offset int, dest string, 
 	if err := os.WriteFile(file, []byte(conf.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command("nsenter", "--net="+tp.Pod.NS.Path(), "--", "haproxy", "-db", "-f", file)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if b.Failed() {
-			b.Logf("haproxy logs:\n%s", logs.String())
-		}
-	})
-	eventually(b, "haproxy to listen", func() bool {
+	p := (&proxyProcess{}).run(b, tp.Pod.NS, "haproxy", "-db", "-f", file)
+	p.waitUntil(b, 10*time.Second, "haproxy to listen", func() bool {
 		_, err := topology.AskSource(tp.Client, "tcp", fmt.Sprintf("%s:%d", tp.Pod.Addr.Addr(), ports[1]+offset))
 		return err == nil
 	})
-	return cmd.Process
-}
-
-// serveGreetAndClose answers each connection with one line and closes it: the cost
-// measured is the connection's setup and teardown.
-func serveGreetAndClose(b *testing.B, n ns.NetNS, addr string) {
-	serveWith(b, n, addr, func(c net.Conn) { io.WriteString(c, "hi\n") })
-}
-
-// serveEchoOnly echoes until the client's FIN.
-func serveEchoOnly(b *testing.B, n ns.NetNS, addr string) {
-	serveWith(b, n, addr, func(c net.Conn) { io.Copy(c, c) })
-}
-
-func serveWith(b *testing.B, n ns.NetNS, addr string, handle func(net.Conn)) {
-	var ln net.Listener
-	if err := n.Do(func(ns.NetNS) (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
+	return p
 }
 
 // inClient runs work on workers goroutines whose sockets are made in the client
@@ -255,8 +211,8 @@ func roundTripsPerSecond(b *testing.B, client ns.NetNS, pod string, port int) fl
 
 // bytesPerHeldConnection opens n connections through port, checks each relays a round
 // trip, and returns how much the proxy's resident memory grew per connection.
-func bytesPerHeldConnection(b *testing.B, client ns.NetNS, pod string, port, n, pid int) float64 {
-	before := rssBytes(b, pid)
+func bytesPerHeldConnection(b *testing.B, client ns.NetNS, pod string, port, n int, proxy *proxyProcess) float64 {
+	before := proxy.residentBytes(b)
 	addr := net.JoinHostPort(pod, fmt.Sprint(port))
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -285,21 +241,5 @@ func bytesPerHeldConnection(b *testing.B, client ns.NetNS, pod string, port, n, 
 	if failures > 0 {
 		b.Errorf("port %d: %d of %d held connections failed", port, failures, n)
 	}
-	return float64(rssBytes(b, pid)-before) / float64(n)
-}
-
-func rssBytes(b *testing.B, pid int) int64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for l := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
-			return kb << 10
-		}
-	}
-	b.Fatalf("no VmRSS for pid %d", pid)
-	return 0
+	return float64(proxy.residentBytes(b)-before) / float64(n)
 }

@@ -95,13 +95,8 @@ func TestDNSProxySIGTERMDrainsThenExits(t *testing.T) {
 	if rest, err := io.ReadAll(open.r); err != nil || string(rest) != "draining\nbye\n" {
 		t.Fatalf("the open connection while draining: %q, %v", rest, err)
 	}
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, p.logs.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("still running after its last connection ended")
+	if err := p.waitExit(t, 5*time.Second, "its last connection ended"); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.logs.String())
 	}
 }
 
@@ -118,13 +113,8 @@ func TestDNSProxySIGTERMCutsAfterTheGracePeriod(t *testing.T) {
 	open.greeting()
 	began := time.Now()
 	p.signal(t, syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("still running 5s after SIGTERM with a 500ms grace period")
+	if err := p.waitExit(t, 5*time.Second, "SIGTERM with a 500ms grace period"); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
 	if took := time.Since(began); took < 500*time.Millisecond {
 		t.Fatalf("exited after %s, before the grace period ended", took)
@@ -140,7 +130,7 @@ func TestDNSProxySIGTERMCutsAfterTheGracePeriod(t *testing.T) {
 // -check prints local port, host, remote port and what names resolve to now; it exits
 // 1 with every error of a bad configuration, 2 naming a flag whose value is unusable.
 func TestDNSProxyCheck(t *testing.T) {
-	bin := filepath.Join(topology.BuildPlugin(t, dnsProxyPkg), "egress-dns-proxy")
+	bin := filepath.Join(topology.Build(t, dnsProxyPkg), "egress-dns-proxy")
 	srv := dnstest.Start(t, nil)
 	srv.Set("api.example.com", 30, netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("169.254.169.254"))
 	dir := t.TempDir()

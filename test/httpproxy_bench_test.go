@@ -2,7 +2,6 @@ package test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,12 +51,12 @@ func BenchmarkHTTPProxyVsSquid(b *testing.B) {
 
 	pod := r.tp.Pod.Addr.Addr().String()
 	proxies := []struct {
-		name string
-		addr string
-		pid  int
+		name  string
+		addr  string
+		proxy *proxyProcess
 	}{
-		{"egress-http-proxy", pod + ":8080", r.proxy.Process.Pid},
-		{"squid", fmt.Sprintf("%s:%d", pod, squidPort), squid.Pid},
+		{"egress-http-proxy", pod + ":8080", r.proxy},
+		{"squid", fmt.Sprintf("%s:%d", pod, squidPort), squid},
 	}
 	type result struct {
 		rps, p99ms, mbps, kibPerTunnel float64
@@ -68,7 +66,7 @@ func BenchmarkHTTPProxyVsSquid(b *testing.B) {
 	for i, p := range proxies {
 		results[i].rps, results[i].p99ms = wrkThroughProxy(b, r, p.addr, "http://"+webTarget+"/")
 		results[i].mbps = connectThroughput(b, r, p.addr, fmt.Sprintf("%s:%d", bulkAddr, bulkPort))
-		results[i].kibPerTunnel, results[i].tunnelErrors = holdTunnels(b, r, p.addr, fmt.Sprintf("%s:%d", idleAddr, idlePort), held, p.pid)
+		results[i].kibPerTunnel, results[i].tunnelErrors = holdTunnels(b, r, p.addr, fmt.Sprintf("%s:%d", idleAddr, idlePort), held, p.proxy)
 	}
 	ours, theirs := results[0], results[1]
 	b.Logf("keep-alive HTTP: %.0f vs %.0f requests/s (%.2fx, target >= 2x); p99 %.2f vs %.2f ms (target <=)",
@@ -87,7 +85,7 @@ func BenchmarkHTTPProxyVsSquid(b *testing.B) {
 // startSquid runs Squid in the router pod with a configuration equivalent to the
 // proxy's: the same allowed range, CONNECT to the same ports, the reserved source
 // address, no caching, no access log. It is a child process stopped by PID.
-func startSquid(b *testing.B, r *httpRouter, port int, connectPorts ...int) *os.Process {
+func startSquid(b *testing.B, r *httpRouter, port int, connectPorts ...int) *proxyProcess {
 	b.Helper()
 	dir, err := os.MkdirTemp("", "squid-bench")
 	if err != nil {
@@ -123,33 +121,21 @@ via off
 		b.Fatal(err)
 	}
 	// The shell raises the open-files limit for Squid (Go restores its children's).
-	cmd := exec.Command("nsenter", "--net="+r.tp.Pod.NS.Path(), "--", "sh", "-c", "ulimit -n 20000 && exec squid -N -f "+confFile)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	b.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
+		if b.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "cache.log"))
+			b.Logf("squid cache.log:\n%s", log)
+		}
 	})
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	p := (&proxyProcess{}).run(b, r.tp.Pod.NS, "sh", "-c", "ulimit -n 20000 && exec squid -N -f "+confFile)
+	p.waitUntil(b, 15*time.Second, "squid to listen", func() bool {
 		c, err := r.dialFromClient(context.Background(), "tcp", fmt.Sprintf("%s:%d", r.tp.Pod.Addr.Addr(), port))
 		if err == nil {
 			c.Close()
-			return cmd.Process
 		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "cache.log"))
-			b.Fatalf("squid exited: %s\n%s", out.String(), log)
-		default:
-		}
-	}
-	b.Fatalf("squid did not start: %s", out.String())
-	return nil
+		return err == nil
+	})
+	return p
 }
 
 var (
@@ -190,95 +176,54 @@ func wrkThroughProxy(b *testing.B, r *httpRouter, proxy, url string) (float64, f
 // fixed small response, keeping the connection: an origin cheap enough that the
 // proxies, not the origin, set the pace on two shared cores.
 func serveLeanHTTP(b *testing.B, r *httpRouter, addr string) {
-	ln := r.listenInDest(b, addr)
-	b.Cleanup(func() { ln.Close() })
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello")
-	go func() {
+	topology.Serve(b, r.tp.Dest, "tcp", addr, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := br.ReadSlice('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadSlice('\n')
-					if err != nil {
-						return
-					}
-					if len(line) == 2 { // the empty line ending a head
-						if _, err := c.Write(resp); err != nil {
-							return
-						}
-					}
+			if len(line) == 2 { // the empty line ending a head
+				if _, err := c.Write(resp); err != nil {
+					return
 				}
-			}()
+			}
 		}
-	}()
+	})
 }
 
 // serveStream answers every connection on addr (destination namespace) with an endless
 // stream until the client closes.
 func serveStream(b *testing.B, r *httpRouter, addr string) {
-	ln := r.listenInDest(b, addr)
-	b.Cleanup(func() { ln.Close() })
 	chunk := make([]byte, 256<<10)
-	go func() {
+	topology.Serve(b, r.tp.Dest, "tcp", addr, func(c net.Conn) {
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Write(chunk); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				for {
-					if _, err := c.Write(chunk); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 }
 
 // serveHold keeps every connection on addr open, echoing what it gets.
 func serveHold(b *testing.B, r *httpRouter, addr string) {
-	ln := r.listenInDest(b, addr)
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	topology.Serve(b, r.tp.Dest, "tcp", addr, func(c net.Conn) { io.Copy(c, c) })
 }
 
-// openTunnel opens a CONNECT tunnel through proxy from the client namespace.
+// openTunnel opens a CONNECT tunnel through proxy from the client namespace; an
+// answer other than 200 is an error.
 func openTunnel(r *httpRouter, proxy, target string) (net.Conn, error) {
-	c, err := r.dialFromClient(context.Background(), "tcp", proxy)
+	c, code, err := r.connect(proxy, target)
+	if err == nil && code != 200 {
+		err = fmt.Errorf("CONNECT answer %d", code)
+	}
 	if err != nil {
+		if c != nil {
+			c.Close()
+		}
 		return nil, err
 	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
-	var head []byte
-	one := make([]byte, 1)
-	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
-		if _, err := c.Read(one); err != nil {
-			c.Close()
-			return nil, err
-		}
-		head = append(head, one[0])
-	}
-	if !bytes.HasPrefix(head, []byte("HTTP/1.1 200")) && !bytes.HasPrefix(head, []byte("HTTP/1.0 200")) {
-		c.Close()
-		return nil, fmt.Errorf("CONNECT answer %q", head)
-	}
-	c.SetDeadline(time.Time{})
 	return c, nil
 }
 
@@ -306,12 +251,12 @@ func connectThroughput(b *testing.B, r *httpRouter, proxy, target string) float6
 	return float64(total.Load()) / duration.Seconds() / 1e6
 }
 
-// holdTunnels opens n idle tunnels through proxy, checks each carries a byte both ways
+// holdTunnels opens n idle tunnels through proxyAddr (proxy), checks each carries a byte both ways
 // after a pause, and returns the proxy's resident memory per tunnel (KiB) and the
 // number of tunnels that failed.
-func holdTunnels(b *testing.B, r *httpRouter, proxy, target string, n, pid int) (float64, int) {
+func holdTunnels(b *testing.B, r *httpRouter, proxyAddr, target string, n int, proxy *proxyProcess) (float64, int) {
 	b.Helper()
-	before := residentKiB(b, pid)
+	before := proxy.residentBytes(b)
 	conns := make([]net.Conn, n)
 	var failed atomic.Int32
 	var wg sync.WaitGroup
@@ -322,7 +267,7 @@ func holdTunnels(b *testing.B, r *httpRouter, proxy, target string, n, pid int) 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := openTunnel(r, proxy, target)
+			c, err := openTunnel(r, proxyAddr, target)
 			if err != nil {
 				failed.Add(1)
 				return
@@ -332,7 +277,7 @@ func holdTunnels(b *testing.B, r *httpRouter, proxy, target string, n, pid int) 
 	}
 	wg.Wait()
 	time.Sleep(2 * time.Second)
-	after := residentKiB(b, pid)
+	after := proxy.residentBytes(b)
 	for _, c := range conns {
 		if c == nil {
 			continue
@@ -342,21 +287,5 @@ func holdTunnels(b *testing.B, r *httpRouter, proxy, target string, n, pid int) 
 		}
 		c.Close()
 	}
-	return float64(after-before) / float64(n), int(failed.Load())
-}
-
-// residentKiB reads VmRSS of pid.
-func residentKiB(b *testing.B, pid int) int {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kib, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return kib
-		}
-	}
-	b.Fatalf("no VmRSS for %d", pid)
-	return 0
+	return float64(after-before) / 1024 / float64(n), int(failed.Load())
 }

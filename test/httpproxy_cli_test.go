@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/test/topology"
 )
 
 // -check prints the rule table and exits 0, or every error and exits 1; -explain says
 // which rule decides, resolving through the given DNS server only.
 func TestHTTPProxyCheckAndExplain(t *testing.T) {
-	bin := buildProxy(t)
+	bin := filepath.Join(topology.Build(t, httpProxyPkg), "egress-http-proxy")
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.json")
 	os.WriteFile(good, routerConfig("!*.Internal.Example.com.", "203.0.113.0/24", "*.example.com", "*"), 0o644)

@@ -48,7 +48,7 @@ func TestHTTPProxyCarriesClientsFromTheReservedAddress(t *testing.T) {
 	if out, err := r.tp.Exec(t, r.tp.Client, "curl", "-sS", "--max-time", "5", "http://203.0.113.80/").Output(); err == nil || strings.Contains(out, "source") {
 		t.Errorf("direct curl: %q; want it refused", out)
 	}
-	m := r.metrics(t)
+	_, m := r.proxy.get("/metrics")
 	for _, want := range []string{`egress_http_proxy_requests_total{decision="allow",rule="2"}`, `egress_http_proxy_tunnels_total{decision="allow",rule="2"} 2`, `egress_http_proxy_requests_total{decision="deny",rule="1"}`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
@@ -93,8 +93,8 @@ func TestHTTPProxyReloadsOnFileChange(t *testing.T) {
 	if status != 200 || !echoes(tunnel, "before") {
 		t.Fatalf("tunnel: %d", status)
 	}
-	r.writeConfig(t, routerConfig("*.example.org"))
-	waitFor(t, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
+	r.proxy.writeConfig(t, routerConfig("*.example.org"))
+	eventually(t, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
 	if _, s := r.curl(t, "http://www.example.org/"); s != 200 {
 		t.Fatalf("newly allowed name: %d", s)
 	}
@@ -104,8 +104,8 @@ func TestHTTPProxyReloadsOnFileChange(t *testing.T) {
 	if !echoes(tunnel, "after reload") {
 		t.Fatal("the open tunnel did not survive the reload")
 	}
-	r.writeConfig(t, []byte(`{"mode": "http-proxy", "ip": {"addresses": ["192.0.2.99/24"]}, "httpProxy": {"destinations": ["*.example.net", "!*"]}}`))
-	waitFor(t, "the refusal logged", func() bool { return strings.Contains(r.logs.String(), "reload refused") })
+	r.proxy.writeConfig(t, []byte(`{"mode": "http-proxy", "ip": {"addresses": ["192.0.2.99/24"]}, "httpProxy": {"destinations": ["*.example.net", "!*"]}}`))
+	eventually(t, "the refusal logged", func() bool { return strings.Contains(r.proxy.logs.String(), "reload refused") })
 	if _, s := r.curl(t, "http://www.example.org/"); s != 200 {
 		t.Fatalf("after an invalid reload: %d; the old rules should stay", s)
 	}
@@ -115,12 +115,12 @@ func TestHTTPProxyReloadsOnFileChange(t *testing.T) {
 func TestHTTPProxyReloadsOnSIGHUP(t *testing.T) {
 	r := newHTTPRouter(t, []string{"*.example.com"}, "-reload-interval", "1h")
 	r.dns.Set("www.example.com", 60, webAddr)
-	r.writeConfig(t, routerConfig("!www.example.com", "*.example.com"))
+	r.proxy.writeConfig(t, routerConfig("!www.example.com", "*.example.com"))
 	if _, s := r.curl(t, "http://www.example.com/"); s != 200 {
 		t.Fatalf("before SIGHUP: %d", s)
 	}
-	r.signal(t, syscall.SIGHUP)
-	waitFor(t, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
+	r.proxy.signal(t, syscall.SIGHUP)
+	eventually(t, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
 }
 
 // SIGTERM stops accepting, lets an open tunnel run for the grace period, then exits 0.
@@ -132,34 +132,18 @@ func TestHTTPProxyDrainsOnSIGTERM(t *testing.T) {
 		t.Fatalf("tunnel: %d", status)
 	}
 	start := time.Now()
-	r.signal(t, syscall.SIGTERM)
-	waitFor(t, "draining", func() bool { return strings.Contains(r.logs.String(), "draining") })
+	r.proxy.signal(t, syscall.SIGTERM)
+	eventually(t, "draining", func() bool { return strings.Contains(r.proxy.logs.String(), "draining") })
 	if !echoes(tunnel, "during the grace period") {
 		t.Fatal("tunnel cut before the grace period ended")
 	}
 	if _, s := r.curl(t, "http://echo.example.com/"); s != 0 {
 		t.Fatalf("a new request while draining got %d; want the connection refused", s)
 	}
-	select {
-	case err := <-r.exited:
-		r.exited <- err
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("proxy did not exit after the grace period")
+	if err := r.proxy.waitExit(t, 10*time.Second, "the grace period"); err != nil {
+		t.Fatalf("exit: %v", err)
 	}
 	if elapsed := time.Since(start); elapsed < 1400*time.Millisecond {
 		t.Fatalf("exited after %v, before the grace period", elapsed)
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }

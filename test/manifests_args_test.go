@@ -25,7 +25,7 @@ func TestProxyArgsAreAcceptedByTheProxies(t *testing.T) {
 			}
 			spec := b.deployments[0].Spec.Template.Spec
 			pkg := module + "/proxies/egress-" + string(mode)
-			bin := filepath.Join(topology.BuildPlugin(t, pkg), filepath.Base(pkg))
+			bin := filepath.Join(topology.Build(t, pkg), filepath.Base(pkg))
 			for _, c := range spec.Containers {
 				mounted := flagValue(t, c.Args, "config")
 				_, vol := mountOf(t, spec, path.Dir(mounted))

@@ -81,7 +81,7 @@ func cycle(b *testing.B, cni *topology.CNI, tp *topology.Topology, conf []byte, 
 // IPAM giving the same address and route. Target: ratio <= 1.3.
 func BenchmarkPluginAddDelVsReference(b *testing.B) {
 	tp := topology.New(b)
-	cni := tp.CNI(b, topology.BuildPlugin(b, topology.RouterPlugin), buildReferencePlugins(b))
+	cni := tp.CNI(b, topology.Build(b, topology.RouterPlugin), buildReferencePlugins(b))
 	ours := routerConf("1.0.0", "egress-bench", topology.Reserved.Addr())
 	reference := fmt.Appendf(nil, `{"cniVersion": "1.0.0", "name": "macvlan-bench", "type": "macvlan", "master": %q, "mode": "bridge",
   "ipam": {"type": "static", "addresses": [{"address": "192.0.2.99/24", "gateway": "192.0.2.1"}],
@@ -94,7 +94,7 @@ func BenchmarkPluginAddDelVsReference(b *testing.B) {
 // ADD with 1,000 destination lines against ADD with one, per backend: the rules go in
 // one transaction, so the cost must not grow with the lines. Target: ratio <= 2.
 func BenchmarkPluginAdd1000LinesVs1(b *testing.B) {
-	plugins := topology.BuildPlugin(b, topology.RouterPlugin)
+	plugins := topology.Build(b, topology.RouterPlugin)
 	for _, backend := range []string{"nftables", "iptables"} {
 		b.Run(backend, func(b *testing.B) { add1000Vs1(b, plugins, backend) })
 	}
@@ -128,7 +128,7 @@ func add1000Vs1(b *testing.B, plugins, backend string) {
 func BenchmarkPluginRedirectVsRoutedPath(b *testing.B) {
 	const bulkPort, connPort = 5001, 5002
 	tp := topology.New(b)
-	cni := tp.CNI(b, topology.BuildPlugin(b, topology.RouterPlugin), buildReferencePlugins(b))
+	cni := tp.CNI(b, topology.Build(b, topology.RouterPlugin), buildReferencePlugins(b))
 	router := cni.Attach(b, tp.Pod, fmt.Appendf(nil, `{"cniVersion": "1.0.0", "name": "egress-bench", "type": "egress-router",
   "interfaceArgs": {"master": %q}, "ip": {"addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1",
   "destinations": ["%d tcp 203.0.113.25", "%d tcp 203.0.113.25"]}}`, topology.Master, bulkPort, connPort), "net1")
@@ -148,8 +148,8 @@ func BenchmarkPluginRedirectVsRoutedPath(b *testing.B) {
 	tp.Exec(b, tp.Client, "ip", "route", "add", "203.0.113.25/32", "via", plain.Addr.Addr().String()).Run(b)
 	tp.Exec(b, tp.Gateway, "ip", "route", "add", topology.ClientAddr.Addr().String()+"/32", "via", plainAddr).Run(b)
 	tp.Exec(b, tp.Dest, "nft", "insert", "rule", "inet", "dest", "input", "ip", "saddr", topology.ClientAddr.Addr().String(), "accept").Run(b)
-	serve(b, tp.Dest, bulkPort, func(c net.Conn) { _, _ = io.Copy(c, zeros{}) })
-	serve(b, tp.Dest, connPort, func(c net.Conn) { _, _ = c.Write([]byte{1}) })
+	topology.Serve(b, tp.Dest, "tcp", fmt.Sprintf(":%d", bulkPort), func(c net.Conn) { _, _ = io.Copy(c, zeros{}) })
+	topology.Serve(b, tp.Dest, "tcp", fmt.Sprintf(":%d", connPort), func(c net.Conn) { _, _ = c.Write([]byte{1}) })
 
 	viaRouter := tp.Pod.Addr.Addr().String()
 	const direct = "203.0.113.25" // routed through the plain pod by the client's route
@@ -170,27 +170,6 @@ func BenchmarkPluginRedirectVsRoutedPath(b *testing.B) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
-
-// serve accepts on port in n (all addresses) and hands each connection to handle.
-func serve(b *testing.B, n ns.NetNS, port int, handle func(net.Conn)) {
-	var ln net.Listener
-	if err := n.Do(func(ns.NetNS) (err error) {
-		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); handle(c) }()
-		}
-	}()
-}
 
 func dial(b *testing.B, n ns.NetNS, addr string) net.Conn {
 	var c net.Conn

@@ -82,13 +82,7 @@ func httpExchange(n ns.NetNS, addr, request string) (httpResult, error) {
 // source address it came from.
 func serveHTTPSource(t *testing.T, n ns.NetNS, port int) {
 	t.Helper()
-	var ln net.Listener
-	if err := n.Do(func(ns.NetNS) (err error) {
-		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	ln := topology.Listen(t, n, "tcp", fmt.Sprintf(":%d", port))
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		fmt.Fprintln(w, host)

@@ -127,7 +127,7 @@ func imageBinaries(t *testing.T) string {
 		"egress-dns-proxy":        module + "/proxies/egress-dns-proxy",
 		"pause":                   module + "/test/pause",
 	} {
-		built := filepath.Join(topology.BuildPlugin(t, pkg), path.Base(pkg))
+		built := filepath.Join(topology.Build(t, pkg), path.Base(pkg))
 		if err := os.Link(built, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}

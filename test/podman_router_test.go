@@ -162,12 +162,12 @@ func containerPortNumber(t *testing.T, c corev1.Container, nameOrNumber string) 
 func waitReady(t *testing.T, n ns.NetNS, addr, urlPath string, r *router) {
 	t.Helper()
 	var last string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	if poll(20*time.Second, func() bool {
 		resp, err := httpExchange(n, addr, "GET "+urlPath+" HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n")
-		if err == nil && resp.status == http.StatusOK {
-			return
-		}
 		last = fmt.Sprint(resp.status, " ", err)
+		return err == nil && resp.status == http.StatusOK
+	}) {
+		return
 	}
 	logs, _ := r.pm.command("logs", r.id).CombinedOutput()
 	t.Fatalf("%s%s not ready within 20s (last: %s); container logs:\n%s", addr, urlPath, last, logs)

@@ -104,14 +104,9 @@ func runInstaller(t *testing.T, pm *podman, repo, plugin string) {
 		t.Fatal(err)
 	}
 	installed := filepath.Join(nodeBinDir, "egress-router")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if got, err := os.ReadFile(installed); err == nil && bytes.Equal(got, want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			logs, _ := pm.command("logs", id).CombinedOutput()
-			t.Fatalf("the plugin was not installed within 10s; container logs:\n%s", logs)
-		}
+	if !poll(10*time.Second, func() bool { got, err := os.ReadFile(installed); return err == nil && bytes.Equal(got, want) }) {
+		logs, _ := pm.command("logs", id).CombinedOutput()
+		t.Fatalf("the plugin was not installed within 10s; container logs:\n%s", logs)
 	}
 	if state := pm.run("inspect", "--format", "{{.State.Status}}", id); state != "running" {
 		t.Errorf("after installing, the container is %s, want running (idle)", state)

@@ -25,7 +25,7 @@ func routerConf(version, name string, reserved netip.Addr) []byte {
 // The plugin binary through libcni, as a runtime calls it: ADD, CHECK with the cached
 // result, traffic through the router, STATUS, DEL twice, nothing left.
 func TestRouterThroughLibcni(t *testing.T) {
-	plugins := topology.BuildPlugin(t, topology.RouterPlugin)
+	plugins := topology.Build(t, topology.RouterPlugin)
 	for _, version := range []string{"0.4.0", "1.0.0", "1.1.0"} {
 		t.Run(version, func(t *testing.T) {
 			tp := topology.New(t)
@@ -59,7 +59,7 @@ func TestRouterThroughLibcni(t *testing.T) {
 // 20 router pods on the same master, added in parallel, then deleted in parallel.
 func TestTwentyParallelAddsThenDels(t *testing.T) {
 	const n = 20
-	plugins := topology.BuildPlugin(t, topology.RouterPlugin)
+	plugins := topology.Build(t, topology.RouterPlugin)
 	tp := topology.New(t)
 	cni := tp.CNI(t, plugins)
 	pods := []*topology.Pod{tp.Pod}
@@ -103,7 +103,7 @@ func TestCNORenderedConfigWorksEndToEnd(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "egress-router.log")
 	conf := strings.NewReplacer("10.0.0.99", "203.0.113.53", "/tmp/egress-router-log", logFile).Replace(string(raw))
 	tp := topology.New(t)
-	cni := tp.CNI(t, topology.BuildPlugin(t, topology.RouterPlugin))
+	cni := tp.CNI(t, topology.Build(t, topology.RouterPlugin))
 	a := cni.Attach(t, tp.Pod, []byte(conf), "net1")
 	if _, err := cni.Add(a); err != nil {
 		t.Fatalf("ADD: %v", err)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -77,17 +79,44 @@ func (c *CNI) Status(a *Attachment) error {
 	return c.tp.Node.Do(func(ns.NetNS) error { return c.config.GetStatusNetworkList(context.Background(), a.list) })
 }
 
-// BuildPlugin builds the main package pkg (an import path) as the Makefile does, into
-// a temporary directory, and returns that directory, ready to be a CNI plugin dir.
-func BuildPlugin(t testing.TB, pkg string) string {
+// Build builds the main package pkg (an import path) as the Makefile does, once per
+// test process, and returns the directory holding the binary (named after the
+// package's last element): ready to be a CNI plugin dir. RemoveBuilds deletes them.
+func Build(t testing.TB, pkg string) string {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-tags", "netgo", "-o", filepath.Join(dir, filepath.Base(pkg)), pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	build, _ := builds.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
+		root, err := buildRoot()
+		if err != nil {
+			return "", err
+		}
+		dir, err := os.MkdirTemp(root, "")
+		if err != nil {
+			return "", err
+		}
+		cmd := exec.Command("go", "build", "-tags", "netgo", "-o", filepath.Join(dir, path.Base(pkg)), pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%v\n%s", err, out)
+		}
+		return dir, nil
+	}))
+	dir, err := build.(func() (string, error))()
+	if err != nil {
+		t.Fatalf("build %s: %v", pkg, err)
 	}
 	return dir
+}
+
+var (
+	builds    sync.Map // import path -> func() (dir string, err error)
+	buildRoot = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "egress-router-test-build") })
+)
+
+// RemoveBuilds deletes what Build built; a TestMain calls it after m.Run.
+func RemoveBuilds() {
+	if root, err := buildRoot(); err == nil {
+		os.RemoveAll(root)
+	}
 }
 
 // RouterPlugin is the egress-router plugin's import path.

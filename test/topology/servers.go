@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // ServeSource starts a server in namespace n (usually tp.Dest) on port (tcp or udp,
@@ -25,28 +26,56 @@ func ServeSource(t testing.TB, n ns.NetNS, network string, port int) {
 	addr := fmt.Sprintf(":%d", port)
 	switch network {
 	case "tcp":
-		var ln net.Listener
-		must(t, "tcp server", n.Do(func(ns.NetNS) (err error) {
-			ln, err = net.Listen("tcp", addr)
-			return err
-		}))
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap())
-				c.Close()
-			}
-		}()
+		Serve(t, n, "tcp", addr, func(c net.Conn) {
+			fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap())
+		})
 	case "udp":
 		serveUDP(t, n, "udp4", addr)
 		serveUDP(t, n, "udp6", addr)
 	default:
 		t.Fatalf("ServeSource: unsupported network %q", network)
 	}
+}
+
+// Serve accepts connections on addr (network "tcp", "tcp4" or "tcp6") in namespace n
+// until the test ends, and hands each to handle on a goroutine of its own; the
+// connection is closed when handle returns.
+func Serve(t testing.TB, n ns.NetNS, network, addr string, handle func(net.Conn)) {
+	t.Helper()
+	ln := Listen(t, n, network, addr)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}
+
+// Listen listens on addr in namespace n; the listener is closed when the test ends.
+// Any address of the destination's ranges may be named: they are local routes, not
+// assigned addresses, and binding one of their IPv6 addresses needs IPV6_FREEBIND.
+func Listen(t testing.TB, n ns.NetNS, network, addr string) net.Listener {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(network, _ string, c syscall.RawConn) error {
+		var err error
+		if network == "tcp6" {
+			c.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1) })
+		}
+		return err
+	}}
+	var ln net.Listener
+	must(t, network+" listener on "+addr, n.Do(func(ns.NetNS) (err error) {
+		ln, err = lc.Listen(context.Background(), network, addr)
+		return err
+	}))
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }
 
 // serveUDP answers each datagram from the address it was sent to: the destination
