@@ -39,7 +39,7 @@ func cmdDel(args *skel.CmdArgs) error {
 	if errors.Is(err, errNoBackend) {
 		nat = nil
 	}
-	if err := podNS.Do(func(ns.NetNS) error { return detach(spec, nat) }); err != nil {
+	if err := detach(podNS, spec, nat); err != nil {
 		inv.log.Error("DEL failed", "error", err)
 		return asCNIError("egress-router DEL", err)
 	}
@@ -47,12 +47,20 @@ func cmdDel(args *skel.CmdArgs) error {
 	return nil
 }
 
-// detach removes an attachment's state from the current (pod) namespace.
-func detach(s link.Spec, nat *natState) error {
-	var errs []error
-	if nat != nil {
-		errs = append(errs, nat.remove())
-	}
-	errs = append(errs, link.RemoveRules(s), link.Delete(s))
-	return errors.Join(errs...)
+// detach removes an attachment's state from the pod namespace. The netfilter state and
+// the link go in parallel: removing either waits for RCU grace periods in the kernel
+// (hooks unregistered, the device unregistered), which then overlap instead of adding
+// up, and neither depends on the other — the rules match the interface by name.
+func detach(podNS ns.NetNS, s link.Spec, nat *natState) error {
+	inPod := func(f func() error) error { return podNS.Do(func(ns.NetNS) error { return f() }) }
+	natRemoved := make(chan error, 1)
+	go func() {
+		if nat == nil {
+			natRemoved <- nil
+			return
+		}
+		natRemoved <- inPod(nat.remove)
+	}()
+	linkErr := inPod(func() error { return errors.Join(link.RemoveRules(s), link.Delete(s)) })
+	return errors.Join(<-natRemoved, linkErr)
 }
