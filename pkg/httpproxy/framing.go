@@ -7,7 +7,7 @@ import (
 
 var (
 	errFraming           = errors.New("conflicting or invalid message length")
-	errConnectionFraming = errors.New("Connection names Content-Length, Transfer-Encoding or Host")
+	errConnectionFraming = errors.New("the Connection header names Content-Length, Transfer-Encoding or Host")
 )
 
 // framing reads the fields that delimit the body and the connection. It refuses the

@@ -40,11 +40,15 @@ type Attachment struct {
 func (c *CNI) Attach(t testing.TB, pod *Pod, conf []byte, ifName string) *Attachment {
 	t.Helper()
 	list, err := libcni.ConfListFromBytes(conf)
-	if err != nil || len(list.Plugins) == 0 { // a single plugin's configuration
-		single, err := libcni.ConfFromBytes(conf)
+	if err != nil || len(list.Plugins) == 0 {
+		// A single plugin's configuration: libcni deprecates the form, but it is what a
+		// NetworkAttachmentDefinition holds (the CNO renders it), and Multus and cnitool
+		// wrap it in a list just like this.
+		single, err := libcni.ConfFromBytes(conf) //lint:ignore SA1019 the NAD form, see above
 		if err != nil {
 			t.Fatalf("network configuration: %v", err)
 		}
+		//lint:ignore SA1019 the NAD form, see above
 		if list, err = libcni.ConfListFromConf(single); err != nil {
 			t.Fatalf("network configuration: %v", err)
 		}
