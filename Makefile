@@ -43,10 +43,11 @@ test: deps lint build
 unit:
 	go test -count=1 -short ./...
 
-lint:
+lint: deps
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
+	staticcheck ./...
 
 # Each fuzz target for FUZZTIME.
 fuzz:

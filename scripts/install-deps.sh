@@ -30,10 +30,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# cnitool at a pinned version: the tests and the demo drive the plugin through it.
-CNITOOL_VERSION=v1.3.1
+# Go tools at pinned versions: cnitool drives the plugin in the tests and the demo;
+# staticcheck is make lint's linter.
+declare -A tools=(
+  [cnitool]=github.com/containernetworking/cni/cnitool@v1.3.1
+  [staticcheck]=honnef.co/go/tools/cmd/staticcheck@2025.1.1
+)
 gobin=$(go env GOPATH)/bin
-if [ ! -x "$gobin/cnitool" ]; then
-  echo "install-deps: go install cnitool@$CNITOOL_VERSION"
-  go install "github.com/containernetworking/cni/cnitool@$CNITOOL_VERSION"
-fi
+for tool in "${!tools[@]}"; do
+  if [ ! -x "$gobin/$tool" ]; then
+    echo "install-deps: go install ${tools[$tool]}"
+    go install "${tools[$tool]}"
+  fi
+done
