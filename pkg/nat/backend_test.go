@@ -15,6 +15,7 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/test/topology"
 )
 
 // backendUnderTest pairs a backend with the test's own view of the kernel: state
@@ -278,7 +279,7 @@ func guardRuleset() Ruleset {
 // forEachBackend runs test once per backend, each in a fresh network namespace.
 func forEachBackend(t *testing.T, test func(t *testing.T, b backendUnderTest, netns ns.NetNS)) {
 	runBackends(t, func(t *testing.T, b backendUnderTest) {
-		netns := newNS(t)
+		netns := topology.NewNS(t)
 		inNS(t, netns, b.Available)
 		test(t, b, netns)
 	})
@@ -326,7 +327,7 @@ func TestApplyWritesTheRuleset(t *testing.T) {
 func TestApplyWithoutRedirectWritesTheInputGuardAlone(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backendUnderTest, netns ns.NetNS) {
 		inNS(t, netns, func() error { return b.Apply(sampleAttachment, guardRuleset()) })
-		over := newNS(t)
+		over := topology.NewNS(t)
 		inNS(t, over, func() error { return b.Apply(sampleAttachment, sampleRuleset()) })
 		inNS(t, over, func() error { return b.Apply(sampleAttachment, guardRuleset()) })
 		if got, want := b.mustState(t, over), b.mustState(t, netns); !slices.Equal(got, want) {
@@ -365,7 +366,7 @@ func TestApplyReplacesAnOlderRuleset(t *testing.T) {
 		inNS(t, netns, func() error { return b.Apply(sampleAttachment, changed) })
 		replaced := b.mustState(t, netns)
 
-		fresh := newNS(t)
+		fresh := topology.NewNS(t)
 		inNS(t, fresh, func() error { return b.Apply(sampleAttachment, changed) })
 		if want := b.mustState(t, fresh); !slices.Equal(replaced, want) {
 			t.Errorf("state after replacing:\n%s\nwant, as written fresh:\n%s", strings.Join(replaced, "\n"), strings.Join(want, "\n"))
@@ -483,7 +484,7 @@ func TestAttachmentsDoNotDisturbEachOther(t *testing.T) {
 // The nftables table carries the attachment's identity on every rule, read back
 // through the library as the plugin's GC or an operator would.
 func TestNFTablesRulesCarryTheAttachmentIdentity(t *testing.T) {
-	netns := newNS(t)
+	netns := topology.NewNS(t)
 	inNS(t, netns, func() error { return nftablesBackend{}.Apply(sampleAttachment, sampleRuleset()) })
 	inNS(t, netns, func() error {
 		conn, err := nftables.New()
@@ -513,7 +514,7 @@ func TestNFTablesRulesCarryTheAttachmentIdentity(t *testing.T) {
 }
 
 func TestNewPicksABackend(t *testing.T) {
-	netns := newNS(t)
+	netns := topology.NewNS(t)
 	for _, tt := range []struct {
 		kind config.Backend
 		want string

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/egress-router/egress-router/test/topology"
 )
 
 // pathTopology is the smallest network redirect mode works in, dual-stack:
@@ -27,7 +29,7 @@ type pathTopology struct {
 }
 
 func newPathTopology(t *testing.T) pathTopology {
-	top := pathTopology{client: newNS(t), router: newNS(t), dest: newNS(t)}
+	top := pathTopology{client: topology.NewNS(t), router: topology.NewNS(t), dest: topology.NewNS(t)}
 	inNS(t, top.router, func() error {
 		for _, sysctl := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
 			if err := os.WriteFile(sysctl, []byte("1"), 0o644); err != nil {

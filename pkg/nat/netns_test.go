@@ -3,47 +3,15 @@ package nat
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/containernetworking/plugins/pkg/testutils"
 
 	"github.com/egress-router/egress-router/pkg/redirect"
 )
-
-// requireRoot stops a namespace test that cannot run. It skips only under -short:
-// a full run (CI) without root must fail, never pass by skipping.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if testing.Short() {
-		t.Skip("needs root to create network namespaces")
-	}
-	t.Fatal("this test creates network namespaces and programs netfilter: run it as root (or skip it with -short)")
-}
-
-// newNS creates a fresh network namespace, removed when the test ends.
-func newNS(t *testing.T) ns.NetNS {
-	t.Helper()
-	requireRoot(t)
-	netns, err := testutils.NewNS()
-	if err != nil {
-		t.Fatalf("create network namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		netns.Close()
-		if err := testutils.UnmountNS(netns); err != nil {
-			t.Errorf("remove network namespace: %v", err)
-		}
-	})
-	return netns
-}
 
 // nsName is the name `ip -n` knows the namespace by.
 func nsName(netns ns.NetNS) string { return filepath.Base(netns.Path()) }

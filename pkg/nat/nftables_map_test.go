@@ -8,6 +8,8 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/google/nftables"
+
+	"github.com/egress-router/egress-router/test/topology"
 )
 
 // The per-port DNAT rules live in maps: Check names a tampered element, a foreign
@@ -107,7 +109,7 @@ func TestNFTablesCheckNamesMapDrift(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			netns := newNS(t)
+			netns := topology.NewNS(t)
 			inNS(t, netns, func() error { return nftablesBackend{}.Apply(a, sampleRuleset()) })
 			if err := tt.tamper(netns); err != nil {
 				t.Fatalf("tamper: %v", err)
@@ -144,7 +146,7 @@ func TestNFTablesMapTakesMoreElementsThanOneMessageHolds(t *testing.T) {
 		lines[i] = fmt.Sprintf("%d tcp 2001:db8:1::%x", 10000+i, 1+i)
 	}
 	big := Ruleset{Egress: "net1", Sources: addrs("2001:db8:12::99"), Redirect: mustTable(lines...)}
-	netns := newNS(t)
+	netns := topology.NewNS(t)
 	inNS(t, netns, func() error { return nftablesBackend{}.Apply(sampleAttachment, big) })
 	inNS(t, netns, func() error { return nftablesBackend{}.Check(sampleAttachment, big) })
 	out := mustCommand(t, netns, "nft", "list", "map", "inet", "egress_router_"+sampleAttachment.hash(), "redirect6")

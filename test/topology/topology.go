@@ -74,10 +74,10 @@ func New(t testing.TB) *Topology {
 	t.Helper()
 	RequireRoot(t)
 	tp := &Topology{}
-	tp.Node = newNS(t)
-	tp.Client = newNS(t)
-	tp.Gateway = newNS(t)
-	tp.Dest = newNS(t)
+	tp.Node = NewNS(t)
+	tp.Client = NewNS(t)
+	tp.Gateway = NewNS(t)
+	tp.Dest = NewNS(t)
 	must(t, "node", tp.Node.Do(func(ns.NetNS) error {
 		if err := enableForwarding(); err != nil {
 			return err
@@ -157,7 +157,7 @@ func (tp *Topology) AddPod(t testing.TB) *Pod {
 		t.Fatal("topology: too many pods")
 	}
 	p := &Pod{
-		NS:     newNS(t),
+		NS:     NewNS(t),
 		Addr:   netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 128, 0, byte(20 + n)}), 24),
 		Addr6:  netip.MustParsePrefix(fmt.Sprintf("2001:db8:128::%x/64", 0x20+n)),
 		Bridge: fmt.Sprintf("veth-pod%d", n),
@@ -206,15 +206,20 @@ func RequireRoot(t testing.TB) {
 	t.Fatal("this test creates network namespaces and needs root; run `make test` as root, or `make unit` for unit tests only")
 }
 
-func newNS(t testing.TB) ns.NetNS {
+// NewNS creates a network namespace with a unique name, removed when the test ends.
+// It needs root (see RequireRoot).
+func NewNS(t testing.TB) ns.NetNS {
 	t.Helper()
+	RequireRoot(t)
 	n, err := testutils.NewNS()
 	if err != nil {
 		t.Fatalf("create netns: %v", err)
 	}
 	t.Cleanup(func() {
 		n.Close()
-		testutils.UnmountNS(n)
+		if err := testutils.UnmountNS(n); err != nil {
+			t.Errorf("remove netns: %v", err)
+		}
 	})
 	return n
 }
