@@ -103,19 +103,28 @@ func (r Route) String() string {
 	return s
 }
 
-// checkRoutes reports routes and rules of the Spec missing from the namespace.
+// checkRoutes reports routes and rules of the Spec missing from the namespace. The
+// interface's routes are listed once per family and table, not once per route: a
+// thousand-line redirect table has hundreds of host routes.
 func checkRoutes(s Spec, l netlink.Link) error {
+	type listing struct{ family, table int }
+	live := map[listing][]netlink.Route{}
 	var errs []error
 	for _, r := range s.Routes {
-		table := r.Table
-		if table == 0 {
-			table = unix.RT_TABLE_MAIN
+		key := listing{family(r.Dst.Addr()), r.Table}
+		if key.table == 0 {
+			key.table = unix.RT_TABLE_MAIN
 		}
-		found, err := netlinksafe.RouteListFiltered(family(r.Dst.Addr()), &netlink.Route{LinkIndex: l.Attrs().Index, Table: table},
-			netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list routes on %s: %w", s.IfName, err))
-			continue
+		found, listed := live[key]
+		if !listed {
+			var err error
+			found, err = netlinksafe.RouteListFiltered(key.family, &netlink.Route{LinkIndex: l.Attrs().Index, Table: key.table},
+				netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("list routes on %s: %w", s.IfName, err))
+				continue
+			}
+			live[key] = found
 		}
 		if !slices.ContainsFunc(found, func(live netlink.Route) bool { return sameRoute(live, r) }) {
 			errs = append(errs, fmt.Errorf("route %s dev %s is missing", r, s.IfName))
