@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -46,18 +47,23 @@ type proxyJSON struct {
 // decodeLines reads a grammar's input: a JSON list of lines, or one string holding a
 // pasted multi-line block (a legacy EGRESS_DESTINATION value).
 func decodeLines(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 {
+	// Decoded once, as what it is: a thousand-line table is most of the document, and
+	// every pass over it shows in the ADD's time.
+	switch jsonKind(raw) {
+	case "":
 		return nil, nil
+	case "a string", "null":
+		var block string
+		if json.Unmarshal(raw, &block) == nil {
+			return []string{block}, nil
+		}
+	case "a list":
+		var list []string
+		if json.Unmarshal(raw, &list) == nil {
+			return list, nil
+		}
 	}
-	var block string
-	if err := json.Unmarshal(raw, &block); err == nil {
-		return []string{block}, nil
-	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("want a list of strings or one multi-line string, got %s", jsonKind(raw))
-	}
-	return list, nil
+	return nil, fmt.Errorf("want a list of strings or one multi-line string, got %s", jsonKind(raw))
 }
 
 // decodeNumberText reads a number that existing configs write as a JSON string
@@ -82,17 +88,22 @@ func encodeJSON(v any) json.RawMessage {
 	return b
 }
 
+// jsonKind names the kind of a JSON value from its first bytes ("" for none): values
+// can be long, and the name is all an error message needs.
 func jsonKind(b []byte) string {
-	switch s := strings.TrimSpace(string(b)); {
-	case s == "null":
+	b = bytes.TrimLeft(b, " \t\r\n")
+	switch {
+	case len(b) == 0:
+		return ""
+	case bytes.HasPrefix(b, []byte("null")):
 		return "null"
-	case strings.HasPrefix(s, "{"):
+	case b[0] == '{':
 		return "an object"
-	case strings.HasPrefix(s, "["):
+	case b[0] == '[':
 		return "a list"
-	case strings.HasPrefix(s, `"`):
+	case b[0] == '"':
 		return "a string"
-	case s == "true" || s == "false":
+	case b[0] == 't' || b[0] == 'f':
 		return "a boolean"
 	default:
 		return "a number"
@@ -158,9 +169,9 @@ func looksLike(key, field string) bool {
 	return len(f) >= 6 && editDistance(k, f) <= 2
 }
 
-func fold(s string) string {
-	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
-}
+var separators = strings.NewReplacer("_", "", "-", "")
+
+func fold(s string) string { return separators.Replace(strings.ToLower(s)) }
 
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
