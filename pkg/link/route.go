@@ -6,81 +6,151 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// AddRoutes adds the Spec's routes on the interface and its source rules. Rules
-// outlive a deleted link, so any left by an older copy of the attachment are replaced,
-// not duplicated. Call it in the pod namespace, with the link up.
+// AddRoutes adds PolicyTable's routes on the interface and the rules that lead into
+// it. Rules outlive a deleted link, so any left by an older copy of the attachment are
+// replaced, not duplicated. Call it in the pod namespace, with the link up.
 func AddRoutes(s Spec) error {
 	l, err := netlinksafe.LinkByName(s.IfName)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", s.IfName, err)
 	}
-	// One socket for all the routes: the package-level calls open and close a netlink
-	// socket per request, which a thousand-line redirect table would pay per route.
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("open netlink socket: %w", err)
-	}
-	defer h.Close()
 	for _, r := range s.Routes {
-		if err := h.RouteReplace(netlinkRoute(l, r)); err != nil {
+		if err := netlink.RouteReplace(netlinkRoute(l, r)); err != nil {
 			return fmt.Errorf("add route %s: %w", r, err)
 		}
 	}
-	if err := RemoveRules(s); err != nil {
+	if err := RemoveRules(); err != nil {
 		return err
 	}
-	for _, src := range s.Sources {
-		if err := netlink.RuleAdd(netlinkRule(src)); err != nil {
-			return fmt.Errorf("add rule from %s lookup %d: %w", src, PolicyTable, err)
+	for _, r := range s.rules() {
+		if err := netlink.RuleAdd(r.netlink()); err != nil {
+			return fmt.Errorf("add rule %s: %w", r, err)
 		}
 	}
 	return nil
 }
 
-// RemoveRules deletes every rule "from <reserved address> lookup PolicyTable"; none is
-// fine. It covers every reserved address, not only the Spec's Sources, so a DEL after
-// the mode changed still finds them. Routes need no removal: they go with the link.
-func RemoveRules(s Spec) error {
-	for _, a := range s.Addresses {
-		src := a.Addr()
-		rules, err := sourceRules(src)
-		if err != nil {
-			return err
-		}
-		for i := range rules {
-			if err := netlink.RuleDel(&rules[i]); err != nil {
-				return fmt.Errorf("delete rule from %s lookup %d: %w", src, PolicyTable, err)
-			}
-		}
-	}
-	return nil
-}
-
-func sourceRules(src netip.Addr) ([]netlink.Rule, error) {
-	filter := netlinkRule(src)
-	rules, err := netlinksafe.RuleListFiltered(family(src), filter, netlink.RT_FILTER_SRC|netlink.RT_FILTER_TABLE)
+// RemoveRules deletes the attachment's rules; none is fine. They are found by what
+// they are, not from a Spec, so a DEL after the configuration changed still finds
+// them: every rule into PolicyTable (the number is this plugin's), and redirect mode's
+// rule for the pod's own traffic. Routes need no removal: they go with the link.
+func RemoveRules() error {
+	live, err := netlinksafe.RuleList(netlink.FAMILY_ALL)
 	if err != nil {
-		return nil, fmt.Errorf("list rules from %s: %w", src, err)
+		return fmt.Errorf("list rules: %w", err)
 	}
-	return rules, nil
+	for i, r := range live {
+		if r.Table != PolicyTable && !localRule(r.Family).matches(r) {
+			continue
+		}
+		if err := netlink.RuleDel(&live[i]); err != nil {
+			return fmt.Errorf("delete rule %d: lookup %d: %w", r.Priority, r.Table, err)
+		}
+	}
+	return nil
 }
 
-func netlinkRule(src netip.Addr) *netlink.Rule {
-	r := netlink.NewRule()
-	r.Family = family(src)
-	r.Src = hostNet(src)
-	r.Table = PolicyTable
-	return r
+// Rule priorities: redirect mode keeps the pod's own traffic on the main table first,
+// then sends the rest, forwarded traffic, into PolicyTable; the proxy modes' source
+// rules are at the same priority as the latter. Fixed numbers let CHECK find the rules
+// and keep their order, which the kernel's default (one below the last) would reverse.
+const (
+	localPriority  = PolicyTable - 1
+	policyPriority = PolicyTable
+)
+
+// rule is one policy routing rule of the attachment, in the terms of ip-rule(8).
+type rule struct {
+	family   int // netlink.FAMILY_V4 or FAMILY_V6
+	priority int
+	invert   bool       // "not": the selector below, negated
+	src      netip.Addr // "from src" when valid
+	iif      string     // "iif iif" when set
+	table    int
+}
+
+// rules are the rules the Spec needs. Proxy modes: "from <reserved address> lookup
+// PolicyTable", since their sockets bind it. Redirect mode, per family it forwards:
+//
+//	17745: iif lo lookup main
+//	17746: not iif net1 lookup 17746
+//
+// so whatever arrives from the cluster side to be forwarded (only DNATed connections
+// get past the forward filter) leaves via the gateway on net1, in one rule however many
+// destination lines there are, while the pod's own traffic, and the reverse-path
+// check of what arrives on eth0 (a lookup with iif lo), keep the main table.
+func (s Spec) rules() []rule {
+	var rules []rule
+	for _, src := range s.Sources {
+		rules = append(rules, rule{family: family(src), priority: policyPriority, src: src, table: PolicyTable})
+	}
+	for _, f := range s.Forwarding {
+		nf := netlink.FAMILY_V4
+		if f == 6 {
+			nf = netlink.FAMILY_V6
+		}
+		rules = append(rules, localRule(nf), rule{family: nf, priority: policyPriority, invert: true, iif: s.IfName, table: PolicyTable})
+	}
+	return rules
+}
+
+func localRule(family int) rule {
+	return rule{family: family, priority: localPriority, iif: "lo", table: unix.RT_TABLE_MAIN}
+}
+
+func (r rule) familyName() string {
+	if r.family == netlink.FAMILY_V6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func (r rule) netlink() *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family, nr.Priority, nr.Invert, nr.IifName, nr.Table = r.family, r.priority, r.invert, r.iif, r.table
+	if r.src.IsValid() {
+		nr.Src = hostNet(r.src)
+	}
+	return nr
+}
+
+// matches reports whether live is r, as the kernel lists it.
+func (r rule) matches(live netlink.Rule) bool {
+	var src netip.Addr
+	if live.Src != nil {
+		src, _ = netip.AddrFromSlice(live.Src.IP)
+	}
+	return live.Family == r.family && live.Priority == r.priority && live.Invert == r.invert &&
+		live.IifName == r.iif && live.Table == r.table && src.Unmap() == r.src
+}
+
+// String writes r as `ip rule` shows it.
+func (r rule) String() string {
+	s := strconv.Itoa(r.priority) + ":"
+	if r.invert {
+		s += " not"
+	}
+	if r.src.IsValid() {
+		s += " from " + r.src.String()
+	}
+	if r.iif != "" {
+		s += " iif " + r.iif
+	}
+	if r.table == unix.RT_TABLE_MAIN {
+		return s + " lookup main"
+	}
+	return s + " lookup " + strconv.Itoa(r.table)
 }
 
 func netlinkRoute(l netlink.Link, r Route) *netlink.Route {
-	nr := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(r.Dst), Table: r.Table}
+	nr := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipNet(r.Dst), Table: PolicyTable}
 	if r.Via.IsValid() {
 		nr.Gw = net.IP(r.Via.AsSlice())
 		if r.OnLink {
@@ -97,45 +167,37 @@ func (r Route) String() string {
 	if r.Via.IsValid() {
 		s += " via " + r.Via.String()
 	}
-	if r.Table != 0 {
-		s += fmt.Sprintf(" table %d", r.Table)
-	}
-	return s
+	return s + " table " + strconv.Itoa(PolicyTable)
 }
 
-// checkRoutes reports routes and rules of the Spec missing from the namespace. The
-// interface's routes are listed once per family and table, not once per route: a
-// thousand-line redirect table has hundreds of host routes.
+// checkRoutes reports routes and rules of the Spec missing from the namespace.
 func checkRoutes(s Spec, l netlink.Link) error {
-	type listing struct{ family, table int }
-	live := map[listing][]netlink.Route{}
 	var errs []error
+	live := map[int][]netlink.Route{} // by family, listed once each
 	for _, r := range s.Routes {
-		key := listing{family(r.Dst.Addr()), r.Table}
-		if key.table == 0 {
-			key.table = unix.RT_TABLE_MAIN
-		}
-		found, listed := live[key]
+		f := family(r.Dst.Addr())
+		found, listed := live[f]
 		if !listed {
 			var err error
-			found, err = netlinksafe.RouteListFiltered(key.family, &netlink.Route{LinkIndex: l.Attrs().Index, Table: key.table},
+			found, err = netlinksafe.RouteListFiltered(f, &netlink.Route{LinkIndex: l.Attrs().Index, Table: PolicyTable},
 				netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("list routes on %s: %w", s.IfName, err))
 				continue
 			}
-			live[key] = found
+			live[f] = found
 		}
 		if !slices.ContainsFunc(found, func(live netlink.Route) bool { return sameRoute(live, r) }) {
 			errs = append(errs, fmt.Errorf("route %s dev %s is missing", r, s.IfName))
 		}
 	}
-	for _, src := range s.Sources {
-		rules, err := sourceRules(src)
-		if err != nil {
-			errs = append(errs, err)
-		} else if len(rules) == 0 {
-			errs = append(errs, fmt.Errorf("rule from %s lookup %d is missing", src, PolicyTable))
+	rules, err := netlinksafe.RuleList(netlink.FAMILY_ALL)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list rules: %w", err))...)
+	}
+	for _, want := range s.rules() {
+		if !slices.ContainsFunc(rules, want.matches) {
+			errs = append(errs, fmt.Errorf("%s rule %s is missing", want.familyName(), want))
 		}
 	}
 	return errors.Join(errs...)

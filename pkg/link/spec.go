@@ -1,6 +1,6 @@
 // Package link programs everything of an egress router attachment in the pod network
 // namespace except NAT: the macvlan (net1) on the node's master link, the reserved
-// addresses, the routes and source rules that send egress through net1, the sysctls
+// addresses, the routing table and rules that send egress through net1, the sysctls
 // forwarding needs, and the announcements that tell neighbours the reserved IP's MAC.
 package link
 
@@ -11,9 +11,10 @@ import (
 	"github.com/egress-router/egress-router/pkg/config"
 )
 
-// PolicyTable is the routing table the proxy modes' source rules point at. The pod
-// netns is the router's own, so one fixed number cannot clash with another attachment
-// of this plugin; it is far from the tables the kernel and tools use (253-255, 0-99).
+// PolicyTable is the routing table egress takes: the reserved subnets and a default
+// route via the gateway, on the attachment's interface. The pod netns is the router's
+// own, so one fixed number cannot clash with another attachment of this plugin; it is
+// far from the tables the kernel and tools use (253-255, 0-99).
 const PolicyTable = 17746
 
 // Spec is what one attachment programs, derived from the configuration by Plan.
@@ -23,58 +24,62 @@ type Spec struct {
 	Mode      string // macvlan mode: bridge, private, vepa, passthru
 	MTU       int    // 0: the master's
 	Addresses []netip.Prefix
-	// Routes are added on IfName; those in PolicyTable serve the source rules.
+	// Routes are PolicyTable's, on IfName.
 	Routes []Route
 	// Sources get a rule "from <source> lookup PolicyTable" (proxy modes).
 	Sources []netip.Addr
-	// Forwarding lists the families (4, 6) the pod must forward (redirect mode).
+	// Forwarding lists the families (4, 6) the pod forwards (redirect mode); each gets
+	// the rules that send forwarded traffic into PolicyTable.
 	Forwarding []int
 }
 
-// Route is one route on the attachment's interface.
+// Route is one route of PolicyTable on the attachment's interface.
 type Route struct {
 	Dst netip.Prefix
 	Via netip.Addr // zero: the destination is on the link
 	// OnLink marks a gateway outside every reserved subnet (a /32 reserved address):
 	// the kernel must be told it is reachable on the link anyway.
 	OnLink bool
-	Table  int // 0: the main table
 }
 
 // Plan derives the attachment's Spec from a validated configuration, with master the
 // resolved master link (see Master).
 //
-// Redirect mode gets a host route via the gateway for each destination outside the
-// reserved subnets: only the redirected flows leave through net1, and eth0 keeps the
-// pod's default route, so cluster DNS and Services still work. The proxy modes cannot
-// list their destinations (names resolve at run time), so their sockets bind the
-// reserved address and a source rule sends everything from it through net1.
+// Egress leaves by PolicyTable in every mode, and the main table, with the pod's
+// default route on eth0, stays as it was, so cluster DNS and Services still work. What
+// is sent into the table differs. The proxy modes cannot list their destinations
+// (names resolve at run time), but their sockets bind the reserved address, so a
+// source rule sends everything from it there. Redirect mode forwards connections it
+// DNATed, so the traffic it forwards goes there: one rule whatever the number of
+// destination lines, where a host route per destination made a thousand-line ADD pay
+// for hundreds of routes (see Spec.rules).
 func Plan(c *config.Config, ifName, master string) Spec {
 	s := Spec{IfName: ifName, Master: master, Mode: c.Interface.Mode, MTU: c.Interface.MTU, Addresses: c.IP.Addresses}
+	for _, a := range c.IP.Addresses {
+		if a.Bits() < a.Addr().BitLen() {
+			s.addRoute(Route{Dst: a.Masked()})
+		}
+		if gw, ok := c.IP.Gateway(a.Addr()); ok {
+			s.addRoute(Route{Dst: netip.PrefixFrom(gw, 0).Masked(), Via: gw, OnLink: !c.IP.OnLink(gw)})
+		}
+	}
 	if c.Mode == config.Redirect {
 		for _, dst := range c.IP.Redirect.Targets() {
 			s.addForwarding(dst)
-			if c.IP.OnLink(dst) {
-				continue // the reserved subnet's own route covers it
-			}
-			gw, _ := c.IP.Gateway(dst) // Load guarantees one for an off-link target
-			r := Route{Dst: netip.PrefixFrom(dst, dst.BitLen()), Via: gw, OnLink: !c.IP.OnLink(gw)}
-			if !slices.Contains(s.Routes, r) {
-				s.Routes = append(s.Routes, r)
-			}
 		}
 		return s
 	}
 	for _, a := range c.IP.Addresses {
 		s.Sources = append(s.Sources, a.Addr())
-		if a.Bits() < a.Addr().BitLen() {
-			s.Routes = append(s.Routes, Route{Dst: a.Masked(), Table: PolicyTable})
-		}
-		if gw, ok := c.IP.Gateway(a.Addr()); ok {
-			s.Routes = append(s.Routes, Route{Dst: netip.PrefixFrom(gw, 0).Masked(), Via: gw, OnLink: !c.IP.OnLink(gw), Table: PolicyTable})
-		}
 	}
 	return s
+}
+
+// addRoute adds r once: two reserved addresses of a family share its gateway.
+func (s *Spec) addRoute(r Route) {
+	if !slices.Contains(s.Routes, r) {
+		s.Routes = append(s.Routes, r)
+	}
 }
 
 func (s *Spec) addForwarding(dst netip.Addr) {

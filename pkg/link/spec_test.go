@@ -17,22 +17,32 @@ func mustLoad(t *testing.T, doc string) *config.Config {
 	return c
 }
 
-// Redirect mode: a host route per off-link destination via its family's gateway, none
-// for on-link ones or repeats, and forwarding for the families redirected.
-func TestPlanRoutesRedirectTargetsViaTheGateway(t *testing.T) {
+// Redirect mode: PolicyTable holds the reserved subnets and a default route per
+// family via its gateway, whatever the destinations; forwarding for the families
+// redirected, and no source rules.
+func TestPlanRoutesRedirectTargetsThroughThePolicyTable(t *testing.T) {
 	c := mustLoad(t, `{"cniVersion":"1.0.0","name":"n","type":"egress-router",
 		"ip":{"addresses":["192.0.2.99/24","2001:db8:12::99/64"],"gateways":["192.0.2.1","2001:db8:12::1"],
 		"destinations":["80 tcp 203.0.113.25","81 tcp 203.0.113.25","82 tcp 192.0.2.50","443 tcp 2001:db8:20::5"]}}`)
 	s := Plan(c, "net1", "ext0")
 	want := []Route{
-		{Dst: netip.MustParsePrefix("203.0.113.25/32"), Via: netip.MustParseAddr("192.0.2.1")},
-		{Dst: netip.MustParsePrefix("2001:db8:20::5/128"), Via: netip.MustParseAddr("2001:db8:12::1")},
+		{Dst: netip.MustParsePrefix("192.0.2.0/24")},
+		{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1")},
+		{Dst: netip.MustParsePrefix("2001:db8:12::/64")},
+		{Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("2001:db8:12::1")},
 	}
 	if !slices.Equal(s.Routes, want) {
 		t.Errorf("routes = %v, want %v", s.Routes, want)
 	}
 	if !slices.Equal(s.Forwarding, []int{4, 6}) || len(s.Sources) != 0 {
 		t.Errorf("forwarding %v, sources %v", s.Forwarding, s.Sources)
+	}
+	wantRules := []string{
+		"17745: iif lo lookup main", "17746: not iif net1 lookup 17746",
+		"17745: iif lo lookup main", "17746: not iif net1 lookup 17746",
+	}
+	if got := ruleStrings(s); !slices.Equal(got, wantRules) {
+		t.Errorf("rules = %q, want %q", got, wantRules)
 	}
 }
 
@@ -45,9 +55,9 @@ func TestPlanRoutesProxySourcesThroughThePolicyTable(t *testing.T) {
 		"dnsProxy":{"destinations":["80 203.0.113.25"]}}`)
 	s := Plan(c, "net1", "ext0")
 	want := []Route{
-		{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), OnLink: true, Table: PolicyTable},
-		{Dst: netip.MustParsePrefix("2001:db8:12::/64"), Table: PolicyTable},
-		{Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("2001:db8:12::1"), Table: PolicyTable},
+		{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.1"), OnLink: true},
+		{Dst: netip.MustParsePrefix("2001:db8:12::/64")},
+		{Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("2001:db8:12::1")},
 	}
 	if !slices.Equal(s.Routes, want) {
 		t.Errorf("routes = %v, want %v", s.Routes, want)
@@ -58,4 +68,15 @@ func TestPlanRoutesProxySourcesThroughThePolicyTable(t *testing.T) {
 	if len(s.Forwarding) != 0 {
 		t.Errorf("proxy modes must not forward: %v", s.Forwarding)
 	}
+	if got, want := ruleStrings(s), []string{"17746: from 192.0.2.99 lookup 17746", "17746: from 2001:db8:12::99 lookup 17746"}; !slices.Equal(got, want) {
+		t.Errorf("rules = %q, want %q", got, want)
+	}
+}
+
+func ruleStrings(s Spec) []string {
+	var out []string
+	for _, r := range s.rules() {
+		out = append(out, r.String())
+	}
+	return out
 }

@@ -14,8 +14,9 @@ import (
 // namespace, before the link is up.
 //
 //   - rp_filter loose on the interface: replies to the reserved address come back on
-//     net1 from destinations the main table routes via eth0 (proxy modes); strict
-//     reverse-path filtering would drop them. The setting goes with the link.
+//     net1 from destinations the main table routes via eth0 (only the rules send
+//     egress to PolicyTable); strict reverse-path filtering would drop them. The
+//     setting goes with the link.
 //   - arp_notify on the interface: the kernel announces the IPv4 addresses when the
 //     link comes up (see Announce).
 //   - accept_ra and autoconf off on the interface: a router advertisement on the node

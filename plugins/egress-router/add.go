@@ -84,7 +84,7 @@ func attach(log *slog.Logger, podNS ns.NetNS, s link.Spec, master netlink.Link, 
 			return err
 		}), undo: func() { _ = inPod(func() error { restore(); return nil })() }},
 		{name: "set link up", do: inPod(func() error { return link.Up(s) })},
-		{name: "add routes", do: inPod(func() error { return link.AddRoutes(s) }), undo: undoInPod(func() error { return link.RemoveRules(s) })},
+		{name: "add routes", do: inPod(func() error { return link.AddRoutes(s) }), undo: undoInPod(link.RemoveRules)},
 		{name: "apply netfilter", do: inPod(nat.apply), undo: undoInPod(nat.remove)},
 		{name: "announce", do: inPod(func() error { return link.Announce(s) })},
 	}

@@ -61,6 +61,6 @@ func detach(podNS ns.NetNS, s link.Spec, nat *natState) error {
 		}
 		natRemoved <- inPod(nat.remove)
 	}()
-	linkErr := inPod(func() error { return errors.Join(link.RemoveRules(s), link.Delete(s)) })
+	linkErr := inPod(func() error { return errors.Join(link.RemoveRules(), link.Delete(s)) })
 	return errors.Join(<-natRemoved, linkErr)
 }

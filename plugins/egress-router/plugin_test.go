@@ -11,6 +11,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/testutils"
+
+	"github.com/egress-router/egress-router/test/topology"
 )
 
 // The full lifecycle, for each spec version and both kinds of attachment: ADD reports
@@ -31,7 +33,7 @@ func TestAddCheckDelOverEverySpecVersion(t *testing.T) {
 				t.Run(version, func(t *testing.T) {
 					conf := tc.conf(version)
 					r := p.mustAdd(t, conf)
-					p.assertResult(t, r, strings.Contains(tc.name, "redirect"))
+					p.assertResult(t, r)
 					p.assertLive(t, r, strings.Contains(tc.name, "redirect"))
 					withPrev := withPrevResult(t, conf, r)
 					if testutils.SpecVersionHasCHECK(version) {
@@ -51,7 +53,7 @@ func TestAddCheckDelOverEverySpecVersion(t *testing.T) {
 	}
 }
 
-func (p *plugin) assertResult(t *testing.T, r *current.Result, redirect bool) {
+func (p *plugin) assertResult(t *testing.T, r *current.Result) {
 	t.Helper()
 	if len(r.Interfaces) != 1 || r.Interfaces[0].Name != "net1" || r.Interfaces[0].Sandbox != p.pod.NS.Path() || r.Interfaces[0].Mac == "" {
 		t.Fatalf("interfaces = %v, want net1 in %s with a MAC", r.Interfaces, p.pod.NS.Path())
@@ -66,22 +68,8 @@ func (p *plugin) assertResult(t *testing.T, r *current.Result, redirect bool) {
 	if want := []string{"192.0.2.99/24 gw 192.0.2.1", "2001:db8:12::99/64 gw 2001:db8:12::1"}; !slices.Equal(ips, want) {
 		t.Errorf("ips = %q, want %q", ips, want)
 	}
-	var routes []string
-	for _, rt := range r.Routes {
-		routes = append(routes, rt.String())
-	}
-	var want []string
-	if redirect {
-		for _, dst := range []string{"203.0.113.25/32", "203.0.113.26/32", "203.0.113.53/32", "203.0.113.9/32", "2001:db8:20::25/128", "203.0.113.27/32"} {
-			gw := "192.0.2.1"
-			if strings.Contains(dst, ":") {
-				gw = "2001:db8:12::1"
-			}
-			want = append(want, (&types.Route{Dst: *mustCIDR(t, dst), GW: mustIP(gw)}).String())
-		}
-	}
-	if !slices.Equal(routes, want) {
-		t.Errorf("routes = %q, want %q", routes, want)
+	if len(r.Routes) != 0 {
+		t.Errorf("routes = %v, want none: they are in the policy table, behind rules", r.Routes)
 	}
 }
 
@@ -108,8 +96,23 @@ func (p *plugin) assertLive(t *testing.T, r *current.Result, redirect bool) {
 	}
 	rules := p.inPod(t, "ip rule show")
 	if redirect {
-		if got := p.inPod(t, "ip route get 203.0.113.25"); !strings.Contains(got, "via 192.0.2.1 dev net1") {
-			t.Errorf("203.0.113.25 is not routed via the gateway on net1: %s", got)
+		// What the pod forwards from the cluster side leaves via the gateway on net1,
+		// for any destination: only the forward filter decides what is forwarded.
+		client, client6 := topology.ClientAddr.Addr(), topology.ClientAddr6.Addr()
+		if got := p.inPod(t, "ip route get 203.0.113.25 from "+client.String()+" iif eth0"); !strings.Contains(got, "via 192.0.2.1 dev net1") {
+			t.Errorf("203.0.113.25 forwarded from eth0 is not routed via the gateway on net1: %s", got)
+		}
+		if got := p.inPod(t, "ip -6 route get 2001:db8:20::25 from "+client6.String()+" iif eth0"); !strings.Contains(got, "via 2001:db8:12::1 dev net1") {
+			t.Errorf("2001:db8:20::25 forwarded from eth0 is not routed via the gateway on net1: %s", got)
+		}
+		// The pod's own traffic keeps the main table.
+		if got := p.inPod(t, "ip route get 203.0.113.25"); !strings.Contains(got, "dev eth0") {
+			t.Errorf("the pod's own traffic to 203.0.113.25 left eth0: %s", got)
+		}
+		for _, want := range []string{"17745:\tfrom all iif lo lookup main", "17746:\tnot from all iif net1 lookup 17746"} {
+			if !strings.Contains(rules, want) {
+				t.Errorf("rule %q is missing:\n%s", want, rules)
+			}
 		}
 		if got := p.inPod(t, "sysctl -n net.ipv4.ip_forward"); strings.TrimSpace(got) != "1" {
 			t.Errorf("ip_forward = %s, want 1", got)
@@ -134,8 +137,8 @@ func (p *plugin) assertNothingLeft(t *testing.T) {
 		t.Errorf("net1 is still there:\n%s", out)
 	}
 	for _, family := range []string{"-4", "-6"} {
-		if rules := p.inPod(t, "ip "+family+" rule show"); strings.Contains(rules, "17746") {
-			t.Errorf("a source rule is left:\n%s", rules)
+		if rules := p.inPod(t, "ip "+family+" rule show"); strings.Contains(rules, "17745") || strings.Contains(rules, "17746") {
+			t.Errorf("a rule of the attachment is left:\n%s", rules)
 		}
 	}
 	for _, list := range []string{"nft list ruleset", "iptables-save", "ip6tables-save"} {
@@ -231,8 +234,11 @@ func TestCheckNamesWhatDrifted(t *testing.T) {
 			p.inPod(t, "ip addr add 192.0.2.98/24 dev net1")
 		}, []string{"address 192.0.2.99/24 is missing", "unexpected address 192.0.2.98/24"}},
 		{"deleted route", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) {
-			p.inPod(t, "ip route del 203.0.113.26/32")
-		}, []string{"route 203.0.113.26/32 via 192.0.2.1 dev net1 is missing"}},
+			p.inPod(t, "ip route del default table 17746")
+		}, []string{"route 0.0.0.0/0 via 192.0.2.1 table 17746 dev net1 is missing"}},
+		{"deleted rule", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) {
+			p.inPod(t, "ip -6 rule del pref 17746")
+		}, []string{"IPv6 rule 17746: not iif net1 lookup 17746 is missing"}},
 		{"changed MAC", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) {
 			p.inPod(t, "ip link set net1 address 02:00:00:00:00:99")
 		}, []string{"MAC is 02:00:00:00:00:99"}},

@@ -3,18 +3,17 @@ package main
 import (
 	"net"
 
-	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/egress-router/egress-router/pkg/link"
 )
 
-// newResult reports the attachment: the interface with its sandbox, the reserved
-// addresses with their gateways, and the main-table routes (the proxy modes' table is
-// not expressible in a result). A chained prevResult is passed through with the
-// attachment appended. It is built at the newest spec version; PrintResult converts it
-// to the caller's.
+// newResult reports the attachment: the interface with its sandbox and the reserved
+// addresses with their gateways. Its routes are in link.PolicyTable, behind rules,
+// which a result cannot express, so it lists none. A chained prevResult is passed
+// through with the attachment appended. It is built at the newest spec version;
+// PrintResult converts it to the caller's.
 func newResult(inv *invocation, podNS ns.NetNS, iface link.Interface, s link.Spec) *current.Result {
 	r := &current.Result{CNIVersion: current.ImplementedSpecVersion}
 	if inv.prev != nil {
@@ -28,15 +27,6 @@ func newResult(inv *invocation, podNS ns.NetNS, iface link.Interface, s link.Spe
 			ipc.Gateway = gw.AsSlice()
 		}
 		r.IPs = append(r.IPs, ipc)
-	}
-	for _, rt := range s.Routes {
-		if rt.Table == 0 {
-			route := &types.Route{Dst: net.IPNet{IP: rt.Dst.Addr().AsSlice(), Mask: net.CIDRMask(rt.Dst.Bits(), rt.Dst.Addr().BitLen())}}
-			if rt.Via.IsValid() {
-				route.GW = rt.Via.AsSlice()
-			}
-			r.Routes = append(r.Routes, route)
-		}
 	}
 	return r
 }
