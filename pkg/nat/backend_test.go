@@ -134,54 +134,54 @@ var iptablesUnderTest = backendUnderTest{
 :EGR-{hash}-IN - [0:0]
 -A INPUT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-IN
 -A FORWARD -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-FWD
--A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
--A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
--A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -j ACCEPT
+-A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -j DROP
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -j DROP
 iptables-save *nat
 :EGR-{hash}-DNAT - [0:0]
 :EGR-{hash}-SNAT - [0:0]
 -A PREROUTING -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-DNAT
 -A POSTROUTING -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-SNAT
--A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 80 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination 203.0.113.25:80
--A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 8080 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination 203.0.113.26:80
--A EGR-{hash}-DNAT ! -i net1 -p udp -m udp --dport 53 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination 203.0.113.53:53
--A EGR-{hash}-DNAT ! -i net1 -p sctp -m sctp --dport 9999 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination 203.0.113.30:9999
--A EGR-{hash}-DNAT ! -i net1 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination 203.0.113.27
--A EGR-{hash}-SNAT -o net1 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j SNAT --to-source 192.0.2.99
+-A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 80 -j DNAT --to-destination 203.0.113.25:80
+-A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 203.0.113.26:80
+-A EGR-{hash}-DNAT ! -i net1 -p udp -m udp --dport 53 -j DNAT --to-destination 203.0.113.53:53
+-A EGR-{hash}-DNAT ! -i net1 -p sctp -m sctp --dport 9999 -j DNAT --to-destination 203.0.113.30:9999
+-A EGR-{hash}-DNAT ! -i net1 -j DNAT --to-destination 203.0.113.27
+-A EGR-{hash}-SNAT -o net1 -j SNAT --to-source 192.0.2.99
 ip6tables-save *filter
 :EGR-{hash}-FWD - [0:0]
 :EGR-{hash}-IN - [0:0]
 -A INPUT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-IN
 -A FORWARD -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-FWD
--A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
--A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j ACCEPT
--A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -j ACCEPT
+-A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -j DROP
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -j DROP
 ip6tables-save *nat
 :EGR-{hash}-DNAT - [0:0]
 :EGR-{hash}-SNAT - [0:0]
 -A PREROUTING -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-DNAT
 -A POSTROUTING -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-SNAT
--A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 443 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination [2001:db8:1::25]:8443
--A EGR-{hash}-DNAT ! -i net1 -p udp -m udp --dport 5353 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DNAT --to-destination [2001:db8:1::53]:53
--A EGR-{hash}-SNAT -o net1 -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j SNAT --to-source 2001:db8:12::99`,
+-A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 443 -j DNAT --to-destination [2001:db8:1::25]:8443
+-A EGR-{hash}-DNAT ! -i net1 -p udp -m udp --dport 5353 -j DNAT --to-destination [2001:db8:1::53]:53
+-A EGR-{hash}-SNAT -o net1 -j SNAT --to-source 2001:db8:12::99`,
 	guardGolden: `iptables-save *filter
 :EGR-{hash}-IN - [0:0]
 -A INPUT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-IN
--A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -j DROP
 ip6tables-save *filter
 :EGR-{hash}-IN - [0:0]
 -A INPUT -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j EGR-{hash}-IN
--A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=4a1f0c3b9e2d if=net1" -j DROP`,
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -j DROP`,
 	deleteFirstDNAT: func(netns ns.NetNS, a Attachment) error {
 		_, err := command(netns, "iptables", "-t", "nat", "-D", "EGR-"+a.hash()+"-DNAT", "1")
 		return err

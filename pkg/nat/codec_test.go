@@ -41,7 +41,7 @@ func TestBackendsReadBackWhatTheyWrite(t *testing.T) {
 		if got := nftReadBack(r); got != r {
 			t.Errorf("nftables: %v came back as %v", r, got)
 		}
-		args := splitArgs(joinArgs(xtArgs(r, sampleAttachment.comment())))
+		args := splitArgs(joinArgs(xtArgs(r)))
 		if got := xtRule(r.chain, r.family, args); got != r {
 			t.Errorf("iptables: %v came back as %v (%q)", r, got, args)
 		}
@@ -122,21 +122,21 @@ COMMIT
 :EGR-{hash}-SNAT - [0:0]
 -D PREROUTING -m comment --comment "old comment" -j EGR-{hash}-DNAT
 -I PREROUTING 1 -m comment --comment "egress-router container=c1 if=net1" -j EGR-{hash}-DNAT
--A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 80 -m comment --comment "egress-router container=c1 if=net1" -j DNAT --to-destination 203.0.113.25:80
+-A EGR-{hash}-DNAT ! -i net1 -p tcp -m tcp --dport 80 -j DNAT --to-destination 203.0.113.25:80
 -I POSTROUTING 1 -m comment --comment "egress-router container=c1 if=net1" -j EGR-{hash}-SNAT
--A EGR-{hash}-SNAT -o net1 -m comment --comment "egress-router container=c1 if=net1" -j SNAT --to-source 192.0.2.99
+-A EGR-{hash}-SNAT -o net1 -j SNAT --to-source 192.0.2.99
 COMMIT
 *filter
 :EGR-{hash}-FWD - [0:0]
 :EGR-{hash}-IN - [0:0]
 -I FORWARD 1 -m comment --comment "egress-router container=c1 if=net1" -j EGR-{hash}-FWD
--A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "egress-router container=c1 if=net1" -j ACCEPT
--A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -m comment --comment "egress-router container=c1 if=net1" -j ACCEPT
--A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -m comment --comment "egress-router container=c1 if=net1" -j DROP
+-A EGR-{hash}-FWD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A EGR-{hash}-FWD -o net1 -m conntrack --ctstate DNAT -j ACCEPT
+-A EGR-{hash}-FWD -m conntrack ! --ctstate DNAT -j DROP
 -I INPUT 1 -m comment --comment "egress-router container=c1 if=net1" -j EGR-{hash}-IN
--A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -j DROP
 COMMIT
 `, "{hash}", h)
 	rules, err := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99"), Redirect: mustTable("80 tcp 203.0.113.25")}.rules()
@@ -156,9 +156,9 @@ COMMIT
 *filter
 :EGR-{hash}-IN - [0:0]
 -I INPUT 1 -m comment --comment "egress-router container=c1 if=net1" -j EGR-{hash}-IN
--A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
--A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -m comment --comment "egress-router container=c1 if=net1" -j DROP
+-A EGR-{hash}-IN -i net1 -p tcp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p udp -m conntrack --ctstate NEW -j DROP
+-A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -j DROP
 COMMIT
 `, "{hash}", h)
 	guard, err := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99")}.rules()

@@ -39,8 +39,9 @@ func (a Attachment) hash() string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// comment is the human-readable identity written on every rule, so `nft list
-// ruleset` and `iptables-save` show whose rules they are.
+// comment is the human-readable identity written on the rules, so `nft list ruleset`
+// and `iptables-save` show whose they are: on every nftables rule, and on iptables'
+// jumps into the attachment's chains (see restoreScript).
 func (a Attachment) comment() string {
 	c := "egress-router container=" + printable(a.ContainerID) + " if=" + printable(a.IfName)
 	if len(c) > commentMax {

@@ -28,7 +28,7 @@ var (
 // xtArgs renders r as an iptables rule specification in the order iptables-save
 // prints it back, so xtRule can read it. The family is the tool's (iptables or
 // ip6tables), not part of the specification.
-func xtArgs(r rule, comment string) []string {
+func xtArgs(r rule) []string {
 	var a []string
 	if r.in != "" {
 		a = append(a, "-i", r.in)
@@ -48,7 +48,7 @@ func xtArgs(r rule, comment string) []string {
 	if test, ok := xtCtTests[r.ct]; ok {
 		a = append(append(a, "-m", "conntrack"), test...)
 	}
-	a = append(a, "-m", "comment", "--comment", comment, "-j", xtTargets[r.action])
+	a = append(a, "-j", xtTargets[r.action])
 	if flag, ok := xtToFlags[r.action]; ok {
 		a = append(a, flag, formatTarget(r.to))
 	}

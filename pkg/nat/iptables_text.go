@@ -12,7 +12,9 @@ import (
 // Declaring a chain creates it or, when it exists, flushes it (also under --noflush),
 // so an older copy's rules never survive. Jumps found in live are deleted by their own
 // specification and one is inserted first in the built-in chain, so that no earlier
-// rule there can bypass the forward filter or the input guard.
+// rule there can bypass the forward filter or the input guard. Only the jumps carry
+// the attachment's comment: the chain's name already says whose its rules are, and a
+// comment on each of a thousand DNAT rules cost iptables-restore an eighth more time.
 func restoreScript(a Attachment, live xtState, want []rule) string {
 	comment := a.comment()
 	used := usedChains(want)
@@ -40,7 +42,7 @@ func restoreScript(a Attachment, live xtState, want []rule) string {
 			body = append(body, "-I "+spec.builtin+" 1 "+joinArgs([]string{"-m", "comment", "--comment", comment, "-j", name}))
 			for _, r := range want {
 				if r.chain == c {
-					body = append(body, "-A "+name+" "+joinArgs(xtArgs(r, comment)))
+					body = append(body, "-A "+name+" "+joinArgs(xtArgs(r)))
 				}
 			}
 		}
