@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
+	"github.com/egress-router/egress-router/pkg/relay"
 )
 
 // line is one forwarding line's listener. It lives as long as its local port is in the
@@ -25,8 +26,8 @@ type stats struct {
 	active, total, sent, received, dialErrors, noAddress atomic.Int64
 }
 
-// accept hands each accepted connection to handle, counted in d, until the listener
-// is closed.
+// accept hands each accepted connection to handle, on a spare goroutine (relay.Go),
+// counted in d, until the listener is closed.
 func (l *line) accept(d *drain, handle func(*line, *net.TCPConn)) {
 	for {
 		c, err := l.listener.Accept() // waits out errors other than a closed listener
@@ -34,7 +35,7 @@ func (l *line) accept(d *drain, handle func(*line, *net.TCPConn)) {
 			return
 		}
 		d.started()
-		go handle(l, c.(*net.TCPConn))
+		relay.Go(func() { handle(l, c.(*net.TCPConn)) })
 	}
 }
 

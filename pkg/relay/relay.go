@@ -31,17 +31,18 @@ type Relay struct {
 // Run relays between client and upstream until both directions have ended, then
 // closes both. The error is the first one that is not an ordinary end of stream.
 // The upstream-to-client direction runs in the caller's goroutine: one goroutine less
-// per connection is both memory per held tunnel and a hand-off less per new one.
+// per connection is both memory per held tunnel and a hand-off less per new one. The
+// other direction runs on a spare goroutine (Go).
 func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
 	var (
 		res     Result
 		sentErr error
 		sent    = make(chan struct{})
 	)
-	go func() {
+	Go(func() {
 		defer close(sent)
 		res.Sent, sentErr = oneWay(upstream, client)
-	}()
+	})
 	if r.IdleTimeout > 0 {
 		done := make(chan struct{})
 		defer close(done)
