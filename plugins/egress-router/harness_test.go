@@ -151,5 +151,3 @@ func mustCIDR(t *testing.T, s string) *net.IPNet {
 	n.IP = ip
 	return n
 }
-
-func mustIP(s string) net.IP { return net.ParseIP(s) }
