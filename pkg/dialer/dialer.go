@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Dialer dials TCP destinations for a proxy.
@@ -46,22 +48,26 @@ func (d *Dialer) Dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, er
 	if nd.Timeout == 0 {
 		nd.Timeout = 10 * time.Second
 	}
+	// With no reserved source the wildcard is bound, which is what connect(2) alone
+	// would do; IP_BIND_ADDRESS_NO_PORT (see control) leaves the port to connect.
+	var src netip.Addr
 	if len(d.Sources) > 0 {
-		src, ok := Source(d.Sources, dst.Addr())
-		if !ok {
+		var ok bool
+		if src, ok = Source(d.Sources, dst.Addr()); !ok {
 			return nil, fmt.Errorf("dial %s: %w", dst, ErrNoSource)
 		}
-		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+	} else if dst.Addr().Is4() {
+		src = netip.IPv4Unspecified()
+	} else {
+		src = netip.IPv6Unspecified()
 	}
 	network := "tcp4"
 	if dst.Addr().Is6() {
 		network = "tcp6"
 	}
-	c, err := nd.DialContext(ctx, network, dst.String())
-	if err != nil {
-		return nil, err
-	}
-	return c.(*net.TCPConn), nil
+	// DialTCP takes the address as it is: no string to format and parse again, and
+	// none of DialContext's resolution and fallback machinery on every connection.
+	return nd.DialTCP(ctx, network, netip.AddrPortFrom(src, 0), dst)
 }
 
 // Source returns the address of sources of dst's family.
@@ -81,14 +87,23 @@ func (d *Dialer) Usable(dst netip.Addr) bool {
 	return ok || len(d.Sources) == 0
 }
 
-// control re-checks the exact address the socket connects to.
-func (d *Dialer) control(_, address string, _ syscall.RawConn) error {
-	if d.Check == nil {
-		return nil
+// control re-checks the exact address the socket connects to, and defers the choice
+// of the source port from bind to connect (IP_BIND_ADDRESS_NO_PORT): a port taken at
+// bind is reserved for every destination, one taken at connect only for this one, so
+// the reserved address's ports are shared by the destinations, and bind skips the
+// search for a port no socket holds.
+func (d *Dialer) control(_, address string, c syscall.RawConn) error {
+	if d.Check != nil {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("refusing to dial unparsable address %q: %w", address, err)
+		}
+		if err := d.Check(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())); err != nil {
+			return err
+		}
 	}
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("refusing to dial unparsable address %q: %w", address, err)
-	}
-	return d.Check(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	// An error (a kernel older than 4.2) only leaves the port to bind, as before.
+	return c.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
 }

@@ -110,3 +110,28 @@ func TestIsLocalKnowsLoopbackUnspecifiedNotOthers(t *testing.T) {
 		t.Error("a documentation address is not local here")
 	}
 }
+
+func TestDialsBothFamiliesWithAndWithoutASource(t *testing.T) {
+	v4, v6 := listen(t, "127.0.0.1:0"), listen(t, "[::1]:0")
+	for _, tc := range []struct {
+		name    string
+		sources []netip.Addr
+		dst     netip.AddrPort
+	}{
+		{"IPv4 from the reserved source", []netip.Addr{netip.MustParseAddr("127.0.0.1")}, v4},
+		{"IPv6 from the reserved source", []netip.Addr{netip.MustParseAddr("::1")}, v6},
+		{"IPv4 with no source", nil, v4},
+		{"IPv6 with no source", nil, v6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := (&Dialer{Sources: tc.sources}).Dial(context.Background(), tc.dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := c.RemoteAddr().(*net.TCPAddr).AddrPort(); got != tc.dst {
+				t.Fatalf("connected to %s, want %s", got, tc.dst)
+			}
+		})
+	}
+}
