@@ -192,14 +192,18 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	defer f.drain.untrack(client, upstream)
 	l.stats.active.Add(1)
 	defer l.stats.active.Add(-1)
-	// Addresses and rules go to the logger unformatted: at the usual level these debug
-	// lines are dropped, and formatting them on every connection would cost the
-	// connection rate.
-	f.Log.Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
+	// At the usual level these debug lines are dropped; asked first, so that the rule
+	// and the counts are not boxed for the logger on every connection for nothing.
+	debug := f.Log.Enabled(context.Background(), slog.LevelDebug)
+	if debug {
+		f.Log.Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
+	}
 	res, err := f.Relay.Run(client, upstream)
 	l.stats.sent.Add(res.Sent)
 	l.stats.received.Add(res.Received)
-	f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
+	if debug {
+		f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
+	}
 }
 
 func (f *Forwarder) refusedOverCap(client netip.Addr) {
