@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,17 +39,18 @@ func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
 		res     Result
 		sentErr error
 		sent    = make(chan struct{})
+		ended   atomic.Int32
 	)
 	Go(func() {
 		defer close(sent)
-		res.Sent, sentErr = oneWay(upstream, client)
+		res.Sent, sentErr = oneWay(upstream, client, &ended)
 	})
 	if r.IdleTimeout > 0 {
 		done := make(chan struct{})
 		defer close(done)
 		go closeWhenIdle(r.IdleTimeout, done, client, upstream)
 	}
-	received, receivedErr := oneWay(client, upstream)
+	received, receivedErr := oneWay(client, upstream, &ended)
 	<-sent
 	res.Received = received
 	client.Close()
@@ -58,14 +60,19 @@ func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
 
 // oneWay copies src to dst, then passes src's end on as dst's write half-close. If the
 // copy fails (a reset), both connections are closed so the other direction ends too.
-func oneWay(dst, src *net.TCPConn) (int64, error) {
+// ended counts the directions that have ended: the last one leaves its FIN to the
+// Close that follows at once (every byte has been read both ways, so close(2) sends a
+// FIN, not a reset), one shutdown(2) less per connection.
+func oneWay(dst, src *net.TCPConn, ended *atomic.Int32) (int64, error) {
 	n, err := io.Copy(dst, src)
 	if err != nil && !isClosed(err) {
 		dst.Close()
 		src.Close()
 		return n, err
 	}
-	dst.CloseWrite()
+	if ended.Add(1) == 1 {
+		dst.CloseWrite()
+	}
 	return n, nil
 }
 
