@@ -1,13 +1,12 @@
 // Package relay moves bytes both ways between two TCP connections: the DNS proxy's
 // forwarding and the HTTP proxy's CONNECT tunnels. Both ends stay raw *net.TCPConn so
-// io.Copy uses splice(2) and the bytes never enter user space; counts come from io.Copy's
-// results. A half-close on one side is passed on, so one direction's FIN does not cut
-// the other.
+// bulk data moves with splice(2) and never enters user space (small messages take
+// read and write, see copyStream). A half-close on one side is passed on, so one
+// direction's FIN does not cut the other.
 package relay
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -64,7 +63,7 @@ func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
 // Close that follows at once (every byte has been read both ways, so close(2) sends a
 // FIN, not a reset), one shutdown(2) less per connection.
 func oneWay(dst, src *net.TCPConn, ended *atomic.Int32) (int64, error) {
-	n, err := io.Copy(dst, src)
+	n, err := copyStream(dst, src)
 	if err != nil && !isClosed(err) {
 		dst.Close()
 		src.Close()
@@ -74,10 +73,6 @@ func oneWay(dst, src *net.TCPConn, ended *atomic.Int32) (int64, error) {
 		dst.CloseWrite()
 	}
 	return n, nil
-}
-
-func isClosed(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)
 }
 
 // closeWhenIdle polls the kernel's per-socket "last data received" clock (TCP_INFO),

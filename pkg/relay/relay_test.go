@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -74,6 +75,44 @@ func TestLargeTransferBothWaysByteForByte(t *testing.T) {
 	res := <-result
 	if res.Sent != int64(len(up)) || res.Received != int64(len(down)) {
 		t.Fatalf("counted %+v, want sent %d received %d", res, len(up), len(down))
+	}
+}
+
+// Small messages go on at once, one by one (they are read and written), and a bulk
+// transfer after them (spliced once a read fills a buffer) arrives intact; the counts
+// add both up.
+func TestSmallMessagesThenBulk(t *testing.T) {
+	client, server, result := relayed(t, Relay{})
+	buf := make([]byte, 64)
+	for i := range 100 {
+		msg := fmt.Sprintf("ping %d", i)
+		client.Write([]byte(msg))
+		n, err := server.Read(buf)
+		if err != nil || string(buf[:n]) != msg {
+			t.Fatalf("server read %q, %v; want %q", buf[:n], err, msg)
+		}
+		server.Write([]byte("pong"))
+		if _, err := io.ReadFull(client, buf[:4]); err != nil || string(buf[:4]) != "pong" {
+			t.Fatalf("client read %q, %v", buf[:4], err)
+		}
+	}
+	bulk := make([]byte, 3<<20)
+	rand.Read(bulk)
+	go func() {
+		server.Write(bulk)
+		server.CloseWrite()
+	}()
+	got, err := io.ReadAll(client)
+	if err != nil || !bytes.Equal(got, bulk) {
+		t.Fatalf("client got %d bytes (%v), not the %d the server sent", len(got), err, len(bulk))
+	}
+	client.CloseWrite()
+	if _, err := io.ReadAll(server); err != nil {
+		t.Fatal(err)
+	}
+	res := <-result
+	if wantSent, wantReceived := int64(len("ping 0")*10+len("ping 10")*90), int64(4*100+len(bulk)); res.Sent != wantSent || res.Received != wantReceived {
+		t.Fatalf("counted %+v, want sent %d received %d", res, wantSent, wantReceived)
 	}
 }
 
