@@ -10,7 +10,6 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // AddRoutes adds PolicyTable's routes on the interface and the rules that lead into
@@ -31,7 +30,9 @@ func AddRoutes(s Spec) error {
 	}
 	for _, r := range s.rules() {
 		if err := netlink.RuleAdd(r.netlink()); err != nil {
-			return fmt.Errorf("add rule %s: %w", r, err)
+			// The step's undo runs only for completed steps: take back the rules
+			// added so far here.
+			return errors.Join(fmt.Errorf("add rule %s: %w", r, err), RemoveRules())
 		}
 	}
 	return nil
@@ -40,7 +41,8 @@ func AddRoutes(s Spec) error {
 // RemoveRules deletes the attachment's rules; none is fine. They are found by what
 // they are, not from a Spec, so a DEL after the configuration changed still finds
 // them: every rule into PolicyTable (the number is this plugin's), and redirect mode's
-// rule for the pod's own traffic. Routes need no removal: they go with the link.
+// rule for the pod's own traffic. Routes need no removal: they go with the link. The
+// rules and the table are the namespace's: a pod has one egress-router attachment.
 func RemoveRules() error {
 	live, err := netlinksafe.RuleList(netlink.FAMILY_ALL)
 	if err != nil {
@@ -57,13 +59,15 @@ func RemoveRules() error {
 	return nil
 }
 
-// Rule priorities: redirect mode keeps the pod's own traffic on the main table first,
-// then sends the rest, forwarded traffic, into PolicyTable; the proxy modes' source
-// rules are at the same priority as the latter. Fixed numbers let CHECK find the rules
-// and keep their order, which the kernel's default (one below the last) would reverse.
+// Rule priorities: just ahead of the main table's rule (32766), where the kernel puts
+// a rule added without one, so rules other plugins added before still come first.
+// Redirect mode sends the pod's own traffic past its forwarding rule first. Fixed
+// numbers let CHECK find the rules and keep their order, which the kernel's default
+// (one below the first after the local rule) would reverse.
 const (
-	localPriority  = PolicyTable - 1
-	policyPriority = PolicyTable
+	localPriority  = 32764
+	policyPriority = 32765
+	mainPriority   = 32766 // the kernel's rule "from all lookup main"
 )
 
 // rule is one policy routing rule of the attachment, in the terms of ip-rule(8).
@@ -73,19 +77,23 @@ type rule struct {
 	invert   bool       // "not": the selector below, negated
 	src      netip.Addr // "from src" when valid
 	iif      string     // "iif iif" when set
-	table    int
+	table    int        // "lookup table", unless goto is set
+	goTo     int        // "goto goTo": go on at that priority
 }
 
 // rules are the rules the Spec needs. Proxy modes: "from <reserved address> lookup
 // PolicyTable", since their sockets bind it. Redirect mode, per family it forwards:
 //
-//	17745: iif lo lookup main
-//	17746: not iif net1 lookup 17746
+//	32764: iif lo goto 32766
+//	32765: not iif net1 lookup 17746
 //
 // so whatever arrives from the cluster side to be forwarded (only DNATed connections
 // get past the forward filter) leaves via the gateway on net1, in one rule however many
-// destination lines there are, while the pod's own traffic, and the reverse-path
-// check of what arrives on eth0 (a lookup with iif lo), keep the main table.
+// destination lines there are. The pod's own traffic, and the reverse-path check of
+// what arrives on eth0 (a lookup with iif lo), skip to the main table's rule and are
+// routed as without these rules: a "lookup main" instead would fall through to 17746
+// when main has no route (an IPv6 reserved address in an IPv4 cluster), and send the
+// pod's own traffic out from the reserved address.
 func (s Spec) rules() []rule {
 	var rules []rule
 	for _, src := range s.Sources {
@@ -102,7 +110,7 @@ func (s Spec) rules() []rule {
 }
 
 func localRule(family int) rule {
-	return rule{family: family, priority: localPriority, iif: "lo", table: unix.RT_TABLE_MAIN}
+	return rule{family: family, priority: localPriority, iif: "lo", goTo: mainPriority}
 }
 
 func (r rule) familyName() string {
@@ -115,6 +123,9 @@ func (r rule) familyName() string {
 func (r rule) netlink() *netlink.Rule {
 	nr := netlink.NewRule()
 	nr.Family, nr.Priority, nr.Invert, nr.IifName, nr.Table = r.family, r.priority, r.invert, r.iif, r.table
+	if r.goTo != 0 {
+		nr.Goto = r.goTo
+	}
 	if r.src.IsValid() {
 		nr.Src = hostNet(r.src)
 	}
@@ -127,8 +138,9 @@ func (r rule) matches(live netlink.Rule) bool {
 	if live.Src != nil {
 		src, _ = netip.AddrFromSlice(live.Src.IP)
 	}
+	goTo := max(live.Goto, 0)
 	return live.Family == r.family && live.Priority == r.priority && live.Invert == r.invert &&
-		live.IifName == r.iif && live.Table == r.table && src.Unmap() == r.src
+		live.IifName == r.iif && live.Table == r.table && goTo == r.goTo && src.Unmap() == r.src
 }
 
 // String writes r as `ip rule` shows it.
@@ -143,8 +155,8 @@ func (r rule) String() string {
 	if r.iif != "" {
 		s += " iif " + r.iif
 	}
-	if r.table == unix.RT_TABLE_MAIN {
-		return s + " lookup main"
+	if r.goTo != 0 {
+		return s + " goto " + strconv.Itoa(r.goTo)
 	}
 	return s + " lookup " + strconv.Itoa(r.table)
 }

@@ -38,8 +38,8 @@ func TestPlanRoutesRedirectTargetsThroughThePolicyTable(t *testing.T) {
 		t.Errorf("forwarding %v, sources %v", s.Forwarding, s.Sources)
 	}
 	wantRules := []string{
-		"17745: iif lo lookup main", "17746: not iif net1 lookup 17746",
-		"17745: iif lo lookup main", "17746: not iif net1 lookup 17746",
+		"32764: iif lo goto 32766", "32765: not iif net1 lookup 17746",
+		"32764: iif lo goto 32766", "32765: not iif net1 lookup 17746",
 	}
 	if got := ruleStrings(s); !slices.Equal(got, wantRules) {
 		t.Errorf("rules = %q, want %q", got, wantRules)
@@ -68,7 +68,7 @@ func TestPlanRoutesProxySourcesThroughThePolicyTable(t *testing.T) {
 	if len(s.Forwarding) != 0 {
 		t.Errorf("proxy modes must not forward: %v", s.Forwarding)
 	}
-	if got, want := ruleStrings(s), []string{"17746: from 192.0.2.99 lookup 17746", "17746: from 2001:db8:12::99 lookup 17746"}; !slices.Equal(got, want) {
+	if got, want := ruleStrings(s), []string{"32765: from 192.0.2.99 lookup 17746", "32765: from 2001:db8:12::99 lookup 17746"}; !slices.Equal(got, want) {
 		t.Errorf("rules = %q, want %q", got, want)
 	}
 }

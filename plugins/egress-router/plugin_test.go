@@ -109,7 +109,7 @@ func (p *plugin) assertLive(t *testing.T, r *current.Result, redirect bool) {
 		if got := p.inPod(t, "ip route get 203.0.113.25"); !strings.Contains(got, "dev eth0") {
 			t.Errorf("the pod's own traffic to 203.0.113.25 left eth0: %s", got)
 		}
-		for _, want := range []string{"17745:\tfrom all iif lo lookup main", "17746:\tnot from all iif net1 lookup 17746"} {
+		for _, want := range []string{"32764:\tfrom all iif lo goto 32766", "32765:\tnot from all iif net1 lookup 17746"} {
 			if !strings.Contains(rules, want) {
 				t.Errorf("rule %q is missing:\n%s", want, rules)
 			}
@@ -137,7 +137,7 @@ func (p *plugin) assertNothingLeft(t *testing.T) {
 		t.Errorf("net1 is still there:\n%s", out)
 	}
 	for _, family := range []string{"-4", "-6"} {
-		if rules := p.inPod(t, "ip "+family+" rule show"); strings.Contains(rules, "17745") || strings.Contains(rules, "17746") {
+		if rules := p.inPod(t, "ip "+family+" rule show"); strings.Contains(rules, "32764") || strings.Contains(rules, "17746") {
 			t.Errorf("a rule of the attachment is left:\n%s", rules)
 		}
 	}
@@ -176,6 +176,23 @@ func TestAddWithMissingMasterIsCode4(t *testing.T) {
 	_, err := p.add(p.args(strings.Replace(proxyConf("1.0.0", "auto"), `"master": "ext0"`, `"master": "nosuch0"`, 1)))
 	wantCode(t, err, types.ErrInvalidEnvironmentVariables, "nosuch0")
 	p.assertNothingLeft(t)
+}
+
+// The pod's own traffic stays off net1 even where the main table has no route for it
+// (an IPv6 reserved address in a cluster without IPv6): it must not fall through to
+// the rule that sends forwarded traffic out from the reserved address.
+func TestPodTrafficWithoutAMainRouteDoesNotLeaveByNet1(t *testing.T) {
+	p := newPlugin(t)
+	p.mustAdd(t, redirectConf("1.0.0", "auto"))
+	p.inPod(t, "ip -6 route del default")
+	out, err := p.tp.Exec(t, p.pod.NS, "ip", "-6", "route", "get", "2001:db8:20::25").Output()
+	if err == nil || strings.Contains(out, "net1") {
+		t.Errorf("the pod's own IPv6 traffic without a main route: %s (%v), want unreachable", out, err)
+	}
+	forwarded := p.inPod(t, "ip -6 route get 2001:db8:20::25 from "+topology.ClientAddr6.Addr().String()+" iif eth0")
+	if !strings.Contains(forwarded, "via 2001:db8:12::1 dev net1") {
+		t.Errorf("forwarded IPv6 traffic no longer leaves via net1: %s", forwarded)
+	}
 }
 
 // The master defaults to the link of the caller's default route: ext0 in the node.
@@ -237,8 +254,8 @@ func TestCheckNamesWhatDrifted(t *testing.T) {
 			p.inPod(t, "ip route del default table 17746")
 		}, []string{"route 0.0.0.0/0 via 192.0.2.1 table 17746 dev net1 is missing"}},
 		{"deleted rule", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) {
-			p.inPod(t, "ip -6 rule del pref 17746")
-		}, []string{"IPv6 rule 17746: not iif net1 lookup 17746 is missing"}},
+			p.inPod(t, "ip -6 rule del pref 32765")
+		}, []string{"IPv6 rule 32765: not iif net1 lookup 17746 is missing"}},
 		{"changed MAC", redirectConf("1.0.0", "nftables"), func(t *testing.T, p *plugin) {
 			p.inPod(t, "ip link set net1 address 02:00:00:00:00:99")
 		}, []string{"MAC is 02:00:00:00:00:99"}},
