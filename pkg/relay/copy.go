@@ -56,7 +56,8 @@ func copyStream(dst, src *net.TCPConn) (int64, error) {
 		if readErr != nil || n == 0 {
 			buffers.Put(buf)
 			if readErr != nil {
-				return written, os.NewSyscallError("read", readErr)
+				// As net.Conn's Read reports it, so logs keep the connection.
+				return written, &net.OpError{Op: "read", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: os.NewSyscallError("read", readErr)}
 			}
 			return written, nil // end of stream
 		}

@@ -1,25 +1,31 @@
 package relay
 
 import (
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 )
 
+// A finished function's goroutine waits for the next one, and Go hands it over: the
+// next function runs with one waiting goroutine fewer, where a new goroutine would
+// leave their number as it was.
 func TestGoReusesAFinishedGoroutine(t *testing.T) {
 	done := make(chan struct{})
 	Go(func() { done <- struct{}{} })
 	<-done
-	time.Sleep(10 * time.Millisecond) // let it reach the wait
-	before := runtime.NumGoroutine()
-	for range 100 {
-		Go(func() { done <- struct{}{} })
-		<-done
+	deadline := time.Now().Add(2 * time.Second)
+	for spare.idle.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the finished goroutine does not wait for more work")
+		}
+		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(10 * time.Millisecond)
-	if after := runtime.NumGoroutine(); after > before+1 {
-		t.Fatalf("100 functions run one after another left %d goroutines, had %d", after, before)
+	time.Sleep(10 * time.Millisecond) // let the other goroutines settle
+	before := spare.idle.Load()
+	during := make(chan int32)
+	Go(func() { during <- spare.idle.Load() })
+	if got := <-during; got != before-1 {
+		t.Fatalf("%d goroutines waited while the function ran, want %d (one taken from the %d)", got, before-1, before)
 	}
 }
 
