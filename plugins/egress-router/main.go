@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
 
@@ -18,10 +19,14 @@ func init() { runtime.LockOSThread() }
 
 // The plugin lives for milliseconds and its garbage dies with it: collecting it only
 // slowed a thousand-line ADD by a fifth. The memory limit still makes the collector
-// run if a pathological config ever needs it.
+// run if a pathological config ever needs it. GOGC or GOMEMLIMIT, when set, win.
 func init() {
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(256 << 20)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(-1)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 }
 
 func main() {
