@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,6 +131,36 @@ func TestDestinationsAsOneMultiLineString(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c.IP.Redirect, want) {
 		t.Fatalf("got %+v", c.IP.Redirect)
+	}
+}
+
+// Lines are a list of strings or one multi-line string; every other JSON kind is named.
+func TestDecodeLinesOverEveryJSONKind(t *testing.T) {
+	for _, tc := range []struct {
+		raw     string
+		want    []string
+		wantErr string
+	}{
+		{raw: `["a", "b"]`, want: []string{"a", "b"}},
+		{raw: ` "a\nb"`, want: []string{"a\nb"}},
+		{raw: `null`, want: []string{""}},
+		{raw: ``},
+		{raw: `[["a"]]`, wantErr: "got a list"},
+		{raw: `[1]`, wantErr: "got a list"},
+		{raw: `{"a": 1}`, wantErr: "got an object"},
+		{raw: `true`, wantErr: "got a boolean"},
+		{raw: `8`, wantErr: "got a number"},
+	} {
+		got, err := decodeLines(json.RawMessage(tc.raw))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), "want a list of strings or one multi-line string, "+tc.wantErr) {
+				t.Errorf("%s: error %v, want one ending %q", tc.raw, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %q, %v; want %q", tc.raw, got, err, tc.want)
+		}
 	}
 }
 

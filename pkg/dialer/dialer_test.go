@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func listen(t *testing.T, addr string) netip.AddrPort {
@@ -131,6 +133,20 @@ func TestDialsBothFamiliesWithAndWithoutASource(t *testing.T) {
 			defer c.Close()
 			if got := c.RemoteAddr().(*net.TCPAddr).AddrPort(); got != tc.dst {
 				t.Fatalf("connected to %s, want %s", got, tc.dst)
+			}
+			// The port was left to connect (IP_BIND_ADDRESS_NO_PORT), so one reserved
+			// address's ports serve every destination.
+			raw, err := c.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var noPort int
+			var getErr error
+			raw.Control(func(fd uintptr) {
+				noPort, getErr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT)
+			})
+			if getErr != nil || noPort != 1 {
+				t.Fatalf("IP_BIND_ADDRESS_NO_PORT = %d (%v), want 1", noPort, getErr)
 			}
 		})
 	}

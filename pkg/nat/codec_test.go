@@ -35,6 +35,16 @@ func nftReadBack(r rule) rule {
 	return redirectRule(lookup, redirectElement(r))
 }
 
+// Rules that versions before the jump-only comment wrote inside the attachment's
+// chains carry the comment too; they read back as the same rules.
+func TestIptablesReadsOlderCommentedRules(t *testing.T) {
+	older := `! -i net1 -p tcp -m tcp --dport 80 -m comment --comment "egress-router container=c1 if=net1" -j DNAT --to-destination 203.0.113.25:80`
+	r := xtRule(prerouting, ipv4, splitArgs(older))
+	if got := joinArgs(xtArgs(r)); r.unknown != "" || got != `! -i net1 -p tcp -m tcp --dport 80 -j DNAT --to-destination 203.0.113.25:80` {
+		t.Fatalf("read %q as %v (%s)", older, r, got)
+	}
+}
+
 // Each backend reads back exactly what it writes: Check relies on it.
 func TestBackendsReadBackWhatTheyWrite(t *testing.T) {
 	for _, r := range codecRules(t) {
