@@ -205,6 +205,19 @@ func TestMasterDefaultsToTheDefaultRouteLink(t *testing.T) {
 	}
 }
 
+// Rules outlive their link: an ADD into a namespace that kept an older copy's rules
+// (at the priority the kernel gave them before priorities were fixed) replaces them.
+func TestAddReplacesRulesAnOlderCopyLeft(t *testing.T) {
+	p := newPlugin(t)
+	p.inPod(t, "ip rule add from 192.0.2.99 lookup 17746 pref 17000")
+	p.inPod(t, "ip rule add from 192.0.2.99 lookup 17746")
+	p.mustAdd(t, proxyConf("1.0.0", "auto"))
+	rules := p.inPod(t, "ip rule show")
+	if n := strings.Count(rules, "from 192.0.2.99 lookup 17746"); n != 1 || !strings.Contains(rules, "32765:\tfrom 192.0.2.99 lookup 17746") {
+		t.Errorf("want the one rule at 32765, got %d:\n%s", n, rules)
+	}
+}
+
 // ADD over an existing net1 fails with code 4 and leaves the existing one alone.
 func TestAddOverAnExistingInterfaceFailsAndKeepsIt(t *testing.T) {
 	p := newPlugin(t)
