@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,12 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/egress-router/egress-router/test/capture"
 )
 
 // proxyProcess is a proxy running in one of the topology's namespaces (the router
@@ -30,7 +30,7 @@ type proxyProcess struct {
 	name       string // the program, for messages
 	configFile string // the file -config names; writeConfig replaces it
 	cmd        *exec.Cmd
-	logs       *syncBuffer
+	logs       *capture.Buffer
 	exited     chan error // receives the process's exit, then is closed
 }
 
@@ -49,7 +49,7 @@ func (p *proxyProcess) start(t testing.TB, n ns.NetNS, bin string, conf []byte, 
 // ends, and its output logged if the test failed.
 func (p *proxyProcess) run(t testing.TB, n ns.NetNS, name string, args ...string) *proxyProcess {
 	t.Helper()
-	p.name, p.logs, p.exited = filepath.Base(name), &syncBuffer{}, make(chan error, 1)
+	p.name, p.logs, p.exited = filepath.Base(name), &capture.Buffer{}, make(chan error, 1)
 	p.cmd = exec.Command("nsenter", append([]string{"--net=" + n.Path(), "--", name}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -202,22 +202,4 @@ func poll(within time.Duration, cond func() bool) bool {
 		}
 	}
 	return true
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

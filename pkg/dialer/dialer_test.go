@@ -9,25 +9,13 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 func listen(t *testing.T, addr string) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).AddrPort()
+	return serve.Local(t, addr, func(net.Conn) {})
 }
 
 func TestBindsTheSourceOfTheDestinationsFamily(t *testing.T) {

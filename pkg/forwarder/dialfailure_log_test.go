@@ -1,33 +1,15 @@
 package forwarder
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/egress-router/egress-router/test/capture"
 )
-
-// syncBuffer is a log sink safe for the connections' goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
-}
 
 // closedPort returns a port of 127.0.0.1 that refuses connections.
 func closedPort(t *testing.T) int {
@@ -42,7 +24,7 @@ func closedPort(t *testing.T) int {
 // A dead destination fails every connection; the log says so within a budget per
 // second and then how many lines it dropped, instead of one line per connection.
 func TestDialFailuresAreLoggedWithinABudgetWithTheDroppedCount(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	f := &Forwarder{Log: slog.New(slog.NewJSONHandler(logs, nil))}
 	start(t, f, cfg(t, fmt.Sprintf("7221 127.0.0.1 %d", closedPort(t))))
 	const burst = 5 * dialFailureLogsPerSecond
@@ -53,10 +35,10 @@ func TestDialFailuresAreLoggedWithinABudgetWithTheDroppedCount(t *testing.T) {
 		return metric(t, f, "egress_dns_proxy_dial_errors_total") == burst
 	})
 	// The burst may straddle a second boundary: two seconds' budget at most.
-	if n := logs.count("cannot reach the destination"); n > 2*dialFailureLogsPerSecond {
+	if n := strings.Count(logs.String(), "cannot reach the destination"); n > 2*dialFailureLogsPerSecond {
 		t.Fatalf("%d lines for %d failures, want at most %d", n, burst, 2*dialFailureLogsPerSecond)
 	}
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	dial(t, f, 7221).closedAtOnce(t)
-	eventually(t, "the dropped count", func() bool { return logs.count("suppressed by the rate limit") == 1 })
+	eventually(t, "the dropped count", func() bool { return strings.Count(logs.String(), "suppressed by the rate limit") == 1 })
 }

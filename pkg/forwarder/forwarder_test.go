@@ -18,6 +18,7 @@ import (
 	"github.com/egress-router/egress-router/pkg/forward"
 	"github.com/egress-router/egress-router/pkg/resolver"
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 // The package tests run on loopback: a line's IP literal names its address explicitly,
@@ -32,26 +33,11 @@ func listenAddr() string {
 // address it saw, then echoes whatever it reads until the client's FIN.
 func server(t *testing.T, who string) uint16 {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "%s %s\n", who, c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr())
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
+	return serve.Local(t, "127.0.0.1:0", func(c net.Conn) {
+		fmt.Fprintf(c, "%s %s\n", who, c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr())
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+	}).Port()
 }
 
 func cfg(t *testing.T, lines ...string) *config.Config {

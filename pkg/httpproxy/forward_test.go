@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 // Hop-by-hop fields are removed both ways; no Via or X-Forwarded-For unless enabled
@@ -105,30 +106,16 @@ func TestUpstreamConnectionsAreNeverSharedAcrossClients(t *testing.T) {
 func TestStaleUpstreamIsRedialled(t *testing.T) {
 	// The origin answers one request per connection as if it kept it alive, then
 	// closes it: what an origin's idle timeout looks like to the proxy.
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-					time.Sleep(50 * time.Millisecond)
-				}
-			}()
+	origin := serve.Local(t, "127.0.0.2:0", func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			time.Sleep(50 * time.Millisecond)
 		}
-	}()
+	})
 	p := startProxy(t, "127.0.0.2", nil)
 	c := p.client()
 	for range 2 {
-		resp, err := c.Get("http://" + ln.Addr().String() + "/")
+		resp, err := c.Get("http://" + origin.String() + "/")
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%v %v", resp, err)
 		}

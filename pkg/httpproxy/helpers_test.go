@@ -2,7 +2,6 @@ package httpproxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,6 +22,8 @@ import (
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
 	"github.com/egress-router/egress-router/pkg/policy"
+	"github.com/egress-router/egress-router/test/capture"
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 // The package tests run on loopback, where every address is held by the destination
@@ -75,26 +76,9 @@ type proxy struct {
 	*Server
 	addr     string
 	reg      *prometheus.Registry
-	logs     *syncBuffer
+	logs     *capture.Buffer
 	limiter  *connlimit.Limiter
 	listener *connlimit.Listener
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func mustPolicy(t testing.TB, rules string) policy.Policy {
@@ -113,7 +97,7 @@ func startProxy(t testing.TB, rules string, dns *fakeDNS, configure ...func(*Ser
 	if dns == nil {
 		dns = newDNS(nil)
 	}
-	p := &proxy{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, limiter: &connlimit.Limiter{}}
+	p := &proxy{reg: prometheus.NewRegistry(), logs: &capture.Buffer{}, limiter: &connlimit.Limiter{}}
 	p.Server = &Server{
 		Resolve:               dns.resolve,
 		DialTimeout:           2 * time.Second,
@@ -252,39 +236,24 @@ func value(m prometheus.Metric) float64 {
 	return out.GetCounter().GetValue() + out.GetGauge().GetValue()
 }
 
-// rawOrigin is a destination on 127.0.0.2 that writes its answers byte for byte: serve
+// rawOrigin is a destination on 127.0.0.2 that writes its answers byte for byte: answer
 // is called for each request read on a connection and says whether to read another.
 // It returns the origin's address.
-func rawOrigin(t testing.TB, serve func(c net.Conn, r *http.Request) bool) string {
+func rawOrigin(t testing.TB, answer func(c net.Conn, r *http.Request) bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serve.Local(t, "127.0.0.2:0", func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			r, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					r, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, r.Body)
-					if !serve(c, r) {
-						return
-					}
-				}
-			}()
+			io.Copy(io.Discard, r.Body)
+			if !answer(c, r) {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	}).String()
 }
 
 // silentAddr is an address on 127.0.0.2 whose SYNs go unanswered: a listener with a

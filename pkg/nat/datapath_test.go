@@ -70,28 +70,6 @@ func newPathTopology(t *testing.T) pathTopology {
 	return top
 }
 
-// serveRemoteAddr listens on addr inside netns and answers every connection with the
-// address it came from.
-func serveRemoteAddr(t *testing.T, netns ns.NetNS, addr string) {
-	var l net.Listener
-	inNS(t, netns, func() (err error) {
-		l, err = net.Listen("tcp", addr)
-		return err
-	})
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
-			io.WriteString(conn, host)
-			conn.Close()
-		}
-	}()
-}
-
 // dial connects from inside netns and returns what the server said.
 func dial(netns ns.NetNS, addr string, timeout time.Duration) (string, error) {
 	var reply []byte
@@ -105,7 +83,7 @@ func dial(netns ns.NetNS, addr string, timeout time.Duration) (string, error) {
 		reply, err = io.ReadAll(conn)
 		return err
 	})
-	return string(reply), err
+	return strings.TrimSpace(string(reply)), err
 }
 
 func TestRedirectCarriesRealConnections(t *testing.T) {
@@ -126,8 +104,7 @@ func TestRedirectCarriesRealConnections(t *testing.T) {
 	}
 	runBackends(t, func(t *testing.T, b backendUnderTest) {
 		top := newPathTopology(t)
-		serveRemoteAddr(t, top.dest, "203.0.113.25:80")
-		serveRemoteAddr(t, top.dest, "[2001:db8:1::25]:80")
+		topology.ServeSource(t, top.dest, "tcp", 80)
 		inNS(t, top.router, func() error { return b.Apply(sampleAttachment, rs) })
 		// The first connection of a path may wait for a retransmitted SYN (1s) while
 		// the veths' neighbours resolve, hence the long timeout; the dropped
@@ -157,8 +134,8 @@ func TestRedirectCarriesRealConnections(t *testing.T) {
 func TestInputGuardRefusesConnectionsArrivingOnEgress(t *testing.T) {
 	runBackends(t, func(t *testing.T, b backendUnderTest) {
 		top := newPathTopology(t)
-		serveRemoteAddr(t, top.router, ":8080")
-		serveRemoteAddr(t, top.dest, "203.0.113.25:80")
+		topology.ServeSource(t, top.router, "tcp", 8080)
+		topology.ServeSource(t, top.dest, "tcp", 80)
 		inNS(t, top.router, func() error { return b.Apply(sampleAttachment, guardRuleset()) })
 		if got, err := dial(top.client, "10.1.0.1:8080", 5*time.Second); err != nil || got != "10.1.0.2" {
 			t.Errorf("client -> router's cluster address = %q, %v; want a connection", got, err)

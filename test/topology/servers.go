@@ -16,6 +16,8 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 // ServeSource starts a server in namespace n (usually tp.Dest) on port (tcp or udp,
@@ -42,19 +44,7 @@ func ServeSource(t testing.TB, n ns.NetNS, network string, port int) {
 // connection is closed when handle returns.
 func Serve(t testing.TB, n ns.NetNS, network, addr string, handle func(net.Conn)) {
 	t.Helper()
-	ln := Listen(t, n, network, addr)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
+	serve.Conns(Listen(t, n, network, addr), handle)
 }
 
 // Listen listens on addr in namespace n; the listener is closed when the test ends.
