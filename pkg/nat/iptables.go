@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/coreos/go-iptables/iptables"
 )
@@ -54,11 +55,36 @@ type xtables struct {
 }
 
 // findXtables locates the family's tools; the error wraps exec.ErrNotFound when they
-// are not installed.
+// are not installed. What it finds for an `iptables` binary is kept for the process:
+// Available and Apply both ask, and a lookup runs `iptables --version`.
 func findXtables(f family) (xtables, error) {
-	proto, name := iptables.ProtocolIPv4, "iptables"
+	path, err := exec.LookPath(xtablesName(f))
+	if err != nil {
+		return xtables{}, fmt.Errorf("%s: %w", xtablesName(f), err)
+	}
+	if x, ok := foundXtables.Load(path); ok {
+		return x.(xtables), nil
+	}
+	x, err := lookUpXtables(f)
+	if err == nil {
+		foundXtables.Store(path, x)
+	}
+	return x, err
+}
+
+var foundXtables sync.Map // path of iptables or ip6tables -> xtables
+
+func xtablesName(f family) string {
 	if f == ipv6 {
-		proto, name = iptables.ProtocolIPv6, "ip6tables"
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
+func lookUpXtables(f family) (xtables, error) {
+	proto, name := iptables.ProtocolIPv4, xtablesName(f)
+	if f == ipv6 {
+		proto = iptables.ProtocolIPv6
 	}
 	ipt, err := iptables.New(iptables.IPFamily(proto))
 	if err != nil {
