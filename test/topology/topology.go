@@ -78,6 +78,9 @@ func New(t testing.TB) *Topology {
 	tp.Client = NewNS(t)
 	tp.Gateway = NewNS(t)
 	tp.Dest = NewNS(t)
+	for _, n := range []ns.NetNS{tp.Node, tp.Client, tp.Gateway, tp.Dest} {
+		must(t, "no DAD", n.Do(func(ns.NetNS) error { return withoutDAD() }))
+	}
 	must(t, "node", tp.Node.Do(func(ns.NetNS) error {
 		if err := enableForwarding(); err != nil {
 			return err
@@ -287,6 +290,20 @@ func localRoutes(prefixes ...netip.Prefix) error {
 		if err := netlink.RouteAdd(r); err != nil {
 			return fmt.Errorf("local route %s: %w", p, err)
 		}
+	}
+	return nil
+}
+
+// withoutDAD makes links created from now on in the current namespace skip duplicate
+// address detection, link-local addresses included. A forwarding router solicits a
+// neighbour from its link-local address and sends nothing while that address is
+// tentative (up to two seconds after the link comes up), so a test's first forwarded
+// packets could be lost. Pod namespaces are left alone: the plugin works on them as
+// it would in a cluster.
+func withoutDAD() error {
+	_, err := sysctl.Sysctl("net/ipv6/conf/default/accept_dad", "0")
+	if err != nil {
+		return fmt.Errorf("sysctl accept_dad: %w", err)
 	}
 	return nil
 }
