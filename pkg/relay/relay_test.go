@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // pair returns the two ends of a loopback TCP connection.
@@ -165,5 +167,51 @@ func TestNoIdleTimeoutByDefault(t *testing.T) {
 	buf := make([]byte, 10)
 	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "still here" {
 		t.Fatalf("after a quiet period: %q %v", buf, err)
+	}
+}
+
+// A reply whose end is already queued behind it (a server that answers and closes)
+// reaches the client in one segment with the FIN: the client's socket then has
+// received two segments, the handshake's SYN-ACK and that one, where the data and a
+// FIN of its own would make three.
+func TestLastBytesLeaveWithTheFIN(t *testing.T) {
+	client, proxyFront := pair(t)
+	proxyBack, server := pair(t)
+	server.Write([]byte("hello"))
+	server.Close()
+	waitFor(t, "the server's FIN to reach the relay", func() bool { return tcpInfo(t, proxyBack).State == unix.BPF_TCP_CLOSE_WAIT })
+	go Relay{}.Run(proxyFront, proxyBack)
+
+	got, err := io.ReadAll(client)
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("client read %q, %v", got, err)
+	}
+	if segs := tcpInfo(t, client).Segs_in; segs != 2 {
+		t.Fatalf("client received %d segments, want 2: SYN-ACK, then the data with the FIN", segs)
+	}
+}
+
+func tcpInfo(t *testing.T, c *net.TCPConn) *unix.TCPInfo {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	if err := raw.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatalf("TCP_INFO: %v", err)
+	}
+	return info
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
