@@ -162,15 +162,20 @@ func (f *Forwarder) listenNew(rules []forward.Rule) (map[uint16]*line, error) {
 	return added, nil
 }
 
-// handle relays one accepted connection.
+// handle relays one accepted connection. It returns once the upstream-to-client
+// direction has ended (relay.RunThen); the connection's accounting is finished by
+// whichever direction ends last.
 func (f *Forwarder) handle(l *line, client *net.TCPConn) {
-	defer f.drain.done()
-	defer l.listener.Release(client)
+	relaying := false
 	defer func() {
 		// A bug in one connection must not take the others down with the process.
 		if p := recover(); p != nil {
 			client.Close()
 			f.Log.Error("panic while relaying a connection", "port", l.port, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+		if !relaying {
+			l.listener.Release(client)
+			f.drain.done()
 		}
 	}()
 	t := l.serving.Load()
@@ -189,21 +194,25 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	if !f.drain.track(client, upstream) {
 		return // past the grace period: track closed both
 	}
-	defer f.drain.untrack(client, upstream)
 	l.stats.active.Add(1)
-	defer l.stats.active.Add(-1)
 	// At the usual level these debug lines are dropped; asked first, so that the rule
 	// and the counts are not boxed for the logger on every connection for nothing.
 	debug := f.Log.Enabled(context.Background(), slog.LevelDebug)
 	if debug {
 		f.Log.Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
 	}
-	res, err := f.Relay.Run(client, upstream)
-	l.stats.sent.Add(res.Sent)
-	l.stats.received.Add(res.Received)
-	if debug {
-		f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
-	}
+	relaying = true
+	f.Relay.RunThen(client, upstream, func(res relay.Result, err error) {
+		l.stats.sent.Add(res.Sent)
+		l.stats.received.Add(res.Received)
+		l.stats.active.Add(-1)
+		f.drain.untrack(client, upstream)
+		if debug {
+			f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
+		}
+		l.listener.Release(client)
+		f.drain.done()
+	})
 }
 
 func (f *Forwarder) refusedOverCap(client netip.Addr) {

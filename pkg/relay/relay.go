@@ -30,49 +30,84 @@ type Relay struct {
 
 // Run relays between client and upstream until both directions have ended, then
 // closes both. The error is the first one that is not an ordinary end of stream.
-// The upstream-to-client direction runs in the caller's goroutine: one goroutine less
-// per connection is both memory per held tunnel and a hand-off less per new one. The
-// other direction runs on a spare goroutine (Go).
 func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
-	var (
-		res     Result
-		sentErr error
-		sent    = make(chan struct{})
-		ended   atomic.Int32
-	)
-	Go(func() {
-		defer close(sent)
-		res.Sent, sentErr = oneWay(upstream, client, &ended)
-	})
-	if r.IdleTimeout > 0 {
-		done := make(chan struct{})
-		defer close(done)
-		go closeWhenIdle(r.IdleTimeout, done, client, upstream)
+	type outcome struct {
+		res Result
+		err error
 	}
-	received, receivedErr := oneWay(client, upstream, &ended)
-	<-sent
-	res.Received = received
-	client.Close()
-	upstream.Close()
-	return res, errors.Join(sentErr, receivedErr)
+	ended := make(chan outcome, 1)
+	r.RunThen(client, upstream, func(res Result, err error) { ended <- outcome{res, err} })
+	o := <-ended
+	return o.res, o.err
+}
+
+// RunThen relays as Run does, but returns as soon as the caller's direction
+// (upstream to client) has ended, and calls done, on whichever goroutine ends last,
+// once both directions have and both connections are closed. The other direction runs
+// on a spare goroutine (Go). Nobody waits for the other direction to end: a caller
+// whose direction ends first (a server that answered and closed) is free at once
+// rather than parked until the client hangs up, one goroutine switch less per
+// connection. done receives what Run would return.
+func (r Relay) RunThen(client, upstream *net.TCPConn, done func(Result, error)) {
+	s := &session{client: client, upstream: upstream, done: done}
+	if r.IdleTimeout > 0 {
+		s.idleStop = make(chan struct{})
+		go closeWhenIdle(r.IdleTimeout, s.idleStop, client, upstream)
+	}
+	Go(func() { s.oneWay(upstream, client, &s.res.Sent, &s.sentErr) })
+	s.oneWay(client, upstream, &s.res.Received, &s.receivedErr)
+}
+
+// session is one relayed connection pair. Each direction writes only its own count
+// and error; the last one to end reads both, after the atomic ended counts it in.
+type session struct {
+	client, upstream     *net.TCPConn
+	res                  Result
+	sentErr, receivedErr error
+	ended                atomic.Int32
+	idleStop             chan struct{} // nil without an idle timeout
+	done                 func(Result, error)
 }
 
 // oneWay copies src to dst, then passes src's end on as dst's write half-close. If the
 // copy fails (a reset), both connections are closed so the other direction ends too.
-// ended counts the directions that have ended: the last one leaves its FIN to the
-// Close that follows at once (every byte has been read both ways, so close(2) sends a
-// FIN, not a reset), one shutdown(2) less per connection.
-func oneWay(dst, src *net.TCPConn, ended *atomic.Int32) (int64, error) {
+// The direction that ends first half-closes; the last one leaves its FIN to the Close
+// that follows at once (every byte has been read both ways, so close(2) sends a FIN,
+// not a reset), one shutdown(2) less per connection, and finishes the session. The
+// accounting is deferred so that a panic, on its way to the caller's recover, still
+// ends the other direction and the session.
+func (s *session) oneWay(dst, src *net.TCPConn, moved *int64, failed *error) {
+	clean := false
+	defer func() {
+		if !clean {
+			dst.Close()
+			src.Close()
+		}
+		if s.ended.Add(1) == 1 {
+			if clean {
+				dst.CloseWrite()
+			}
+			return
+		}
+		s.finish()
+	}()
 	n, err := copyStream(dst, src)
+	*moved = n
 	if err != nil && !isClosed(err) {
-		dst.Close()
-		src.Close()
-		return n, err
+		*failed = err
+		return
 	}
-	if ended.Add(1) == 1 {
-		dst.CloseWrite()
+	clean = true
+}
+
+// finish closes both connections and reports to done; the last direction calls it.
+func (s *session) finish() {
+	s.client.Close()
+	s.upstream.Close()
+	if s.idleStop != nil {
+		close(s.idleStop)
 	}
-	return n, nil
+	s.done(s.res, errors.Join(s.sentErr, s.receivedErr))
 }
 
 // closeWhenIdle polls the kernel's per-socket "last data received" clock (TCP_INFO),

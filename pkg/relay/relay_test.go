@@ -215,3 +215,48 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// RunThen frees its caller once the upstream-to-client direction has ended, while the
+// client still sends; done runs once, after both directions, with both counts.
+func TestRunThenReturnsWhenItsDirectionEnds(t *testing.T) {
+	client, proxyFront := pair(t)
+	proxyBack, server := pair(t)
+	server.Write([]byte("bye"))
+	server.CloseWrite()
+	finished := make(chan Result, 2)
+	returned := make(chan struct{})
+	go func() {
+		Relay{}.RunThen(proxyFront, proxyBack, func(res Result, _ error) { finished <- res })
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunThen still running after the upstream-to-client direction ended")
+	}
+	select {
+	case <-finished:
+		t.Fatal("done ran while the client's direction was still open")
+	default:
+	}
+
+	client.Write([]byte("more"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(server, buf); err != nil || string(buf) != "more" {
+		t.Fatalf("server read %q, %v after RunThen returned", buf, err)
+	}
+	client.CloseWrite()
+	select {
+	case res := <-finished:
+		if res.Sent != 4 || res.Received != 3 {
+			t.Fatalf("counted %+v, want sent 4 received 3", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("done not called after both directions ended")
+	}
+	select {
+	case <-finished:
+		t.Fatal("done called twice")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
