@@ -25,58 +25,51 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, copyBuffer); return 
 // splice-auto makes the same bet. The buffer is taken only once src is readable, so a
 // quiet connection holds none.
 //
-// Each turn reads what src has before writing it, so a stream whose end is already
-// queued behind its last bytes (a server that answers and closes) is seen to end
-// before those bytes are written: they are then sent with MSG_MORE, and the FIN that
-// follows (CloseWrite, or Close) leaves in the same segment. That is two packets
+// Each turn reads what src has queued before writing it, so a stream whose end is
+// already queued behind its last bytes (a server that answers and closes) is seen to
+// end before those bytes are written: they are then sent with MSG_MORE, and the FIN
+// that follows (CloseWrite, or Close) leaves in the same segment. That is two packets
 // fewer on the client's side of every such connection: the FIN on its own and the
-// ACK of the data. The reads are the ones the loop makes anyway, only in another
-// order.
+// ACK of the data. The write happens inside the read callback, so that after it the
+// wait for more data continues the same RawConn.Read: starting a new one would reset
+// the poller's readiness and cost a read(2) that can only say EAGAIN.
 func copyStream(dst, src *net.TCPConn) (int64, error) {
 	raw, err := src.SyscallConn()
 	if err != nil {
 		return 0, err
 	}
-	var written int64
-	for {
-		var (
-			buf     *[]byte
-			n       int
-			end     bool
-			readErr error
-		)
-		err := raw.Read(func(fd uintptr) bool {
-			buf = buffers.Get().(*[]byte)
-			n, end, readErr = readQueued(int(fd), *buf)
-			if n == 0 && !end && readErr == nil {
-				buffers.Put(buf)
-				return false // wait until readable, holding no buffer
-			}
-			return true
-		})
-		if err != nil {
-			return written, err
-		}
+	var (
+		written           int64
+		end, full         bool
+		readErr, writeErr error
+	)
+	err = raw.Read(func(fd uintptr) bool {
+		buf := buffers.Get().(*[]byte)
+		var n int
+		n, end, readErr = readQueued(int(fd), *buf)
 		if n > 0 {
-			w, writeErr := send(dst, (*buf)[:n], end)
+			var w int
+			w, writeErr = send(dst, (*buf)[:n], end)
 			written += int64(w)
-			if writeErr != nil {
-				buffers.Put(buf)
-				return written, writeErr
-			}
 		}
-		buffers.Put(buf)
-		switch {
-		case readErr != nil:
-			// As net.Conn's Read reports it, so logs keep the connection.
-			return written, &net.OpError{Op: "read", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: os.NewSyscallError("read", readErr)}
-		case end:
-			return written, nil
-		case n == copyBuffer:
-			spliced, err := io.Copy(dst, src) // *TCPConn to *TCPConn: splice(2)
-			return written + spliced, err
-		}
+		buffers.Put(buf) // waiting below holds no buffer
+		full = n == copyBuffer
+		return end || full || readErr != nil || writeErr != nil
+	})
+	switch {
+	case err != nil:
+		return written, err
+	case writeErr != nil:
+		return written, writeErr
+	case readErr != nil:
+		// As net.Conn's Read reports it, so logs keep the connection.
+		return written, &net.OpError{Op: "read", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: os.NewSyscallError("read", readErr)}
+	case end:
+		return written, nil
 	}
+	// A full buffer: bulk data, which splice(2) moves from here on.
+	spliced, err := io.Copy(dst, src)
+	return written + spliced, err
 }
 
 // readQueued reads what the socket fd has queued into buf: until buf is full, nothing
@@ -100,8 +93,8 @@ func readQueued(fd int, buf []byte) (n int, end bool, err error) {
 }
 
 // send writes p to c. With last set, p is the stream's last data: MSG_MORE holds it
-// for the FIN that the caller's CloseWrite or Close adds at once (oneWay, Run), so
-// both go in one segment.
+// for the FIN that the caller's CloseWrite or Close adds at once (session.oneWay,
+// session.finish), so both go in one segment.
 func send(c *net.TCPConn, p []byte, last bool) (int, error) {
 	if !last {
 		return c.Write(p)
