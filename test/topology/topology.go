@@ -295,15 +295,19 @@ func localRoutes(prefixes ...netip.Prefix) error {
 }
 
 // withoutDAD makes links created from now on in the current namespace skip duplicate
-// address detection, link-local addresses included. A forwarding router solicits a
-// neighbour from its link-local address and sends nothing while that address is
-// tentative (up to two seconds after the link comes up), so a test's first forwarded
-// packets could be lost. Pod namespaces are left alone: the plugin works on them as
-// it would in a cluster.
+// address detection, link-local addresses included. A forwarding router (node,
+// gateway) solicits a neighbour from its link-local address and sends nothing while
+// that address is tentative (up to two seconds after the link comes up), so a test's
+// first forwarded packets could be lost; the client and destination get the same
+// settling-free start. Pod namespaces are left alone: the plugin works on them as it
+// would in a cluster.
 func withoutDAD() error {
-	_, err := sysctl.Sysctl("net/ipv6/conf/default/accept_dad", "0")
-	if err != nil {
-		return fmt.Errorf("sysctl accept_dad: %w", err)
+	// The kernel skips DAD only if both "all" and the link say so; "all" is 0 in a new
+	// namespace unless the host makes namespaces inherit its settings.
+	for _, key := range []string{"net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad"} {
+		if _, err := sysctl.Sysctl(key, "0"); err != nil {
+			return fmt.Errorf("sysctl %s: %w", key, err)
+		}
 	}
 	return nil
 }
