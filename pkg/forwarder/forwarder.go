@@ -164,20 +164,16 @@ func (f *Forwarder) listenNew(rules []forward.Rule) (map[uint16]*line, error) {
 
 // handle relays one accepted connection. It returns once the upstream-to-client
 // direction has ended (relay.RunThen); the connection's accounting is finished by
-// whichever direction ends last.
+// whichever direction ends last, in relayEnded.
 func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	relaying := false
 	defer func() {
-		// A bug in one connection must not take the others down with the process.
-		if p := recover(); p != nil {
-			client.Close()
-			f.Log.Error("panic while relaying a connection", "port", l.port, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		}
 		if !relaying {
 			l.listener.Release(client)
 			f.drain.done()
 		}
 	}()
+	defer f.survive(l, client)
 	t := l.serving.Load()
 	l.stats.total.Add(1)
 	upstream, err := t.dial(f.drain.dials)
@@ -191,28 +187,45 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 		f.logDialFailure(t, client, err)
 		return
 	}
-	if !f.drain.track(client, upstream) {
-		return // past the grace period: track closed both
-	}
-	l.stats.active.Add(1)
 	// At the usual level these debug lines are dropped; asked first, so that the rule
 	// and the counts are not boxed for the logger on every connection for nothing.
 	debug := f.Log.Enabled(context.Background(), slog.LevelDebug)
 	if debug {
 		f.Log.Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
 	}
+	if !f.drain.track(client, upstream) {
+		return // past the grace period: track closed both
+	}
+	// From here on relayEnded does the accounting; nothing between can panic.
+	l.stats.active.Add(1)
 	relaying = true
 	f.Relay.RunThen(client, upstream, func(res relay.Result, err error) {
-		l.stats.sent.Add(res.Sent)
-		l.stats.received.Add(res.Received)
-		l.stats.active.Add(-1)
-		f.drain.untrack(client, upstream)
-		if debug {
-			f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
-		}
-		l.listener.Release(client)
-		f.drain.done()
+		f.relayEnded(l, t, client, upstream, res, err, debug)
 	})
+}
+
+// relayEnded finishes a relayed connection's accounting, on the goroutine of the
+// direction that ended last.
+func (f *Forwarder) relayEnded(l *line, t *target, client, upstream *net.TCPConn, res relay.Result, err error, debug bool) {
+	defer f.drain.done()
+	defer l.listener.Release(client)
+	defer f.survive(l, client)
+	l.stats.sent.Add(res.Sent)
+	l.stats.received.Add(res.Received)
+	l.stats.active.Add(-1)
+	f.drain.untrack(client, upstream)
+	if debug {
+		f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
+	}
+}
+
+// survive, deferred, recovers a panic in one connection's handling and logs it: a bug
+// in one connection must not take the others down with the process.
+func (f *Forwarder) survive(l *line, client *net.TCPConn) {
+	if p := recover(); p != nil {
+		client.Close()
+		f.Log.Error("panic while relaying a connection", "port", l.port, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	}
 }
 
 func (f *Forwarder) refusedOverCap(client netip.Addr) {

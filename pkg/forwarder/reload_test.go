@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 func TestApplyKeepsOpenConnectionsAndAppliesAddedChangedRemovedLines(t *testing.T) {
@@ -115,5 +117,55 @@ func TestShutdownCutsWhatIsLeftAfterTheGracePeriod(t *testing.T) {
 	}
 	if _, err := io.ReadAll(open.r); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("after the cut: %v", err)
+	}
+}
+
+// When the server answers and closes first, the client's direction ends last and
+// finishes the connection's accounting (relay.RunThen, on the relay's own goroutine):
+// the active gauge goes back to zero, both byte counts are added, and Shutdown finds
+// nothing left to wait for or cut.
+func TestClientEndingLastFinishesTheConnection(t *testing.T) {
+	port := serve.Local(t, "127.0.0.1:0", func(c net.Conn) {
+		io.WriteString(c, "hello\n")
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+	}).Port()
+	f := &Forwarder{ListenAddr: listenAddr()}
+	if err := f.Apply(cfg(t, fmt.Sprintf("7131 127.0.0.1 %d", port))); err != nil {
+		t.Fatal(err)
+	}
+	cl := dial(t, f, 7131)
+	if got := cl.line(t); got != "hello" {
+		t.Fatalf("server said %q", got)
+	}
+	if _, err := cl.r.ReadByte(); err != io.EOF {
+		t.Fatalf("after the answer: %v, want the server's FIN passed on", err)
+	}
+	if active := metric(t, f, "egress_dns_proxy_connections_active"); active != 1 {
+		t.Fatalf("%v connections active while the client still sends, want 1", active)
+	}
+	io.WriteString(cl, "more")
+	cl.Conn.(*net.TCPConn).CloseWrite()
+	for deadline := time.Now().Add(5 * time.Second); metric(t, f, "egress_dns_proxy_connections_active") != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection is still counted active after both sides ended")
+		}
+	}
+	if sent, received := metric(t, f, "egress_dns_proxy_sent_bytes_total"), metric(t, f, "egress_dns_proxy_received_bytes_total"); sent != 4 || received != 6 {
+		t.Fatalf("counted %v bytes sent, %v received; want 4 and 6", sent, received)
+	}
+	cut := make(chan int)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cut <- f.Shutdown(ctx)
+	}()
+	select {
+	case n := <-cut:
+		if n != 0 {
+			t.Fatalf("Shutdown cut %d connections, want none left", n)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown still waits for a connection that ended")
 	}
 }

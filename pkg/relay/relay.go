@@ -74,8 +74,8 @@ type session struct {
 // The direction that ends first half-closes; the last one leaves its FIN to the Close
 // that follows at once (every byte has been read both ways, so close(2) sends a FIN,
 // not a reset), one shutdown(2) less per connection, and finishes the session. The
-// accounting is deferred so that a panic, on its way to the caller's recover, still
-// ends the other direction and the session.
+// accounting is deferred so that a panic in the caller's direction, on its way to the
+// caller's recover, still ends the other direction and the session.
 func (s *session) oneWay(dst, src *net.TCPConn, moved *int64, failed *error) {
 	clean := false
 	defer func() {

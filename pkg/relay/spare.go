@@ -17,7 +17,7 @@ var spare = struct {
 // A new goroutine starts with a small stack and grows it, copying it each time, as a
 // connection's dial and relay calls go deeper: about a tenth of the DNS proxy's CPU
 // per new connection, measured at thousands a second. A reused one has grown already.
-// Run uses it for its second direction; a proxy can use it for each connection.
+// RunThen uses it for its second direction; a proxy can use it for each connection.
 func Go(f func()) {
 	select {
 	case spare.work <- f:
