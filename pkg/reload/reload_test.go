@@ -60,6 +60,16 @@ func next(t *testing.T, ch <-chan string) string {
 	}
 }
 
+// noneWithin100ms fails the test if ch yields anything in the next 100 ms.
+func noneWithin100ms(t *testing.T, ch <-chan string, what string) {
+	t.Helper()
+	select {
+	case got := <-ch:
+		t.Fatalf("%s: %q", what, got)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 func TestSymlinkSwapIsApplied(t *testing.T) {
 	path, update := configMapDir(t, "v1")
 	applied := make(chan string, 10)
@@ -68,11 +78,7 @@ func TestSymlinkSwapIsApplied(t *testing.T) {
 	if got := next(t, applied); got != "v2" {
 		t.Fatalf("applied %q, want v2", got)
 	}
-	select {
-	case got := <-applied:
-		t.Fatalf("unchanged content applied again: %q", got)
-	case <-time.After(100 * time.Millisecond):
-	}
+	noneWithin100ms(t, applied, "unchanged content applied again")
 }
 
 func TestRefusedContentIsNotRetriedUntilItChangesOrSIGHUP(t *testing.T) {
@@ -89,11 +95,7 @@ func TestRefusedContentIsNotRetriedUntilItChangesOrSIGHUP(t *testing.T) {
 	if got := next(t, offered); got != "bad" {
 		t.Fatalf("offered %q", got)
 	}
-	select {
-	case got := <-offered:
-		t.Fatalf("refused content offered again without a change: %q", got)
-	case <-time.After(100 * time.Millisecond):
-	}
+	noneWithin100ms(t, offered, "refused content offered again without a change")
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	if got := next(t, offered); got != "bad" {
 		t.Fatalf("SIGHUP offered %q", got)

@@ -17,43 +17,39 @@ import (
 // destination, which accepts only the reserved address, sees 192.0.2.99 (or its IPv6
 // twin) — for each protocol, a port map, the fallback and IPv6, with both backends.
 func TestRedirectCarriesClientTrafficFromTheReservedAddress(t *testing.T) {
-	for _, backend := range []string{"nftables", "iptables"} {
-		t.Run(backend, func(t *testing.T) {
-			p := newPlugin(t)
-			p.mustAdd(t, redirectConf("1.0.0", backend))
-			tp := p.tp
-			topology.ServeSource(t, tp.Dest, "tcp", 80)
-			topology.ServeSource(t, tp.Dest, "tcp", 443)
-			topology.ServeSource(t, tp.Dest, "tcp", 7777)
-			topology.ServeSource(t, tp.Dest, "udp", 53)
-			pod, pod6 := p.pod.Addr.Addr(), p.pod.Addr6.Addr()
-			for _, c := range []struct {
-				what, network string
-				to            netip.AddrPort
-				want          netip.Addr
-			}{
-				{"tcp 80 -> 203.0.113.25:80", "tcp", netip.AddrPortFrom(pod, 80), topology.Reserved.Addr()},
-				{"port map 8080 -> 203.0.113.26:80", "tcp", netip.AddrPortFrom(pod, 8080), topology.Reserved.Addr()},
-				{"udp 53 -> 203.0.113.53:53", "udp", netip.AddrPortFrom(pod, 53), topology.Reserved.Addr()},
-				{"fallback 7777 -> 203.0.113.27:7777", "tcp", netip.AddrPortFrom(pod, 7777), topology.Reserved.Addr()},
-				{"IPv6 443 -> [2001:db8:20::25]:443", "tcp", netip.AddrPortFrom(pod6, 443), topology.Reserved6.Addr()},
-			} {
-				got, err := topology.AskSource(tp.Client, c.network, c.to.String())
-				if err != nil || got != c.want.String() {
-					t.Errorf("%s: destination saw %q (%v), want %s", c.what, got, err, c.want)
-				}
+	onEachBackend(t, redirectConf, func(t *testing.T, p *plugin) {
+		tp := p.tp
+		topology.ServeSource(t, tp.Dest, "tcp", 80)
+		topology.ServeSource(t, tp.Dest, "tcp", 443)
+		topology.ServeSource(t, tp.Dest, "tcp", 7777)
+		topology.ServeSource(t, tp.Dest, "udp", 53)
+		pod, pod6 := p.pod.Addr.Addr(), p.pod.Addr6.Addr()
+		for _, c := range []struct {
+			what, network string
+			to            netip.AddrPort
+			want          netip.Addr
+		}{
+			{"tcp 80 -> 203.0.113.25:80", "tcp", netip.AddrPortFrom(pod, 80), topology.Reserved.Addr()},
+			{"port map 8080 -> 203.0.113.26:80", "tcp", netip.AddrPortFrom(pod, 8080), topology.Reserved.Addr()},
+			{"udp 53 -> 203.0.113.53:53", "udp", netip.AddrPortFrom(pod, 53), topology.Reserved.Addr()},
+			{"fallback 7777 -> 203.0.113.27:7777", "tcp", netip.AddrPortFrom(pod, 7777), topology.Reserved.Addr()},
+			{"IPv6 443 -> [2001:db8:20::25]:443", "tcp", netip.AddrPortFrom(pod6, 443), topology.Reserved6.Addr()},
+		} {
+			got, err := topology.AskSource(tp.Client, c.network, c.to.String())
+			if err != nil || got != c.want.String() {
+				t.Errorf("%s: destination saw %q (%v), want %s", c.what, got, err, c.want)
 			}
-			// The same client going direct is refused: only the router's address is let in.
-			if _, err := topology.AskSource(tp.Client, "tcp", "203.0.113.25:80"); !topology.IsRefused(err) {
-				t.Errorf("direct: want refused, got %v", err)
-			}
-			// The pod's own cluster traffic still uses eth0 and its cluster address.
-			topology.ServeSource(t, tp.Node, "tcp", 9)
-			if got, err := topology.AskSource(p.pod.NS, "tcp", "10.128.0.1:9"); err != nil || got != pod.String() {
-				t.Errorf("pod to cluster: source %q (%v), want %s", got, err, pod)
-			}
-		})
-	}
+		}
+		// The same client going direct is refused: only the router's address is let in.
+		if _, err := topology.AskSource(tp.Client, "tcp", "203.0.113.25:80"); !topology.IsRefused(err) {
+			t.Errorf("direct: want refused, got %v", err)
+		}
+		// The pod's own cluster traffic still uses eth0 and its cluster address.
+		topology.ServeSource(t, tp.Node, "tcp", 9)
+		if got, err := topology.AskSource(p.pod.NS, "tcp", "10.128.0.1:9"); err != nil || got != pod.String() {
+			t.Errorf("pod to cluster: source %q (%v), want %s", got, err, pod)
+		}
+	})
 }
 
 // SCTP goes through the same DNAT when the kernel speaks it (socat as both ends; Go
@@ -122,44 +118,36 @@ func TestProxyModeSendsTheReservedSourceThroughNet1(t *testing.T) {
 // node network (the gateway) cannot open a connection to the reserved address, and
 // the pod's own connections from it still get their replies.
 func TestProxyModeRefusesConnectionsThroughNet1(t *testing.T) {
-	for _, backend := range []string{"nftables", "iptables"} {
-		t.Run(backend, func(t *testing.T) {
-			p := newPlugin(t)
-			p.mustAdd(t, proxyConf("1.0.0", backend))
-			topology.ServeSource(t, p.pod.NS, "tcp", 8080)
-			topology.ServeSource(t, p.tp.Dest, "tcp", 80)
-			client := topology.ClientAddr.Addr()
-			if got, err := topology.AskSource(p.tp.Client, "tcp", netip.AddrPortFrom(p.pod.Addr.Addr(), 8080).String()); err != nil || got != client.String() {
-				t.Errorf("client -> pod's cluster address :8080: pod saw %q (%v), want %s", got, err, client)
+	onEachBackend(t, proxyConf, func(t *testing.T, p *plugin) {
+		topology.ServeSource(t, p.pod.NS, "tcp", 8080)
+		topology.ServeSource(t, p.tp.Dest, "tcp", 80)
+		client := topology.ClientAddr.Addr()
+		if got, err := topology.AskSource(p.tp.Client, "tcp", netip.AddrPortFrom(p.pod.Addr.Addr(), 8080).String()); err != nil || got != client.String() {
+			t.Errorf("client -> pod's cluster address :8080: pod saw %q (%v), want %s", got, err, client)
+		}
+		if got, err := topology.AskSourceFrom(p.pod.NS, "tcp", topology.Reserved.Addr(), "203.0.113.25:80"); err != nil || got != topology.Reserved.Addr().String() {
+			t.Errorf("pod from the reserved address: destination saw %q (%v)", got, err)
+		}
+		for _, reserved := range []netip.Addr{topology.Reserved.Addr(), topology.Reserved6.Addr()} {
+			to := netip.AddrPortFrom(reserved, 8080).String()
+			if got, err := topology.AskSource(p.tp.Gateway, "tcp", to); !dropped(err) {
+				t.Errorf("gateway -> %s: got %q (%v), want no answer", to, got, err)
 			}
-			if got, err := topology.AskSourceFrom(p.pod.NS, "tcp", topology.Reserved.Addr(), "203.0.113.25:80"); err != nil || got != topology.Reserved.Addr().String() {
-				t.Errorf("pod from the reserved address: destination saw %q (%v)", got, err)
-			}
-			for _, reserved := range []netip.Addr{topology.Reserved.Addr(), topology.Reserved6.Addr()} {
-				to := netip.AddrPortFrom(reserved, 8080).String()
-				if got, err := topology.AskSource(p.tp.Gateway, "tcp", to); !dropped(err) {
-					t.Errorf("gateway -> %s: got %q (%v), want no answer", to, got, err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // In redirect mode too, nothing on the node network reaches the pod's own services
 // through net1, not even on a port that has a redirect line (the DNAT is for traffic
 // from the cluster side only).
 func TestRedirectModeRefusesConnectionsThroughNet1(t *testing.T) {
-	for _, backend := range []string{"nftables", "iptables"} {
-		t.Run(backend, func(t *testing.T) {
-			p := newPlugin(t)
-			p.mustAdd(t, redirectConf("1.0.0", backend))
-			topology.ServeSource(t, p.pod.NS, "tcp", 80)
-			to := netip.AddrPortFrom(topology.Reserved.Addr(), 80).String()
-			if got, err := topology.AskSource(p.tp.Gateway, "tcp", to); !dropped(err) {
-				t.Errorf("gateway -> %s: got %q (%v), want no answer", to, got, err)
-			}
-		})
-	}
+	onEachBackend(t, redirectConf, func(t *testing.T, p *plugin) {
+		topology.ServeSource(t, p.pod.NS, "tcp", 80)
+		to := netip.AddrPortFrom(topology.Reserved.Addr(), 80).String()
+		if got, err := topology.AskSource(p.tp.Gateway, "tcp", to); !dropped(err) {
+			t.Errorf("gateway -> %s: got %q (%v), want no answer", to, got, err)
+		}
+	})
 }
 
 // Without an IPv6 reserved address, net1 has no IPv6 at all: its link-local address
@@ -196,5 +184,17 @@ func TestAddTellsTheGatewayTheNewMAC(t *testing.T) {
 		if got := p.tp.Exec(t, p.tp.Gateway, "ip", "neigh", "show", ip, "dev", "lan").Run(t); !strings.Contains(got, r.Interfaces[0].Mac) {
 			t.Errorf("gateway's entry for %s: %q, want MAC %s", ip, got, r.Interfaces[0].Mac)
 		}
+	}
+}
+
+// onEachBackend runs test on a new router pod added with conf, once for each NAT
+// backend.
+func onEachBackend(t *testing.T, conf func(version, backend string) string, test func(t *testing.T, p *plugin)) {
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) {
+			p := newPlugin(t)
+			p.mustAdd(t, conf("1.0.0", backend))
+			test(t, p)
+		})
 	}
 }
