@@ -73,15 +73,7 @@ func TestDNSProxyReloadKeepsOpenConnections(t *testing.T) {
 // SIGTERM: listeners close at once, open connections may finish within the grace
 // period, and the process exits 0 as soon as they have.
 func TestDNSProxySIGTERMDrainsThenExits(t *testing.T) {
-	r := newDNSRouter(t, "80 203.0.113.25")
-	serveEcho(t, r.tp.Dest, "203.0.113.25:80")
-	p := r.start(t, []string{"80 203.0.113.25"}, "-drain-grace", "20s")
-	open, err := r.dialPod(80, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer open.Close()
-	open.greeting()
+	r, p, open := openBeforeSIGTERM(t, "20s")
 	p.signal(t, syscall.SIGTERM)
 	eventually(t, "the listener to close", func() bool {
 		c, err := r.dialPod(80, false)
@@ -102,15 +94,7 @@ func TestDNSProxySIGTERMDrainsThenExits(t *testing.T) {
 
 // A connection still open when the grace period ends is closed, and the process exits.
 func TestDNSProxySIGTERMCutsAfterTheGracePeriod(t *testing.T) {
-	r := newDNSRouter(t, "80 203.0.113.25")
-	serveEcho(t, r.tp.Dest, "203.0.113.25:80")
-	p := r.start(t, []string{"80 203.0.113.25"}, "-drain-grace", "500ms")
-	open, err := r.dialPod(80, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer open.Close()
-	open.greeting()
+	_, p, open := openBeforeSIGTERM(t, "500ms")
 	began := time.Now()
 	p.signal(t, syscall.SIGTERM)
 	if err := p.waitExit(t, 5*time.Second, "SIGTERM with a 500ms grace period"); err != nil {
@@ -176,4 +160,20 @@ func exitCode(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// openBeforeSIGTERM starts the proxy with one line and the given -drain-grace, and
+// opens a connection through it that has had its greeting.
+func openBeforeSIGTERM(t *testing.T, grace string) (*dnsRouter, *proxyProcess, *conn) {
+	t.Helper()
+	r := newDNSRouter(t, "80 203.0.113.25")
+	serveEcho(t, r.tp.Dest, "203.0.113.25:80")
+	p := r.start(t, []string{"80 203.0.113.25"}, "-drain-grace", grace)
+	open, err := r.dialPod(80, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { open.Close() })
+	open.greeting()
+	return r, p, open
 }

@@ -145,10 +145,10 @@ func TestClientEndingLastFinishesTheConnection(t *testing.T) {
 		io.Copy(io.Discard, c)
 	}).Port()
 	f := &Forwarder{ListenAddr: listenAddr()}
-	if err := f.Apply(cfg(t, fmt.Sprintf("7131 127.0.0.1 %d", port))); err != nil {
+	if err := f.Apply(cfg(t, fmt.Sprintf("7141 127.0.0.1 %d", port))); err != nil {
 		t.Fatal(err)
 	}
-	cl := dial(t, f, 7131)
+	cl := dial(t, f, 7141)
 	if got := cl.line(t); got != "hello" {
 		t.Fatalf("server said %q", got)
 	}
