@@ -189,8 +189,7 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	}
 	// At the usual level these debug lines are dropped; asked first, so that the rule
 	// and the counts are not boxed for the logger on every connection for nothing.
-	debug := f.Log.Enabled(context.Background(), slog.LevelDebug)
-	if debug {
+	if f.debugging() {
 		f.Log.Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
 	}
 	if !f.drain.track(client, upstream) {
@@ -200,13 +199,13 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	l.stats.active.Add(1)
 	relaying = true
 	f.Relay.RunThen(client, upstream, func(res relay.Result, err error) {
-		f.relayEnded(l, t, client, upstream, res, err, debug)
+		f.relayEnded(l, t, client, upstream, res, err)
 	})
 }
 
 // relayEnded finishes a relayed connection's accounting, on the goroutine of the
 // direction that ended last.
-func (f *Forwarder) relayEnded(l *line, t *target, client, upstream *net.TCPConn, res relay.Result, err error, debug bool) {
+func (f *Forwarder) relayEnded(l *line, t *target, client, upstream *net.TCPConn, res relay.Result, err error) {
 	defer f.drain.done()
 	defer l.listener.Release(client)
 	defer f.survive(l, client)
@@ -214,9 +213,13 @@ func (f *Forwarder) relayEnded(l *line, t *target, client, upstream *net.TCPConn
 	l.stats.received.Add(res.Received)
 	l.stats.active.Add(-1)
 	f.drain.untrack(client, upstream)
-	if debug {
+	if f.debugging() {
 		f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
 	}
+}
+
+func (f *Forwarder) debugging() bool {
+	return f.Log.Enabled(context.Background(), slog.LevelDebug)
 }
 
 // survive, deferred, recovers a panic in one connection's handling and logs it: a bug

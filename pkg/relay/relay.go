@@ -29,7 +29,8 @@ type Relay struct {
 }
 
 // Run relays between client and upstream until both directions have ended, then
-// closes both. The error is the first one that is not an ordinary end of stream.
+// closes both. The error joins those of the two directions that are not an ordinary
+// end of stream.
 func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
 	type outcome struct {
 		res Result
