@@ -1,8 +1,9 @@
-# egress-router — build, test and demo. Every target that needs system packages or Go
-# tools installs them first (scripts/install-deps.sh is idempotent).
+# egress-router — build, test and demo. Every target that needs system packages installs
+# them first (scripts/install-deps.sh is idempotent); Go tools are pinned by go.mod's
+# tool directives and run with `go tool`, so the Go command fetches and checks them.
 
 SHELL := /bin/bash
-export PATH := /usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $(HOME)/go)/bin:$(PATH)
+export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 0
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -27,13 +28,17 @@ bin/egress-dns-proxy: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./proxies/egress-dns-proxy
 bin/egress-router-installer: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./deploy/installer
+# cnitool drives the plugin in the demo, at the version go.mod pins.
+bin/cnitool: FORCE
+	go build -trimpath -o $@ github.com/containernetworking/cni/cnitool
 FORCE:
 
 deps:
 	scripts/install-deps.sh
 
-# Every test: unit tests, fuzz seed corpora, namespace and end-to-end suites. The
-# namespace suites create network namespaces, so this runs as root.
+# Every test: unit tests, fuzz seed corpora, namespace and end-to-end suites, and the
+# demo (test/demo runs scripts/demo.sh). The namespace suites create network
+# namespaces, so this runs as root.
 test: deps lint build
 	@[ "$$(id -u)" = 0 ] || { echo "make test needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh images # buildah, podman: the end-to-end run through a container runtime
@@ -43,11 +48,12 @@ test: deps lint build
 unit:
 	go test -count=1 -short ./...
 
-lint: deps
+lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	go vet ./...
-	staticcheck ./...
+	go tool staticcheck ./...
 
 # Each fuzz target for FUZZTIME.
 fuzz:
@@ -86,7 +92,7 @@ images: build
 	scripts/install-deps.sh images
 	VERSION=$(VERSION) scripts/images.sh
 
-demo: deps build
+demo: deps build bin/cnitool
 	scripts/demo.sh $(MODE)
 
 clean:

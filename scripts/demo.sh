@@ -8,12 +8,12 @@
 #   router pod: net1 = macvlan on ext0, 192.0.2.99, added by the plugin via cnitool
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# BIN holds the binaries (make demo builds them, cnitool included, into bin/).
+bin=$(realpath "${BIN:-bin}")
 modes=${1:-redirect http-proxy dns-proxy}
 for m in $modes; do
   case $m in redirect | http-proxy | dns-proxy) ;; *) echo "unknown MODE $m (redirect, http-proxy or dns-proxy)" >&2; exit 2 ;; esac
 done
-gobin=$(go env GOPATH)/bin
-cnitool=$(command -v cnitool || echo "$gobin/cnitool")
 run=er$$ # unique per run: names of namespaces, links and the CNI network
 net=egress-demo-$run
 tmp=$(mktemp -d)
@@ -21,7 +21,7 @@ servers=() # PIDs of the destination server and the proxies, stopped by cleanup
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ns() { local n=$1; shift; nsenter --net="/run/netns/$run-$n" -- "$@"; }
-cni() { ns node env CNI_PATH="$PWD/bin" NETCONFPATH="$tmp" CNI_IFNAME=net1 "$cnitool" "$@" "$net" "/run/netns/$run-pod"; }
+cni() { ns node env CNI_PATH="$bin" NETCONFPATH="$tmp" CNI_IFNAME=net1 "$bin/cnitool" "$@" "$net" "/run/netns/$run-pod"; }
 # background runs a server in a namespace; nsenter execs it, so $! is the server itself.
 background() { local n=$1; shift; nsenter --net="/run/netns/$run-$n" -- "$@" & servers+=($!); }
 # listening waits until something listens on a TCP port in a namespace.
@@ -102,7 +102,7 @@ attach() {
   "log_file": "$tmp/egress-router.log", "log_level": "info"
 }
 CONF
-  say "[$mode] Adding the egress router to the router pod with cnitool (plugin bin/egress-router)"
+  say "[$mode] Adding the egress router to the router pod with cnitool (plugin $bin/egress-router)"
   sed 's/^/    /' "$tmp/$net.conf"
   cni add >"$tmp/result.json"
   touch "$tmp/added"
@@ -142,7 +142,7 @@ demo_redirect() {
 
 demo_http_proxy() {
   attach http-proxy ' }, "httpProxy": { "destinations": ["203.0.113.25"]'
-  background pod bin/egress-http-proxy -config "$tmp/$net.conf" -listen :8080 -metrics-listen 127.0.0.1:9090
+  background pod "$bin/egress-http-proxy" -config "$tmp/$net.conf" -listen :8080 -metrics-listen 127.0.0.1:9090
   listening pod 8080
   say "[http-proxy] curl in the client, with http_proxy=http://10.128.0.20:8080, fetches http://203.0.113.25/"
   expect_reserved "$(ns client env http_proxy=http://10.128.0.20:8080 curl -sS --max-time 5 http://203.0.113.25/)"
@@ -158,7 +158,7 @@ demo_dns_proxy() {
   # An IP literal keeps the demo free of a DNS server; a host name line works the same
   # way, re-resolved at run time by its TTL.
   attach dns-proxy ' }, "dnsProxy": { "destinations": ["8080 203.0.113.25 80"]'
-  background pod bin/egress-dns-proxy -config "$tmp/$net.conf" -metrics-listen 127.0.0.1:9091
+  background pod "$bin/egress-dns-proxy" -config "$tmp/$net.conf" -metrics-listen 127.0.0.1:9091
   listening pod 8080
   say "[dns-proxy] The client connects to the router pod (10.128.0.20:8080); the forwarder relays it from 192.0.2.99"
   expect_reserved "$(ns client socat -T3 - TCP:10.128.0.20:8080 </dev/null | tail -n1)"

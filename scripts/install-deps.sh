@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system packages and Go tools the build, tests, demo and benchmarks need.
-# Idempotent: it only installs what is missing, so every make target can call it.
+# Installs the Debian packages the tests, demo and benchmarks need. Idempotent: it only
+# installs what is missing, so every make target can call it. Go tools are not here:
+# go.mod pins them (tool directives) and `go tool` or `go build` fetches them.
 set -euo pipefail
 
 # Debian packages, keyed by a command (or the path of a program) each one provides.
@@ -29,17 +30,3 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-
-# Go tools at pinned versions: cnitool drives the plugin in the tests and the demo;
-# staticcheck is make lint's linter.
-declare -A tools=(
-  [cnitool]=github.com/containernetworking/cni/cnitool@v1.3.1
-  [staticcheck]=honnef.co/go/tools/cmd/staticcheck@2025.1.1
-)
-gobin=$(go env GOPATH)/bin
-for tool in "${!tools[@]}"; do
-  if [ ! -x "$gobin/$tool" ]; then
-    echo "install-deps: go install ${tools[$tool]}"
-    go install "${tools[$tool]}"
-  fi
-done

@@ -2,9 +2,7 @@ package test
 
 import (
 	"fmt"
-	"go/build"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,12 +10,11 @@ import (
 	"github.com/egress-router/egress-router/test/topology"
 )
 
-// cnitool (pinned by scripts/install-deps.sh) drives the plugin from the node
+// cnitool (pinned by go.mod's tool directive) drives the plugin from the node
 // namespace: add, check, del. cnitool keeps results in /var/lib/cni; the network name
 // is unique to this run so its entries are its own, and they go with the DEL.
 func TestRouterThroughCnitool(t *testing.T) {
-	cnitool := findCnitool(t)
-	plugins := topology.Build(t, topology.RouterPlugin)
+	plugins := topology.Build(t, topology.RouterPlugin, topology.Cnitool)
 	tp := topology.New(t)
 	name := fmt.Sprintf("egress-cnitool-%d", os.Getpid())
 	confDir := t.TempDir()
@@ -26,7 +23,7 @@ func TestRouterThroughCnitool(t *testing.T) {
 	}
 	run := func(verb string) (string, error) {
 		return tp.Exec(t, tp.Node, "env", "CNI_PATH="+plugins, "NETCONFPATH="+confDir, "CNI_IFNAME=net1",
-			cnitool, verb, name, tp.Pod.NS.Path()).Output()
+			filepath.Join(plugins, "cnitool"), verb, name, tp.Pod.NS.Path()).Output()
 	}
 	out, err := run("add")
 	if err != nil || !strings.Contains(out, `"sandbox"`) {
@@ -44,16 +41,4 @@ func TestRouterThroughCnitool(t *testing.T) {
 		t.Fatalf("cnitool del: %v\n%s", err, out)
 	}
 	assertPodClean(t, tp, tp.Pod)
-}
-
-func findCnitool(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("cnitool"); err == nil {
-		return p
-	}
-	p := filepath.Join(build.Default.GOPATH, "bin", "cnitool")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("cnitool not found; scripts/install-deps.sh installs it: %v", err)
-	}
-	return p
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -83,12 +83,13 @@ func (c *CNI) Status(a *Attachment) error {
 	return c.tp.Node.Do(func(ns.NetNS) error { return c.config.GetStatusNetworkList(context.Background(), a.list) })
 }
 
-// Build builds the main package pkg (an import path) as the Makefile does, once per
-// test process, and returns the directory holding the binary (named after the
+// Build builds the main packages pkgs (import paths) as the Makefile does, once per
+// test process, and returns the directory holding the binaries (each named after its
 // package's last element): ready to be a CNI plugin dir. RemoveBuilds deletes them.
-func Build(t testing.TB, pkg string) string {
+func Build(t testing.TB, pkgs ...string) string {
 	t.Helper()
-	build, _ := builds.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
+	key := strings.Join(pkgs, " ")
+	build, _ := builds.LoadOrStore(key, sync.OnceValues(func() (string, error) {
 		root, err := buildRoot()
 		if err != nil {
 			return "", err
@@ -97,7 +98,8 @@ func Build(t testing.TB, pkg string) string {
 		if err != nil {
 			return "", err
 		}
-		cmd := exec.Command("go", "build", "-tags", "netgo", "-o", filepath.Join(dir, path.Base(pkg)), pkg)
+		// An output ending in a separator is a directory: each binary goes in it.
+		cmd := exec.Command("go", append([]string{"build", "-tags", "netgo", "-o", dir + string(filepath.Separator)}, pkgs...)...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("%v\n%s", err, out)
@@ -106,13 +108,13 @@ func Build(t testing.TB, pkg string) string {
 	}))
 	dir, err := build.(func() (string, error))()
 	if err != nil {
-		t.Fatalf("build %s: %v", pkg, err)
+		t.Fatalf("build %s: %v", key, err)
 	}
 	return dir
 }
 
 var (
-	builds    sync.Map // import path -> func() (dir string, err error)
+	builds    sync.Map // import paths -> func() (dir string, err error)
 	buildRoot = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "egress-router-test-build") })
 )
 
@@ -122,6 +124,9 @@ func RemoveBuilds() {
 		os.RemoveAll(root)
 	}
 }
+
+// Cnitool is the import path of cnitool, at the version go.mod's tool directive pins.
+const Cnitool = "github.com/containernetworking/cni/cnitool"
 
 // RouterPlugin is the egress-router plugin's import path.
 const RouterPlugin = "github.com/egress-router/egress-router/plugins/egress-router"
