@@ -103,17 +103,17 @@ func Create(podNS ns.NetNS, s Spec, master netlink.Link) (Interface, error) {
 
 // Delete removes the attachment's interface and, with it, its addresses and routes.
 // A missing link is not an error. Call it in the pod namespace.
-func Delete(s Spec) error {
-	l, err := netlinksafe.LinkByName(s.IfName)
+func Delete(ifName string) error {
+	l, err := netlinksafe.LinkByName(ifName)
 	if err != nil {
 		var notFound netlink.LinkNotFoundError
 		if errors.As(err, &notFound) {
 			return nil
 		}
-		return fmt.Errorf("find %s: %w", s.IfName, err)
+		return fmt.Errorf("find %s: %w", ifName, err)
 	}
 	if err := netlink.LinkDel(l); err != nil {
-		return fmt.Errorf("delete %s: %w", s.IfName, err)
+		return fmt.Errorf("delete %s: %w", ifName, err)
 	}
 	return nil
 }

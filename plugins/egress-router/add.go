@@ -77,7 +77,7 @@ func attach(log *slog.Logger, podNS ns.NetNS, s link.Spec, master netlink.Link, 
 		{name: "create link", do: func() (err error) {
 			iface, err = link.Create(podNS, s, master)
 			return err
-		}, undo: undoInPod(func() error { return link.Delete(s) })},
+		}, undo: undoInPod(func() error { return link.Delete(s.IfName) })},
 		{name: "add addresses", do: inPod(func() error { return link.AddAddresses(s) })},
 		{name: "set sysctls", do: inPod(func() (err error) {
 			restore, err = link.Tune(s)

@@ -2,56 +2,76 @@ package main
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/link"
 )
 
-// cmdDel removes what ADD programmed. Everything lives in the pod namespace, so with
-// no namespace (empty CNI_NETNS, or already deleted) there is nothing left to remove;
-// a missing link, missing rules or no prevResult are equally fine, and so is a repeat.
+// cmdDel removes what ADD programmed. It never refuses a configuration: the state is
+// found by the attachment's identity (container ID, interface name), and a runtime
+// that cannot DEL can never tear the pod down — after an upgrade that tightened
+// validation, a NAD edited after the pod started, or a DEL that follows a failed ADD.
+// Validation problems are logged as warnings. Everything lives in the pod namespace,
+// so with no namespace (empty CNI_NETNS, or already deleted) there is nothing left to
+// remove; a missing link, missing rules or no prevResult are equally fine, and so is a
+// repeat.
 func cmdDel(args *skel.CmdArgs) error {
-	inv, err := load(args)
-	if err != nil {
-		return err
+	td, invalid := config.LoadTeardown(args.StdinData)
+	log, closer := openTeardownLog(args, td)
+	defer closer.Close()
+	if invalid != nil {
+		log.Warn("DEL: the configuration does not validate; removing the attachment anyway", "error", invalid)
 	}
-	defer inv.close()
 	if args.Netns == "" {
-		inv.log.Info("DEL: no network namespace, nothing to remove")
+		log.Info("DEL: no network namespace, nothing to remove")
 		return nil
 	}
 	podNS, err := ns.GetNS(args.Netns)
 	if podNSGone(err) {
-		inv.log.Info("DEL: network namespace already gone", "netns", args.Netns)
+		log.Info("DEL: network namespace already gone", "netns", args.Netns)
 		return nil
 	}
 	if err != nil {
 		return types.NewError(types.ErrInvalidEnvironmentVariables, "cannot open the pod network namespace", err.Error())
 	}
 	defer podNS.Close()
-	spec := link.Plan(inv.cfg, args.IfName, inv.cfg.Interface.Master)
 	// Every mode has netfilter state (the input guard at least). No working backend
 	// means none could have been written.
-	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
+	nat, err := natOf(td.Backend, args.ContainerID, args.IfName)
 	if errors.Is(err, errNoBackend) {
 		nat = nil
 	}
-	if err := detach(podNS, spec, nat); err != nil {
-		inv.log.Error("DEL failed", "error", err)
+	if err := detach(podNS, args.IfName, nat); err != nil {
+		log.Error("DEL failed", "error", err)
 		return asCNIError("egress-router DEL", err)
 	}
-	inv.log.Info("DEL done")
+	log.Info("DEL done")
 	return nil
+}
+
+// openTeardownLog is DEL's logger: log_file when it opens, else stderr with a warning,
+// since a log file is never a reason to leave an attachment behind.
+func openTeardownLog(args *skel.CmdArgs, td config.Teardown) (*slog.Logger, io.Closer) {
+	log, closer, err := openLog(args, td.Name, td.LogFile, td.LogLevel)
+	if err == nil {
+		return log, closer
+	}
+	log, closer, _ = openLog(args, td.Name, "", td.LogLevel)
+	log.Warn("DEL: cannot open log_file; logging to stderr", "error", err)
+	return log, closer
 }
 
 // detach removes an attachment's state from the pod namespace. The netfilter state and
 // the link go in parallel: removing either waits for RCU grace periods in the kernel
 // (hooks unregistered, the device unregistered), which then overlap instead of adding
 // up, and neither depends on the other — the rules match the interface by name.
-func detach(podNS ns.NetNS, s link.Spec, nat *natState) error {
+func detach(podNS ns.NetNS, ifName string, nat *natState) error {
 	inPod := func(f func() error) error { return podNS.Do(func(ns.NetNS) error { return f() }) }
 	natRemoved := make(chan error, 1)
 	go func() {
@@ -61,6 +81,6 @@ func detach(podNS ns.NetNS, s link.Spec, nat *natState) error {
 		}
 		natRemoved <- inPod(nat.remove)
 	}()
-	linkErr := inPod(func() error { return errors.Join(link.RemoveRules(), link.Delete(s)) })
+	linkErr := inPod(func() error { return errors.Join(link.RemoveRules(), link.Delete(ifName)) })
 	return errors.Join(<-natRemoved, linkErr)
 }

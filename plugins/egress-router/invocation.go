@@ -41,13 +41,21 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 			return nil, types.NewError(types.ErrInvalidNetworkConfig, "prevResult cannot be converted", err.Error())
 		}
 	}
-	inv.log, inv.closer, err = logging.Open(cfg.LogFile, cfg.LogLevel, os.Stderr)
+	inv.log, inv.closer, err = openLog(args, cfg.Name, cfg.LogFile, cfg.LogLevel)
 	if err != nil {
 		return nil, types.NewError(types.ErrIOFailure, "cannot open log_file", err.Error())
 	}
-	inv.log = inv.log.With("command", os.Getenv("CNI_COMMAND"), "network", cfg.Name,
-		"container", args.ContainerID, "ifname", args.IfName)
 	return inv, nil
+}
+
+// openLog opens the command's logger, each line naming the call it belongs to.
+func openLog(args *skel.CmdArgs, network, file string, level slog.Level) (*slog.Logger, io.Closer, error) {
+	log, closer, err := logging.Open(file, level, os.Stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log.With("command", os.Getenv("CNI_COMMAND"), "network", network,
+		"container", args.ContainerID, "ifname", args.IfName), closer, nil
 }
 
 func (inv *invocation) close() { inv.closer.Close() }

@@ -30,6 +30,9 @@ func init() {
 }
 
 func main() {
+	if os.Getenv("CNI_COMMAND") == "DEL" {
+		os.Exit(runDel(os.Getenv, os.Stdin)) // see runDel: DEL takes any configuration
+	}
 	skel.PluginMainFuncs(skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, Status: cmdStatus, GC: cmdGC},
 		cniversion.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0"),
 		"egress-router "+version.Version)

@@ -22,21 +22,31 @@ type natState struct {
 // planNAT returns the attachment's NAT state with a backend that works in the
 // caller's namespace (the pod's has the same kernel).
 func planNAT(cfg *config.Config, containerID, ifName string) (*natState, error) {
-	b, err := availableBackend(cfg.Backend)
+	s, err := natOf(cfg.Backend, containerID, ifName)
 	if err != nil {
 		return nil, err
 	}
-	rs := nat.Ruleset{Egress: ifName}
+	s.rules = nat.Ruleset{Egress: ifName}
 	if cfg.Mode == config.Redirect {
 		// Elsewhere ip.destinations is accepted but unused: the proxies carry the lists.
-		rs.Redirect = cfg.IP.Redirect
+		s.rules.Redirect = cfg.IP.Redirect
 	}
 	for _, dst := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
 		if src, ok := cfg.IP.Source(dst); ok {
-			rs.Sources = append(rs.Sources, src)
+			s.rules.Sources = append(s.rules.Sources, src)
 		}
 	}
-	return &natState{backend: b, att: nat.Attachment{ContainerID: containerID, IfName: ifName}, rules: rs}, nil
+	return s, nil
+}
+
+// natOf is the attachment's NAT state without its rules: enough to remove it, which
+// finds the state by the attachment's tag.
+func natOf(choice config.Backend, containerID, ifName string) (*natState, error) {
+	b, err := availableBackend(choice)
+	if err != nil {
+		return nil, err
+	}
+	return &natState{backend: b, att: nat.Attachment{ContainerID: containerID, IfName: ifName}}, nil
 }
 
 // availableBackend is nat.New (which checks the backend works) with its failure
