@@ -24,8 +24,9 @@ const (
 	// out of file descriptors, which would fail every connection alike. A relayed
 	// connection carrying bulk data holds about 6 descriptors (its two sockets and a
 	// splice pipe each way), whether it is a DNS proxy line's or an HTTP proxy's
-	// CONNECT tunnel; the pods run with a hard limit of 20000 open files. 3000
-	// connections are 18000 descriptors, leaving room for listeners, DNS and metrics.
+	// CONNECT tunnel. Under a hard limit of 20000 open files (the pods' here; container
+	// runtimes differ), 3000 connections are 18000 descriptors, leaving room for
+	// listeners, DNS and metrics.
 	// One client may take a third: a single busy or misbehaving pod cannot starve the
 	// others.
 	defaultMaxConns     = 3000
