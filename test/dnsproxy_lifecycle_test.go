@@ -147,7 +147,7 @@ func TestDNSProxyCheck(t *testing.T) {
 	}
 
 	out, err = exec.Command(bin, "-check", "-config", good, "-ttl-ceiling", "0").CombinedOutput()
-	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "-ttl-ceiling must be positive") {
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "for flag -ttl-ceiling: must be positive") {
 		t.Fatalf("-ttl-ceiling 0 exited %d, want 2 naming the flag:\n%s", code, out)
 	}
 }

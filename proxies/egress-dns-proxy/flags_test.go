@@ -1,41 +1,38 @@
 package main
 
 import (
-	"io"
-	"strings"
 	"testing"
+
+	"github.com/egress-router/egress-router/pkg/proxyflags/flagtest"
 )
 
-func TestFlagsThatWouldBreakTheProxyAreRefusedByName(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string // "" means accepted
-	}{
-		{nil, ""},
-		{[]string{"-ttl-floor", "1s", "-ttl-ceiling", "1s"}, ""},
-		{[]string{"-idle-timeout", "0", "-max-connections", "0", "-drain-grace", "0"}, ""},
-		{[]string{"-ttl-ceiling", "0"}, "-ttl-ceiling must be positive"},
-		{[]string{"-ttl-ceiling", "-1s"}, "-ttl-ceiling must be positive"},
-		{[]string{"-ttl-floor", "0"}, "-ttl-floor must be positive"},
-		{[]string{"-ttl-floor", "-5s"}, "-ttl-floor must be positive"},
-		{[]string{"-ttl-floor", "10m", "-ttl-ceiling", "1m"}, "-ttl-floor must not be above -ttl-ceiling"},
-		{[]string{"-dns-timeout", "0"}, "-dns-timeout must be positive"},
-		{[]string{"-dial-timeout", "-1s"}, "-dial-timeout must be positive"},
-		{[]string{"-reload-interval", "0"}, "-reload-interval must be positive"},
-		{[]string{"-idle-timeout", "-1s"}, "-idle-timeout must not be negative"},
-		{[]string{"-drain-grace", "-1s"}, "-drain-grace must not be negative"},
-		{[]string{"-max-connections", "-1"}, "-max-connections must not be negative"},
-		{[]string{"-max-connections-per-client", "-1"}, "-max-connections-per-client must not be negative"},
-		{[]string{"-ttl-ceiling", "soon"}, "invalid value"},
-	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			_, err := parseFlags(tc.args, io.Discard)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("got %v, want an error saying %q", err, tc.want)
-			}
-		})
-	}
+// Every flag is accepted within its range, boundaries included, and refused outside
+// it with an error naming the flag and the range; -listen-address is -listen.
+func TestEveryFlagIsRangeCheckedByName(t *testing.T) {
+	flagtest.Run(t, parseFlags, append(flagtest.Shared(), []flagtest.Case{
+		{Args: []string{"-listen=192.0.2.1"}},
+		{Args: []string{"-listen=2001:db8::1"}},
+		{Args: []string{"-listen="}}, // all addresses
+		{Args: []string{"-listen=192.0.2.1:80"}, Want: []string{"-listen", "want an IP address without a port"}},
+		{Args: []string{"-listen=localhost"}, Want: []string{"-listen", "want an IP address"}},
+		{Args: []string{"-listen-address=192.0.2.1"}, Same: []string{"-listen=192.0.2.1"}},
+		{Args: []string{"-listen-address=[2001:db8::1]"}, Want: []string{"-listen-address", "want an IP address"}},
+
+		{Args: []string{"-idle-timeout=0"}}, // never
+		{Args: []string{"-idle-timeout=1ns"}},
+		{Args: []string{"-idle-timeout=-1ns"}, Want: []string{"-idle-timeout", "must be 0 or positive"}},
+
+		{Args: []string{"-ttl-floor=1ns"}},
+		{Args: []string{"-ttl-floor=0"}, Want: []string{"-ttl-floor", "must be positive"}},
+		{Args: []string{"-ttl-floor=-5s"}, Want: []string{"-ttl-floor", "must be positive"}},
+		{Args: []string{"-ttl-ceiling=1s", "-ttl-floor=1s"}},
+		{Args: []string{"-ttl-ceiling=0"}, Want: []string{"-ttl-ceiling", "must be positive"}},
+		{Args: []string{"-ttl-ceiling=soon"}, Want: []string{`invalid value "soon" for flag -ttl-ceiling`}},
+		{Args: []string{"-ttl-floor=10m", "-ttl-ceiling=1m"}, Want: []string{"-ttl-floor (10m0s) must not be above -ttl-ceiling (1m0s)"}},
+
+		{Args: []string{"-prefer-ipv6"}},
+		{Args: []string{"-prefer-ipv6=maybe"}, Want: []string{"-prefer-ipv6"}},
+		{Args: []string{"-check"}},
+		{Args: []string{"-check=maybe"}, Want: []string{"-check"}},
+	}...))
 }

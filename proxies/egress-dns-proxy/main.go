@@ -4,16 +4,14 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/logging"
+	"github.com/egress-router/egress-router/pkg/proxyflags"
 	"github.com/egress-router/egress-router/pkg/resolver"
 	"github.com/egress-router/egress-router/pkg/version"
 )
@@ -23,29 +21,23 @@ const debugEnv = "EGRESS_DNS_PROXY_DEBUG"
 
 func main() {
 	o, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
 	if err != nil {
-		os.Exit(2) // a usage error, as the flag package reports it
+		os.Exit(proxyflags.ExitCode(err))
 	}
 	os.Exit(run(o))
 }
 
 func run(o options) int {
-	if o.showVersion {
+	if o.Version {
 		fmt.Println("egress-dns-proxy", version.Version)
 		return 0
 	}
-	cfg, data, err := config.ForProxy(config.DNSProxy, o.configFile, os.Getenv)
+	cfg, data, err := config.ForProxy(config.DNSProxy, o.ConfigFile, os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	res := &resolver.Resolver{Timeout: o.dnsTimeout}
-	if o.dnsServers != "" {
-		res.Servers = strings.Split(o.dnsServers, ",")
-	}
+	res := &resolver.Resolver{Servers: o.DNSServers, Timeout: o.DNSTimeout}
 	if o.check {
 		printTable(os.Stdout, cfg, res)
 		return 0

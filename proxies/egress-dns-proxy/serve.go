@@ -18,14 +18,14 @@ import (
 // serve forwards cfg's lines until SIGTERM or SIGINT, then drains.
 func serve(o options, cfg *config.Config, data []byte, res *resolver.Resolver, log *slog.Logger) error {
 	f := forwarding{Forwarder: &forwarder.Forwarder{
-		ListenAddr:  o.listenAddr,
+		ListenAddr:  o.Listen,
 		Resolver:    res,
 		TTLFloor:    o.ttlFloor,
 		TTLCeiling:  o.ttlCeiling,
 		PreferIPv6:  o.preferIPv6,
-		DialTimeout: o.dialTimeout,
-		Relay:       relay.Relay{IdleTimeout: o.idleTimeout},
-		Limiter:     &connlimit.Limiter{Max: o.maxConns, PerClient: o.maxPerClient},
+		DialTimeout: o.DialTimeout,
+		Relay:       relay.Relay{IdleTimeout: o.IdleTimeout},
+		Limiter:     &connlimit.Limiter{Max: o.MaxConns, PerClient: o.MaxPerClient},
 		Log:         log,
 	}, stopped: make(chan struct{})}
 	if err := f.Apply(cfg); err != nil {
@@ -33,14 +33,14 @@ func serve(o options, cfg *config.Config, data []byte, res *resolver.Resolver, l
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(f.Forwarder)
-	log.Info("egress-dns-proxy serving", "version", version.Version, "lines", cfg.DNSProxy.Lines(), "metrics", o.metricsAddr)
+	log.Info("egress-dns-proxy serving", "version", version.Version, "lines", cfg.DNSProxy.Lines(), "metrics", o.MetricsListen)
 	err := lifecycle.Run(lifecycle.Options{
 		Mode:           config.DNSProxy,
-		ConfigFile:     o.configFile,
-		ReloadInterval: o.reloadInterval,
-		MetricsListen:  o.metricsAddr,
+		ConfigFile:     o.ConfigFile,
+		ReloadInterval: o.ReloadInterval,
+		MetricsListen:  o.MetricsListen,
 		Registry:       reg,
-		DrainGrace:     o.grace,
+		DrainGrace:     o.DrainGrace,
 		Log:            log,
 	}, f, data)
 	if err != nil {

@@ -18,7 +18,7 @@ func TestResolverKeepsAnswersForTheirTTL(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.10")
 	dns.Set("kept.example.com", 60, addr)
 	dns.Set("unkept.example.com", 0, addr)
-	resolve := newResolver(dns.Addr)
+	resolve := newResolver([]string{dns.Addr}, time.Second)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -25,18 +23,14 @@ func serve(o options, c *config.Config, data []byte) error {
 		return err
 	}
 	defer closer.Close()
-	ports, err := parsePorts(o.connectPorts)
-	if err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	metrics := httpproxy.NewMetrics(reg)
 	srv := &httpproxy.Server{
-		Resolve:               newResolver(o.dnsServer),
-		ConnectPorts:          ports,
-		DialTimeout:           o.dialTimeout,
+		Resolve:               newResolver(o.DNSServers, o.DNSTimeout),
+		ConnectPorts:          o.connectPorts,
+		DialTimeout:           o.DialTimeout,
 		HeaderTimeout:         o.headerTimeout,
-		IdleTimeout:           o.idleTimeout,
+		IdleTimeout:           o.IdleTimeout,
 		UpstreamTimeout:       o.upstreamTimeout,
 		TunnelIdleTimeout:     o.tunnelIdleTimeout,
 		MaxHeaderBytes:        o.maxHeaderBytes,
@@ -47,24 +41,24 @@ func serve(o options, c *config.Config, data []byte) error {
 		DecisionLogsPerSecond: o.logsPerSecond,
 	}
 	srv.SetRules(rulesOf(c))
-	tcp, err := net.Listen("tcp", o.listen)
+	tcp, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	ln := &connlimit.Listener{
 		TCPListener: tcp.(*net.TCPListener),
-		Limiter:     &connlimit.Limiter{Max: o.maxConns, PerClient: o.maxConnsPerClient},
+		Limiter:     &connlimit.Limiter{Max: o.MaxConns, PerClient: o.MaxPerClient},
 		Rejected:    func(netip.Addr) { metrics.Rejected.Inc() },
 		Failed:      func(err error) { log.Error("accept failed; waiting before the next", "error", err) },
 	}
 	log.Info("serving", "listen", ln.Addr().String(), "rules", len(c.HTTPProxy.Rules), "sources", fmt.Sprint(rulesOf(c).Sources))
 	return lifecycle.Run(lifecycle.Options{
 		Mode:           config.HTTPProxy,
-		ConfigFile:     o.configFile,
-		ReloadInterval: o.reloadInterval,
-		MetricsListen:  o.metricsListen,
+		ConfigFile:     o.ConfigFile,
+		ReloadInterval: o.ReloadInterval,
+		MetricsListen:  o.MetricsListen,
 		Registry:       reg,
-		DrainGrace:     o.drainGrace,
+		DrainGrace:     o.DrainGrace,
 		Log:            log,
 	}, proxy{srv, ln}, data)
 }
@@ -85,16 +79,4 @@ func (p proxy) Serve() error {
 		return err
 	}
 	return nil
-}
-
-func parsePorts(list string) ([]uint16, error) {
-	var ports []uint16
-	for _, s := range strings.Split(list, ",") {
-		p, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
-		if err != nil || p == 0 {
-			return nil, fmt.Errorf("-connect-ports: %q is not a port", s)
-		}
-		ports = append(ports, uint16(p))
-	}
-	return ports, nil
 }
