@@ -83,6 +83,28 @@ func TestHTTPProxyGuardsWhatNamesResolveTo(t *testing.T) {
 	}
 }
 
+// A deny name rule holds against a name spelt with a Unicode full stop (U+FF61,
+// U+FF0E, U+3002), which IDNA reads as '.': an absolute-form GET and a CONNECT both
+// get 403 and the destination hears nothing. Before, such a name kept a trailing dot,
+// matched no deny rule, and "*" let it through.
+func TestHTTPProxyDenyNameRulesHoldForUnicodeFullStops(t *testing.T) {
+	r := newHTTPRouter(t, []string{"!*.internal.example.com", "!secret.example.com", "*"})
+	r.dns.Set("db.internal.example.com", 60, webAddr)
+	r.dns.Set("secret.example.com", 60, secureAddr)
+	for _, host := range []string{"db.internal.example.com\uff61", "db.internal.example.com\u3002", "secret.example.com\uff0e", "secret.example.com\u3002"} {
+		if status, body := r.send("GET http://" + host + "/ HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"); status != 403 {
+			t.Errorf("GET http://%s/: %d %q, want 403", host, status, body)
+		}
+		if _, status := r.tunnel(t, host+":443"); status != 403 {
+			t.Errorf("CONNECT %s:443: %d, want 403", host, status)
+		}
+	}
+	// The rules themselves still let through what they do not deny.
+	if status, body := r.send("GET http://203.0.113.80/ HTTP/1.1\r\nConnection: close\r\n\r\n"); status != 200 {
+		t.Fatalf("GET http://203.0.113.80/: %d %q, want 200", status, body)
+	}
+}
+
 // A changed configuration file applies to new requests and tunnels while an open
 // tunnel carries on; an invalid file is refused and the rules in force stay.
 func TestHTTPProxyReloadsOnFileChange(t *testing.T) {

@@ -1,8 +1,10 @@
 package httpproxy
 
 import (
+	"context"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -160,5 +162,57 @@ func TestDecisionsAreCountedByRule(t *testing.T) {
 		if got := value(p.Metrics.Requests.WithLabelValues(c.decision, c.rule)); got != c.want {
 			t.Errorf("requests{decision=%s,rule=%s} = %v, want %v", c.decision, c.rule, got, c.want)
 		}
+	}
+}
+
+// A deny name rule holds whichever full stop the client spells the name with: IDNA
+// reads U+3002, U+FF0E and U+FF61 as '.', so the proxy, -explain, the decision log and
+// the resolver all see the name the rules name. Before, the mapping left a trailing
+// dot that no rule matched and "*" let the request through.
+func TestDenyNameRulesHoldForUnicodeFullStops(t *testing.T) {
+	o := startOrigin(t, "127.0.0.2:0", nil)
+	echo, _ := echoServer(t, "127.0.0.2:0")
+	// Both spellings resolve, as they do on a real resolver, so only the rules decide.
+	dns := newDNS(map[string]string{
+		"db.internal.example.com": "127.0.0.2", "db.internal.example.com.": "127.0.0.2",
+		"secret.example.com": "127.0.0.2", "secret.example.com.": "127.0.0.2",
+	})
+	// The origin's loopback address is named so that the guard lets it through: what
+	// the deny rules do not refuse is allowed.
+	rules := "!*.internal.example.com\n!secret.example.com\n127.0.0.2\n*"
+	p := startProxy(t, rules, dns, func(s *Server) { s.ConnectPorts = []uint16{echo} })
+	for _, tc := range []struct {
+		host, name string
+		rule       int
+	}{
+		{"db.internal.example.com\uff61", "db.internal.example.com", 0},
+		{"db\u3002internal.example.com", "db.internal.example.com", 0},
+		{"secret.example.com\uff0e", "secret.example.com", 1},
+		{"secret.example.com\u3002", "secret.example.com", 1},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			raw := "GET http://" + tc.host + ":" + o.port() + "/ HTTP/1.1\r\nConnection: close\r\n\r\n"
+			if got := p.exchange(t, raw); statusOf(got) != 403 {
+				t.Errorf("GET: %q, want 403", got)
+			}
+			if _, _, status := connect(t, p, tc.host+":"+strconv.Itoa(int(echo)), ""); status != 403 {
+				t.Errorf("CONNECT: status %d, want 403", status)
+			}
+			for _, want := range []string{
+				`"target":"` + tc.name + ":" + o.port() + `"`,
+				`"target":"` + tc.name + ":" + strconv.Itoa(int(echo)) + `"`,
+			} {
+				if !strings.Contains(p.logs.String(), want) {
+					t.Errorf("the decision log lacks %s", want)
+				}
+			}
+			e, err := Explain(context.Background(), Rules{Policy: mustPolicy(t, rules)}, dns.resolve, tc.host)
+			if err != nil || e.Target != tc.name+":80" || e.Refused == nil || e.Refused.Rule != tc.rule {
+				t.Errorf("-explain: %+v, %v; want %s:80 refused by rule %d", e, err, tc.name, tc.rule+1)
+			}
+		})
+	}
+	if n := len(o.received()); n != 0 {
+		t.Fatalf("the origin received %d requests", n)
 	}
 }
