@@ -105,6 +105,41 @@ func TestHTTPProxyDenyNameRulesHoldForUnicodeFullStops(t *testing.T) {
 	}
 }
 
+// The proxy refuses every address of its own pod, on every port, unless an address
+// rule names that exact address: "*" allowing the reserved address, a range covering
+// the pod's cluster address, or a name resolving to the pod does not reach the pod's
+// metrics port. Before, only the proxy's own port (8080) was refused there.
+func TestHTTPProxyRefusesItsOwnPodUnlessAnAddressRuleNamesIt(t *testing.T) {
+	rules := []string{"10.128.0.0/16", "*"}
+	r := newHTTPRouter(t, rules, "-reload-interval", "100ms", "-connect-ports", "443,9090")
+	reserved := topology.Reserved.Addr().String()
+	r.dns.Set("pod.example.com", 60, topology.Reserved.Addr())
+	r.dns.Set("www.example.com", 60, webAddr)
+	for _, target := range []string{
+		reserved + ":9090", "[" + topology.Reserved6.Addr().String() + "]:9090",
+		r.tp.Pod.Addr.Addr().String() + ":9090", "pod.example.com:9090",
+	} {
+		if body, status := r.get("http://" + target + "/metrics"); status != 403 {
+			t.Errorf("GET http://%s/metrics: %d %.80q, want 403", target, status, body)
+		}
+		if _, status := r.tunnel(t, target); status != 403 {
+			t.Errorf("CONNECT %s: %d, want 403", target, status)
+		}
+	}
+	if body, status := r.get("http://www.example.com/"); status != 200 {
+		t.Fatalf("GET http://www.example.com/: %d %q; the rules allow it", status, body)
+	}
+	if !strings.Contains(r.proxy.logs.String(), "destination "+reserved+" is an address of this pod") {
+		t.Errorf("no decision line says why the pod was refused")
+	}
+	// An address rule naming the reserved address means it.
+	r.proxy.writeConfig(t, routerConfig(append([]string{reserved}, rules...)...))
+	eventually(t, "the rule naming the pod's address", func() bool {
+		body, status := r.get("http://" + reserved + ":9090/metrics")
+		return status == 200 && strings.Contains(body, "egress_http_proxy_requests_total")
+	})
+}
+
 // A changed configuration file applies to new requests and tunnels while an open
 // tunnel carries on; an invalid file is refused and the rules in force stay.
 func TestHTTPProxyReloadsOnFileChange(t *testing.T) {

@@ -30,7 +30,7 @@ func TestRulesDecideRequests(t *testing.T) {
 		want             int
 	}{
 		{"address rule allows its address", "127.0.0.2", url4("127.0.0.2"), 200},
-		{"range rule allows an address in it", "127.0.0.0/30", url4("127.0.0.2"), 200},
+		{"range rule allows an address in it", "127.0.0.0/30\n127.0.0.2", url4("127.0.0.2"), 200}, // the second rule lifts only the pod refusal
 		{"address rule does not allow a neighbour", "127.0.0.3", url4("127.0.0.2"), 403},
 		{"IPv6 address rule", "::1", url6("[::1]"), 200},
 		{"IPv6 range rule", "::/127\n::1", url6("[::1]"), 200},
@@ -46,8 +46,8 @@ func TestRulesDecideRequests(t *testing.T) {
 		{"deny before allow denies", "!*.internal.example.com\n*.example.com\n" + liftLoopback, url4("secret.internal.example.com"), 403},
 		{"allow before deny allows", "*.example.com\n!*.internal.example.com\n" + liftLoopback, url4("secret.internal.example.com"), 200},
 		{"deny address before wildcard", "!127.0.0.2\n*.example.com\n" + liftLoopback, url4("www.example.com"), 403},
-		{"star allows what is not denied", "!*.internal.example.com\n127.0.0.0/8\n*", url4("other.example.org"), 200},
-		{"star keeps the denials above it", "!*.internal.example.com\n127.0.0.0/8\n*", url4("secret.internal.example.com"), 403},
+		{"star allows what is not denied", "!*.internal.example.com\n127.0.0.2\n*", url4("other.example.org"), 200},
+		{"star keeps the denials above it", "!*.internal.example.com\n127.0.0.2\n*", url4("secret.internal.example.com"), 403},
 		{"no match is denied", "203.0.113.9\n*.example.org", url4("127.0.0.2"), 403},
 		{"a name that does not resolve is unreachable", "*.example.net", url4("nowhere.example.net"), 502},
 	} {
@@ -105,6 +105,45 @@ func TestGuardRefusesNamesResolvingToGuardedAddresses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every address of the proxy's own pod (here, of the test's network namespace: its
+// loopback addresses) is refused on every port, as the DNS proxy refuses it, unless an
+// allow address rule names that exact address: a range or a name that covers it lifts
+// the guard but does not reach the pod's other listeners (its metrics port, a
+// sidecar). Before, only the proxy's own listening port was refused.
+func TestAddressesOfThePodAreRefusedUnlessNamedExactly(t *testing.T) {
+	metrics := startOrigin(t, "127.0.0.2:0", nil) // another listener of the pod
+	v6 := startOrigin(t, "[::1]:0", nil)
+	echo, _ := echoServer(t, "127.0.0.2:0")
+	dns := newDNS(map[string]string{"pod.example.com": "127.0.0.2"})
+	url4 := func(host string) string { return "http://" + host + ":" + metrics.port() + "/" }
+	for _, tc := range []struct {
+		name, rules, url string
+		want             int
+	}{
+		{"an address in an allowed range", "127.0.0.0/8", url4("127.0.0.2"), 403},
+		{"a name resolving to the pod", "*.example.com\n!127.0.0.0/8\n127.0.0.0/8", url4("pod.example.com"), 403},
+		{"an address a rule names exactly", "127.0.0.2", url4("127.0.0.2"), 200},
+		{"an IPv6 address a rule names exactly", "::1", "http://[::1]:" + v6.port() + "/", 200},
+		{"a name resolving to an address a rule names exactly", "*.example.com\n!127.0.0.2\n127.0.0.2", url4("pod.example.com"), 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, tc.rules, dns)
+			if status, body := p.get(t, tc.url); status != tc.want {
+				t.Fatalf("GET %s with rules %q: %d %q, want %d", tc.url, tc.rules, status, body, tc.want)
+			}
+		})
+	}
+	t.Run("a tunnel to an address in an allowed range", func(t *testing.T) {
+		p := startProxy(t, "127.0.0.0/8", nil, func(s *Server) { s.ConnectPorts = []uint16{echo} })
+		if _, _, status := connect(t, p, "127.0.0.2:"+strconv.Itoa(int(echo)), ""); status != 403 {
+			t.Fatalf("CONNECT: %d, want 403", status)
+		}
+		if !strings.Contains(p.logs.String(), "destination 127.0.0.2 is an address of this pod") {
+			t.Fatalf("the decision log does not say why:\n%s", p.logs)
+		}
+	})
 }
 
 // A name is resolved once; the address dialled is one of those checked, whatever a

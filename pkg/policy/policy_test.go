@@ -26,6 +26,9 @@ func TestParseNormalises(t *testing.T) {
 	if got := p.Lines(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Lines() = %q\nwant %q", got, want)
 	}
+	if got, want := p.NamedAddrs(), []netip.Addr{netip.MustParseAddr("2001:db8::9")}; !reflect.DeepEqual(got, want) {
+		t.Errorf("NamedAddrs() = %v, want %v: the allow address rules, not ranges or deny rules", got, want)
+	}
 	kinds := []Kind{Domain, Range, Address, Address, Name, Domain, Any}
 	for i, r := range p.Rules {
 		if r.Kind != kinds[i] {
