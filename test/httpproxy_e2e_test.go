@@ -81,6 +81,15 @@ func TestHTTPProxyGuardsWhatNamesResolveTo(t *testing.T) {
 	if body, status := r.curl(t, "https://loopback.example.com:443/"); status == 200 {
 		t.Fatalf("CONNECT to a loopback name: %d %q", status, body)
 	}
+	// A name behind more CNAMEs than a resolver follows does not resolve, and the
+	// decision line says why.
+	r.dns.SetChain("chain.example.com", 17, webAddr)
+	if body, status := r.curl(t, "http://chain.example.com/"); status != 502 {
+		t.Fatalf("a name behind 17 CNAMEs: %d %q, want 502", status, body)
+	}
+	if logs := r.proxy.logs.String(); !strings.Contains(logs, "resolve chain.example.com: CNAME chain longer than 16 links") {
+		t.Fatalf("no log line says why chain.example.com did not resolve:\n%s", logs)
+	}
 }
 
 // A deny name rule holds against a name spelt with a Unicode full stop (U+FF61,
