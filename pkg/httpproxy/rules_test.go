@@ -78,6 +78,9 @@ func TestGuardRefusesNamesResolvingToGuardedAddresses(t *testing.T) {
 		"alibaba.example.com":   "100.100.100.200",
 		"zero.example.com":      "0.0.0.0",
 		"mapped.example.com":    "::ffff:127.0.0.2",
+		"compat.example.com":    "::7f00:2",
+		"siit.example.com":      "::ffff:0:7f00:2",
+		"teredo.example.com":    "2001:0:cb00:7105::80ff:fffd", // client 127.0.0.2
 		"mixed.example.com":     "169.254.169.254 127.0.0.2",
 	})
 	for _, tc := range []struct {
@@ -93,6 +96,9 @@ func TestGuardRefusesNamesResolvingToGuardedAddresses(t *testing.T) {
 		{"*.example.com", "alibaba.example.com", 403},
 		{"*.example.com", "zero.example.com", 403},
 		{"*.example.com", "mapped.example.com", 403},
+		{"*.example.com", "compat.example.com", 403},
+		{"*.example.com", "siit.example.com", 403},
+		{"*.example.com", "teredo.example.com", 403},
 		{"0.0.0.0/0\n::/0", "loopback.example.com", 403}, // a catch-all range does not name it
 		{"*.example.com\n127.0.0.2", "loopback.example.com", 200},
 		{"*.example.com\n127.0.0.2", "mixed.example.com", 200}, // only the allowed address is dialled
