@@ -54,7 +54,7 @@ func CheckLocal(a netip.Addr, named ...netip.Addr) error {
 	if !IsLocal(a) || slices.Contains(named, a.Unmap()) {
 		return nil
 	}
-	return fmt.Errorf("destination %s is an address of this pod and no rule names it", a)
+	return fmt.Errorf("destination %s is an address of this pod and the configuration does not name it", a)
 }
 
 func rereadLocal() (*localAddrs, bool) {
