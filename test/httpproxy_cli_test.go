@@ -44,6 +44,8 @@ func TestHTTPProxyCheckAndExplain(t *testing.T) {
 			[]string{`"*"`, "must be the last line", "203.0.113.0/33", "http://x"}},
 		{"explain a denied name without resolving", []string{"-config", good, "-dns-server", dns.Addr, "-explain", "db.internal.example.com"}, 0,
 			[]string{"deny", "rule 1"}},
+		{"explain a denied name spelt with a Unicode full stop", []string{"-config", good, "-dns-server", dns.Addr, "-explain", "db.internal.example.com\uff61"}, 0,
+			[]string{"db.internal.example.com:80\tdeny", "rule 1"}},
 		{"explain an allowed name", []string{"-config", good, "-dns-server", dns.Addr, "-explain", "WWW.example.com:8080"}, 0,
 			[]string{"www.example.com:8080", "dial 203.0.113.80:8080", "allow", "rule 2"}},
 		{"explain a name resolving to metadata", []string{"-config", good, "-dns-server", dns.Addr, "-explain", "meta.example.com"}, 0,

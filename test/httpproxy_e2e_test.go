@@ -81,6 +81,72 @@ func TestHTTPProxyGuardsWhatNamesResolveTo(t *testing.T) {
 	if body, status := r.curl(t, "https://loopback.example.com:443/"); status == 200 {
 		t.Fatalf("CONNECT to a loopback name: %d %q", status, body)
 	}
+	// A name behind more CNAMEs than a resolver follows does not resolve, and the
+	// decision line says why.
+	r.dns.SetChain("chain.example.com", 17, webAddr)
+	if body, status := r.curl(t, "http://chain.example.com/"); status != 502 {
+		t.Fatalf("a name behind 17 CNAMEs: %d %q, want 502", status, body)
+	}
+	if logs := r.proxy.logs.String(); !strings.Contains(logs, "resolve chain.example.com: CNAME chain longer than 16 links") {
+		t.Fatalf("no log line says why chain.example.com did not resolve:\n%s", logs)
+	}
+}
+
+// A deny name rule holds against a name spelt with a Unicode full stop (U+FF61,
+// U+FF0E, U+3002), which IDNA reads as '.': an absolute-form GET and a CONNECT both
+// get 403 and the destination hears nothing. Before, such a name kept a trailing dot,
+// matched no deny rule, and "*" let it through.
+func TestHTTPProxyDenyNameRulesHoldForUnicodeFullStops(t *testing.T) {
+	r := newHTTPRouter(t, []string{"!*.internal.example.com", "!secret.example.com", "*"})
+	r.dns.Set("db.internal.example.com", 60, webAddr)
+	r.dns.Set("secret.example.com", 60, secureAddr)
+	for _, host := range []string{"db.internal.example.com\uff61", "db.internal.example.com\u3002", "secret.example.com\uff0e", "secret.example.com\u3002"} {
+		if status, body := r.send("GET http://" + host + "/ HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"); status != 403 {
+			t.Errorf("GET http://%s/: %d %q, want 403", host, status, body)
+		}
+		if _, status := r.tunnel(t, host+":443"); status != 403 {
+			t.Errorf("CONNECT %s:443: %d, want 403", host, status)
+		}
+	}
+	// The rules themselves still let through what they do not deny.
+	if status, body := r.send("GET http://203.0.113.80/ HTTP/1.1\r\nConnection: close\r\n\r\n"); status != 200 {
+		t.Fatalf("GET http://203.0.113.80/: %d %q, want 200", status, body)
+	}
+}
+
+// The proxy refuses every address of its own pod, on every port, unless an address
+// rule names that exact address: "*" allowing the reserved address, a range covering
+// the pod's cluster address, or a name resolving to the pod does not reach the pod's
+// metrics port. Before, only the proxy's own port (8080) was refused there.
+func TestHTTPProxyRefusesItsOwnPodUnlessAnAddressRuleNamesIt(t *testing.T) {
+	rules := []string{"10.128.0.0/16", "*"}
+	r := newHTTPRouter(t, rules, "-reload-interval", "100ms", "-connect-ports", "443,9090")
+	reserved := topology.Reserved.Addr().String()
+	r.dns.Set("pod.example.com", 60, topology.Reserved.Addr())
+	r.dns.Set("www.example.com", 60, webAddr)
+	for _, target := range []string{
+		reserved + ":9090", "[" + topology.Reserved6.Addr().String() + "]:9090",
+		r.tp.Pod.Addr.Addr().String() + ":9090", "pod.example.com:9090",
+	} {
+		if body, status := r.get("http://" + target + "/metrics"); status != 403 {
+			t.Errorf("GET http://%s/metrics: %d %.80q, want 403", target, status, body)
+		}
+		if _, status := r.tunnel(t, target); status != 403 {
+			t.Errorf("CONNECT %s: %d, want 403", target, status)
+		}
+	}
+	if body, status := r.get("http://www.example.com/"); status != 200 {
+		t.Fatalf("GET http://www.example.com/: %d %q; the rules allow it", status, body)
+	}
+	if !strings.Contains(r.proxy.logs.String(), "destination "+reserved+" is an address of this pod") {
+		t.Errorf("no decision line says why the pod was refused")
+	}
+	// An address rule naming the reserved address means it.
+	r.proxy.writeConfig(t, routerConfig(append([]string{reserved}, rules...)...))
+	eventually(t, "the rule naming the pod's address", func() bool {
+		body, status := r.get("http://" + reserved + ":9090/metrics")
+		return status == 200 && strings.Contains(body, "egress_http_proxy_requests_total")
+	})
 }
 
 // A changed configuration file applies to new requests and tunnels while an open

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -156,6 +157,28 @@ func (r *httpRouter) get(url string) (string, int) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
+}
+
+// send writes raw bytes, as no client library would format them, to the proxy from
+// the client namespace and returns the status and body of the answer (0 and the error
+// when none came).
+func (r *httpRouter) send(raw string) (int, string) {
+	c, err := r.dialFromClient(context.Background(), "tcp", strings.TrimPrefix(r.proxyURL(), "http://"))
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		return 0, err.Error()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // tunnel opens a CONNECT tunnel through the proxy from the client namespace, closed

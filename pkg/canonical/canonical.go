@@ -73,48 +73,69 @@ func isIPv4Compatible(a netip.Addr) bool {
 	return b[12]|b[13] != 0
 }
 
-// profile maps Unicode names to lowercase punycode and enforces the letters-digits-
-// hyphen rule of host names (STD3), as a resolver would see them.
-var profile = idna.New(
-	idna.MapForLookup(),
-	idna.BidiRule(),
-	idna.Transitional(false),
-	idna.StrictDomainName(true),
-	idna.VerifyDNSLength(true),
+// lookup maps Unicode names to lowercase punycode and enforces the letters-digits-
+// hyphen rule of host names (STD3), as a resolver would see them. Its mapping also
+// turns every character UTS #46 reads as a label separator (U+3002, U+FF0E, U+FF61)
+// into '.'. It leaves empty labels alone, so Hostname can judge dots on its output;
+// profile then adds the DNS length limits.
+var (
+	lookup  = idna.New(idnaOptions(false)...)
+	profile = idna.New(idnaOptions(true)...)
 )
+
+func idnaOptions(verifyLength bool) []idna.Option {
+	return []idna.Option{
+		idna.MapForLookup(),
+		idna.BidiRule(),
+		idna.Transitional(false),
+		idna.StrictDomainName(true),
+		idna.VerifyDNSLength(verifyLength),
+	}
+}
 
 // Hostname normalises a DNS host name: lowercase, trailing dot removed, Unicode in
 // punycode. It refuses anything a resolver could read as an IPv4 address (a numeric
 // last label, such as "2130706433" or "127.1"), and IP literals, which callers parse
 // with Addr instead.
+//
+// Dots are judged only after the IDNA mapping: a Unicode full stop is a '.' to every
+// resolver, so "secret.example.com\uff0e" is secret.example.com, and a check made
+// before the mapping would leave it a trailing dot no rule matches.
 func Hostname(s string) (string, error) {
-	name := strings.TrimSuffix(s, ".")
-	if name == "" {
+	if s == "" {
 		return "", errors.New("host name is empty")
+	}
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("%s is not a valid host name: it is not valid UTF-8", strconv.Quote(s))
+	}
+	mapped, err := lookup.ToASCII(s)
+	if err != nil {
+		return "", fmt.Errorf("%s is not a valid host name: %v", strconv.Quote(s), stripIDNAPrefix(err))
+	}
+	name := strings.TrimSuffix(mapped, ".")
+	switch {
+	case name == "":
+		return "", errors.New("host name is empty")
+	case strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, ".."):
+		return "", fmt.Errorf("%s is not a valid host name: it has an empty label", strconv.Quote(s))
 	}
 	if _, err := netip.ParseAddr(name); err == nil {
 		return "", fmt.Errorf("%s is an IP address, not a host name", strconv.Quote(s))
 	}
-	if !utf8.ValidString(name) {
-		return "", fmt.Errorf("%s is not a valid host name: it is not valid UTF-8", strconv.Quote(s))
-	}
-	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
-		return "", fmt.Errorf("%s is not a valid host name: it has an empty label", strconv.Quote(s))
-	}
-	ascii, err := profile.ToASCII(name)
+	// The normalised form must normalise to itself, or a rendered rule would not
+	// read back as the same rule.
+	again, err := profile.ToASCII(name)
 	if err != nil {
 		return "", fmt.Errorf("%s is not a valid host name: %v", strconv.Quote(s), stripIDNAPrefix(err))
 	}
-	// The normalised form must normalise to itself, or a rendered rule would not
-	// read back as the same rule.
-	if again, err := profile.ToASCII(ascii); err != nil || again != ascii {
+	if again != name {
 		return "", fmt.Errorf("%s is not a valid host name: its punycode form does not decode", strconv.Quote(s))
 	}
-	labels := strings.Split(ascii, ".")
+	labels := strings.Split(name, ".")
 	if looksNumeric(labels[len(labels)-1]) {
 		return "", fmt.Errorf("%s is not a valid host name: it reads as a non-standard IPv4 address", strconv.Quote(s))
 	}
-	return ascii, nil
+	return name, nil
 }
 
 // stripIDNAPrefix shortens idna's message; one that would repeat raw non-ASCII input

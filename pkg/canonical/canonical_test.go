@@ -68,6 +68,29 @@ func TestHostname(t *testing.T) {
 	}
 }
 
+// IDNA maps the ideographic, fullwidth and halfwidth full stops to '.': a name spelt
+// with one is the name spelt with '.', so dots, trailing or not, are judged only after
+// the mapping. Trimmed before it, "secret.example.com\uff0e" became
+// "secret.example.com." and matched no rule written for secret.example.com.
+func TestHostnameReadsUnicodeFullStopsAsDots(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "db.internal.example.com\uff61", want: "db.internal.example.com"},
+		{in: "secret.example.com\uff0e", want: "secret.example.com"},
+		{in: "secret.example.com\u3002", want: "secret.example.com"},
+		{in: "secret\u3002example\uff0ecom\uff61", want: "secret.example.com"},
+		{in: "B\u00fccher\uff0eexample", want: "xn--bcher-kva.example"},
+		{in: "\uff61", err: "host name is empty"},
+		{in: "a.example.\uff0e", err: `"a.example.．" is not a valid host name: it has an empty label`},
+		{in: "a\u3002\u3002example", err: `"a。。example" is not a valid host name: it has an empty label`},
+		{in: "\uff61a.example", err: `"｡a.example" is not a valid host name: it has an empty label`},
+		{in: "\uff11\uff12\uff17\uff0e0.0.1", err: `"１２７．0.0.1" is an IP address, not a host name`},
+		{in: "a.example\uff0e1", err: `"a.example．1" is not a valid host name: it reads as a non-standard IPv4 address`},
+	} {
+		got, err := Hostname(tc.in)
+		check(t, "Hostname", tc.in, got, err, tc.want, tc.err)
+	}
+}
+
 func check(t *testing.T, fn, in, got string, err error, want, wantErr string) {
 	t.Helper()
 	if wantErr != "" {

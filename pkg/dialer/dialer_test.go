@@ -101,6 +101,28 @@ func TestIsLocalKnowsLoopbackUnspecifiedNotOthers(t *testing.T) {
 	}
 }
 
+// Only an address named exactly lifts the refusal of the pod's own addresses.
+func TestCheckLocalYieldsOnlyToTheExactAddress(t *testing.T) {
+	a := netip.MustParseAddr
+	for _, tc := range []struct {
+		addr   string
+		named  []netip.Addr
+		refuse bool
+	}{
+		{"127.0.0.2", nil, true},
+		{"127.0.0.2", []netip.Addr{a("127.0.0.1"), a("192.0.2.1")}, true},
+		{"127.0.0.2", []netip.Addr{a("127.0.0.2")}, false},
+		{"::ffff:127.0.0.2", []netip.Addr{a("127.0.0.2")}, false},
+		{"::1", []netip.Addr{a("::1")}, false},
+		{"203.0.113.250", nil, false},
+	} {
+		err := CheckLocal(a(tc.addr), tc.named...)
+		if (err != nil) != tc.refuse {
+			t.Errorf("CheckLocal(%s, %v) = %v, want refused %v", tc.addr, tc.named, err, tc.refuse)
+		}
+	}
+}
+
 func TestDialsBothFamiliesWithAndWithoutASource(t *testing.T) {
 	v4, v6 := listen(t, "127.0.0.1:0"), listen(t, "[::1]:0")
 	for _, tc := range []struct {

@@ -1,8 +1,10 @@
 package dialer
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,19 @@ func IsLocal(a netip.Addr) bool {
 		}
 	}
 	return l.addrs[a]
+}
+
+// CheckLocal refuses a when it is an address of this pod (IsLocal), on any port,
+// unless it is one of named: the addresses the configuration names exactly (an
+// allow address rule, a forwarding line's IP literal). Both proxies apply it to every
+// address they would dial. A range, a name or "*" that happens to cover a pod address
+// does not count: dialling one reaches the pod's other listeners (metrics, sidecars)
+// from inside, or the proxy itself, each connection opening the next.
+func CheckLocal(a netip.Addr, named ...netip.Addr) error {
+	if !IsLocal(a) || slices.Contains(named, a.Unmap()) {
+		return nil
+	}
+	return fmt.Errorf("destination %s is an address of this pod and the configuration does not name it", a)
 }
 
 func rereadLocal() (*localAddrs, bool) {

@@ -77,17 +77,14 @@ func (f *Forwarder) newTarget(rule forward.Rule, sources []netip.Addr, old *targ
 //
 // It is guard.Check, not guard.CheckInternal: a line names its host explicitly, and
 // internal servers behind names are what the DNS proxy is mainly used for. An address
-// of the pod itself is refused unless the line names that IP literal: a name resolving
-// to the pod would make the forwarder dial its own listener, each connection opening
-// the next until every connection slot is taken.
+// of the pod itself is refused unless the line names that IP literal
+// (dialer.CheckLocal): a name resolving to the pod would make the forwarder dial its
+// own listener, each connection opening the next until every connection slot is taken.
 func (t *target) check(a netip.Addr) error {
 	if err := guard.Check(a, t.named...); err != nil {
 		return err
 	}
-	if a != t.rule.Host.Addr && dialer.IsLocal(a) {
-		return fmt.Errorf("destination %s is an address of this pod and the line does not name it", a)
-	}
-	return nil
+	return dialer.CheckLocal(a, t.rule.Host.Addr)
 }
 
 // hasAddress reports whether the line can dial anything now.

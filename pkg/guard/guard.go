@@ -51,11 +51,15 @@ var internal = []Block{
 	{netip.MustParsePrefix("fc00::/7"), "a unique local address"},
 }
 
-// Translators that embed an IPv4 address in an IPv6 one: dialling the IPv6 form
-// reaches the IPv4 address, so that is what gets checked.
+// IPv6 forms that embed an IPv4 address: a translator, a relay or a host's own stack
+// may deliver a packet sent to the IPv6 form to the IPv4 address, so that is what gets
+// checked too.
 var (
-	nat64     = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052 well-known prefix
-	sixToFour = netip.MustParsePrefix("2002::/16")    // RFC 3056
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")    // RFC 6052 well-known prefix
+	sixToFour  = netip.MustParsePrefix("2002::/16")       // RFC 3056: bits 16-47
+	compatible = netip.MustParsePrefix("::/96")           // RFC 4291 2.5.5.1, deprecated
+	siit       = netip.MustParsePrefix("::ffff:0:0:0/96") // RFC 2765 IPv4-translated
+	teredo     = netip.MustParsePrefix("2001::/32")       // RFC 4380: server and client
 )
 
 // unlockedBy reports whether a rule naming rule lifts the block: the rule must lie
@@ -102,7 +106,10 @@ func check(a netip.Addr, named []netip.Prefix, lists ...[]Block) error {
 	if err := checkIn(a, named, lists); err != nil {
 		return err
 	}
-	if v4, ok := embeddedIPv4(a); ok {
+	for _, v4 := range embeddedIPv4(a) {
+		if !v4.IsValid() {
+			continue
+		}
 		if err := checkIn(v4, named, lists); err != nil {
 			err.Via = a
 			return err
@@ -128,16 +135,27 @@ func checkIn(a netip.Addr, named []netip.Prefix, lists [][]Block) *Error {
 	return nil
 }
 
-// embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address leads to.
-func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+// embeddedIPv4 returns the IPv4 addresses an IPv6 address embeds (NAT64, 6to4,
+// IPv4-compatible, SIIT: one; Teredo: its server and its client, whose address is
+// stored inverted); unused entries are invalid. An array, not a slice, so the check
+// on every request allocates nothing.
+func embeddedIPv4(a netip.Addr) (v4 [2]netip.Addr) {
 	b := a.As16()
+	last := netip.AddrFrom4([4]byte(b[12:16]))
 	switch {
 	case a.Is4():
-		return netip.Addr{}, false
-	case nat64.Contains(a):
-		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case nat64.Contains(a), siit.Contains(a):
+		v4[0] = last
+	case compatible.Contains(a):
+		// :: and ::1 are themselves; the always list guards them.
+		if !a.IsUnspecified() && !a.IsLoopback() {
+			v4[0] = last
+		}
 	case sixToFour.Contains(a):
-		return netip.AddrFrom4([4]byte(b[2:6])), true
+		v4[0] = netip.AddrFrom4([4]byte(b[2:6]))
+	case teredo.Contains(a):
+		v4[0] = netip.AddrFrom4([4]byte(b[4:8]))
+		v4[1] = netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
 	}
-	return netip.Addr{}, false
+	return v4
 }

@@ -49,6 +49,48 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// Every IPv6 form that embeds an IPv4 address a packet may end up at is checked as
+// that address: IPv4-compatible (::a.b.c.d), SIIT IPv4-translated (::ffff:0:a.b.c.d)
+// and Teredo (2001::/32: the server's address in bits 32-63, the client's in the
+// last 32 bits, inverted), as NAT64 and 6to4 are.
+func TestEmbeddedIPv4IsCheckedAsTheIPv4Address(t *testing.T) {
+	p := netip.MustParsePrefix
+	for _, tc := range []struct {
+		addr  string
+		named []netip.Prefix
+		err   string
+	}{
+		{addr: "::7f00:1", err: "destination ::7f00:1 embeds 127.0.0.1, a loopback address, and no rule names it"},
+		{addr: "::a9fe:a9fe", err: "destination ::a9fe:a9fe embeds 169.254.169.254, a cloud metadata address, and no rule names it"},
+		{addr: "::2", err: "destination ::2 embeds 0.0.0.2, an unspecified (this-network) address, and no rule names it"},
+		{addr: "::cb00:7105"}, // 203.0.113.5
+		{addr: "::ffff:0:7f00:1", err: "destination ::ffff:0:7f00:1 embeds 127.0.0.1, a loopback address, and no rule names it"},
+		{addr: "::ffff:0:a9fe:a9fe", err: "destination ::ffff:0:a9fe:a9fe embeds 169.254.169.254, a cloud metadata address, and no rule names it"},
+		{addr: "::ffff:0:cb00:7105"},
+		// Teredo with server 203.0.113.5 and client 127.0.0.1 (80ff:fffe inverted).
+		{addr: "2001:0:cb00:7105::80ff:fffe", err: "destination 2001:0:cb00:7105::80ff:fffe embeds 127.0.0.1, a loopback address, and no rule names it"},
+		// Teredo with server 169.254.169.254 and client 203.0.113.5 (34ff:8efa inverted).
+		{addr: "2001:0:a9fe:a9fe::34ff:8efa", err: "destination 2001:0:a9fe:a9fe::34ff:8efa embeds 169.254.169.254, a cloud metadata address, and no rule names it"},
+		{addr: "2001:0:cb00:7105::34ff:8efa"},
+		{addr: "2001:db8::7f00:1"}, // documentation, not Teredo
+		// An explicit rule lifts the embedded address's block, as for NAT64.
+		{addr: "::7f00:1", named: []netip.Prefix{p("127.0.0.1/32")}},
+		{addr: "2001:0:cb00:7105::80ff:fffe", named: []netip.Prefix{p("127.0.0.1/32")}},
+		// :: and ::1 are themselves, not IPv4-compatible forms.
+		{addr: "::1", named: []netip.Prefix{p("::1/128")}},
+	} {
+		assertCheck(t, Check, "Check", tc.addr, tc.named, tc.err)
+	}
+	for _, tc := range []struct{ addr, err string }{
+		{"::a00:1", "destination ::a00:1 embeds 10.0.0.1, a private address, and no rule names it"},
+		{"::ffff:0:a00:1", "destination ::ffff:0:a00:1 embeds 10.0.0.1, a private address, and no rule names it"},
+		{"2001:0:cb00:7105::f5ff:fffe", "destination 2001:0:cb00:7105::f5ff:fffe embeds 10.0.0.1, a private address, and no rule names it"},
+		{"2001:0:a00:1::34ff:8efa", "destination 2001:0:a00:1::34ff:8efa embeds 10.0.0.1, a private address, and no rule names it"},
+	} {
+		assertCheck(t, CheckInternal, "CheckInternal", tc.addr, nil, tc.err)
+	}
+}
+
 func TestCheckInternalAddsThePrivateRanges(t *testing.T) {
 	p := netip.MustParsePrefix
 	for _, tc := range []struct {

@@ -107,11 +107,18 @@ func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*upstream, po
 	return nil, p.decision, s.classify(ctx, "", err)
 }
 
-// decide is the policy's decision for a dial to a, refused also when no reserved
-// address of a's family exists to leave from.
+// decide is the policy's decision for a dial to a, refused also when a is an address
+// of this pod that no address rule names exactly (dialer.CheckLocal, the DNS proxy's
+// check too), or when no reserved address of a's family exists to leave from.
 func (rs *ruleSet) decide(t target, a netip.Addr) policy.Decision {
 	d := rs.Policy.Decide(t.host, a)
-	if d.Allow && !(&dialer.Dialer{Sources: rs.Sources}).Usable(a) {
+	if !d.Allow {
+		return d
+	}
+	if err := dialer.CheckLocal(a, rs.Policy.NamedAddrs()...); err != nil {
+		return policy.Refused(err)
+	}
+	if !(&dialer.Dialer{Sources: rs.Sources}).Usable(a) {
 		return policy.Refused(dialer.ErrNoSource)
 	}
 	return d
@@ -147,7 +154,9 @@ func (s *Server) classify(ctx context.Context, stage string, err error) error {
 }
 
 // isSelf reports a destination that is this proxy's own listening port on an address
-// that reaches this host: a request looping back through the proxy.
+// that reaches this host: a request looping back through the proxy. It is refused
+// even when an address rule names the address, which lifts decide's refusal of the
+// pod's other ports.
 func (s *Server) isSelf(dst netip.AddrPort) bool {
 	return s.listensOn(dst.Port()) && dialer.IsLocal(dst.Addr())
 }

@@ -122,11 +122,16 @@ func cutLine(b []byte) (line, rest []byte) {
 // splitStart splits a start line at its first two single spaces. The third part may
 // hold spaces (a response's reason phrase); the first two may not. A response's reason
 // may be empty (RFC 9112 section 4), and the space before it missing, as many servers
-// send "HTTP/1.1 200".
+// send "HTTP/1.1 200". No control character may appear, and in a request line not even
+// a tab, which RFC 9112 allows only in a reason phrase: passed on in a request-target,
+// it is one a next hop may split the line on.
 func (h *head) splitStart(line []byte, response bool) bool {
 	a, rest, ok1 := bytes.Cut(line, sp)
 	b, c, ok2 := bytes.Cut(rest, sp)
 	if !ok1 || !(ok2 || response) || len(a) == 0 || len(b) == 0 || hasCTL(line) {
+		return false
+	}
+	if !response && bytes.IndexByte(line, '\t') >= 0 {
 		return false
 	}
 	h.start = [3][]byte{a, b, c}

@@ -27,10 +27,11 @@ import (
 )
 
 // The package tests run on loopback, where every address is held by the destination
-// guard. Rule lists lift it the way a configuration would: an allow rule naming
-// 127.0.0.0/8 placed after a deny rule for it (so it never decides on its own) lets
-// name rules be tested against loopback servers.
-const liftLoopback = "!127.0.0.0/8\n127.0.0.0/8"
+// guard and, being an address of the test's own network namespace, by the refusal of
+// the proxy's own pod. Rule lists lift both the way a configuration would: an allow
+// rule naming the origins' address 127.0.0.2 exactly, placed after a deny rule for it
+// (so it never decides on its own), lets name rules be tested against loopback servers.
+const liftLoopback = "!127.0.0.2\n127.0.0.2"
 
 // fakeDNS is a resolver with fixed answers, counting lookups.
 type fakeDNS struct {

@@ -1,8 +1,10 @@
 package httpproxy
 
 import (
+	"context"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -28,7 +30,7 @@ func TestRulesDecideRequests(t *testing.T) {
 		want             int
 	}{
 		{"address rule allows its address", "127.0.0.2", url4("127.0.0.2"), 200},
-		{"range rule allows an address in it", "127.0.0.0/30", url4("127.0.0.2"), 200},
+		{"range rule allows an address in it", "127.0.0.0/30\n127.0.0.2", url4("127.0.0.2"), 200}, // the second rule lifts only the pod refusal
 		{"address rule does not allow a neighbour", "127.0.0.3", url4("127.0.0.2"), 403},
 		{"IPv6 address rule", "::1", url6("[::1]"), 200},
 		{"IPv6 range rule", "::/127\n::1", url6("[::1]"), 200},
@@ -44,8 +46,8 @@ func TestRulesDecideRequests(t *testing.T) {
 		{"deny before allow denies", "!*.internal.example.com\n*.example.com\n" + liftLoopback, url4("secret.internal.example.com"), 403},
 		{"allow before deny allows", "*.example.com\n!*.internal.example.com\n" + liftLoopback, url4("secret.internal.example.com"), 200},
 		{"deny address before wildcard", "!127.0.0.2\n*.example.com\n" + liftLoopback, url4("www.example.com"), 403},
-		{"star allows what is not denied", "!*.internal.example.com\n127.0.0.0/8\n*", url4("other.example.org"), 200},
-		{"star keeps the denials above it", "!*.internal.example.com\n127.0.0.0/8\n*", url4("secret.internal.example.com"), 403},
+		{"star allows what is not denied", "!*.internal.example.com\n127.0.0.2\n*", url4("other.example.org"), 200},
+		{"star keeps the denials above it", "!*.internal.example.com\n127.0.0.2\n*", url4("secret.internal.example.com"), 403},
 		{"no match is denied", "203.0.113.9\n*.example.org", url4("127.0.0.2"), 403},
 		{"a name that does not resolve is unreachable", "*.example.net", url4("nowhere.example.net"), 502},
 	} {
@@ -76,6 +78,9 @@ func TestGuardRefusesNamesResolvingToGuardedAddresses(t *testing.T) {
 		"alibaba.example.com":   "100.100.100.200",
 		"zero.example.com":      "0.0.0.0",
 		"mapped.example.com":    "::ffff:127.0.0.2",
+		"compat.example.com":    "::7f00:2",
+		"siit.example.com":      "::ffff:0:7f00:2",
+		"teredo.example.com":    "2001:0:cb00:7105::80ff:fffd", // client 127.0.0.2
 		"mixed.example.com":     "169.254.169.254 127.0.0.2",
 	})
 	for _, tc := range []struct {
@@ -91,6 +96,9 @@ func TestGuardRefusesNamesResolvingToGuardedAddresses(t *testing.T) {
 		{"*.example.com", "alibaba.example.com", 403},
 		{"*.example.com", "zero.example.com", 403},
 		{"*.example.com", "mapped.example.com", 403},
+		{"*.example.com", "compat.example.com", 403},
+		{"*.example.com", "siit.example.com", 403},
+		{"*.example.com", "teredo.example.com", 403},
 		{"0.0.0.0/0\n::/0", "loopback.example.com", 403}, // a catch-all range does not name it
 		{"*.example.com\n127.0.0.2", "loopback.example.com", 200},
 		{"*.example.com\n127.0.0.2", "mixed.example.com", 200}, // only the allowed address is dialled
@@ -103,6 +111,45 @@ func TestGuardRefusesNamesResolvingToGuardedAddresses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every address of the proxy's own pod (here, of the test's network namespace: its
+// loopback addresses) is refused on every port, as the DNS proxy refuses it, unless an
+// allow address rule names that exact address: a range or a name that covers it lifts
+// the guard but does not reach the pod's other listeners (its metrics port, a
+// sidecar). Before, only the proxy's own listening port was refused.
+func TestAddressesOfThePodAreRefusedUnlessNamedExactly(t *testing.T) {
+	metrics := startOrigin(t, "127.0.0.2:0", nil) // another listener of the pod
+	v6 := startOrigin(t, "[::1]:0", nil)
+	echo, _ := echoServer(t, "127.0.0.2:0")
+	dns := newDNS(map[string]string{"pod.example.com": "127.0.0.2"})
+	url4 := func(host string) string { return "http://" + host + ":" + metrics.port() + "/" }
+	for _, tc := range []struct {
+		name, rules, url string
+		want             int
+	}{
+		{"an address in an allowed range", "127.0.0.0/8", url4("127.0.0.2"), 403},
+		{"a name resolving to the pod", "*.example.com\n!127.0.0.0/8\n127.0.0.0/8", url4("pod.example.com"), 403},
+		{"an address a rule names exactly", "127.0.0.2", url4("127.0.0.2"), 200},
+		{"an IPv6 address a rule names exactly", "::1", "http://[::1]:" + v6.port() + "/", 200},
+		{"a name resolving to an address a rule names exactly", "*.example.com\n!127.0.0.2\n127.0.0.2", url4("pod.example.com"), 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, tc.rules, dns)
+			if status, body := p.get(t, tc.url); status != tc.want {
+				t.Fatalf("GET %s with rules %q: %d %q, want %d", tc.url, tc.rules, status, body, tc.want)
+			}
+		})
+	}
+	t.Run("a tunnel to an address in an allowed range", func(t *testing.T) {
+		p := startProxy(t, "127.0.0.0/8", nil, func(s *Server) { s.ConnectPorts = []uint16{echo} })
+		if _, _, status := connect(t, p, "127.0.0.2:"+strconv.Itoa(int(echo)), ""); status != 403 {
+			t.Fatalf("CONNECT: %d, want 403", status)
+		}
+		if !strings.Contains(p.logs.String(), "destination 127.0.0.2 is an address of this pod") {
+			t.Fatalf("the decision log does not say why:\n%s", p.logs)
+		}
+	})
 }
 
 // A name is resolved once; the address dialled is one of those checked, whatever a
@@ -160,5 +207,57 @@ func TestDecisionsAreCountedByRule(t *testing.T) {
 		if got := value(p.Metrics.Requests.WithLabelValues(c.decision, c.rule)); got != c.want {
 			t.Errorf("requests{decision=%s,rule=%s} = %v, want %v", c.decision, c.rule, got, c.want)
 		}
+	}
+}
+
+// A deny name rule holds whichever full stop the client spells the name with: IDNA
+// reads U+3002, U+FF0E and U+FF61 as '.', so the proxy, -explain, the decision log and
+// the resolver all see the name the rules name. Before, the mapping left a trailing
+// dot that no rule matched and "*" let the request through.
+func TestDenyNameRulesHoldForUnicodeFullStops(t *testing.T) {
+	o := startOrigin(t, "127.0.0.2:0", nil)
+	echo, _ := echoServer(t, "127.0.0.2:0")
+	// Both spellings resolve, as they do on a real resolver, so only the rules decide.
+	dns := newDNS(map[string]string{
+		"db.internal.example.com": "127.0.0.2", "db.internal.example.com.": "127.0.0.2",
+		"secret.example.com": "127.0.0.2", "secret.example.com.": "127.0.0.2",
+	})
+	// The origin's loopback address is named so that the guard lets it through: what
+	// the deny rules do not refuse is allowed.
+	rules := "!*.internal.example.com\n!secret.example.com\n127.0.0.2\n*"
+	p := startProxy(t, rules, dns, func(s *Server) { s.ConnectPorts = []uint16{echo} })
+	for _, tc := range []struct {
+		host, name string
+		rule       int
+	}{
+		{"db.internal.example.com\uff61", "db.internal.example.com", 0},
+		{"db\u3002internal.example.com", "db.internal.example.com", 0},
+		{"secret.example.com\uff0e", "secret.example.com", 1},
+		{"secret.example.com\u3002", "secret.example.com", 1},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			raw := "GET http://" + tc.host + ":" + o.port() + "/ HTTP/1.1\r\nConnection: close\r\n\r\n"
+			if got := p.exchange(t, raw); statusOf(got) != 403 {
+				t.Errorf("GET: %q, want 403", got)
+			}
+			if _, _, status := connect(t, p, tc.host+":"+strconv.Itoa(int(echo)), ""); status != 403 {
+				t.Errorf("CONNECT: status %d, want 403", status)
+			}
+			for _, want := range []string{
+				`"target":"` + tc.name + ":" + o.port() + `"`,
+				`"target":"` + tc.name + ":" + strconv.Itoa(int(echo)) + `"`,
+			} {
+				if !strings.Contains(p.logs.String(), want) {
+					t.Errorf("the decision log lacks %s", want)
+				}
+			}
+			e, err := Explain(context.Background(), Rules{Policy: mustPolicy(t, rules)}, dns.resolve, tc.host)
+			if err != nil || e.Target != tc.name+":80" || e.Refused == nil || e.Refused.Rule != tc.rule {
+				t.Errorf("-explain: %+v, %v; want %s:80 refused by rule %d", e, err, tc.name, tc.rule+1)
+			}
+		})
+	}
+	if n := len(o.received()); n != 0 {
+		t.Fatalf("the origin received %d requests", n)
 	}
 }

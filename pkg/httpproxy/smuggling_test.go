@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 // Requests a proxy must refuse rather than guess at (security.md items 2, 5, 6, 8):
@@ -69,6 +72,40 @@ func TestMalformedAndAmbiguousRequestsAreRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A control character anywhere in the request line, a tab included, gets 400 and
+// reaches no destination: the proxy would otherwise pass it on verbatim to a server
+// that may split the line on it differently (security.md items 2 and 6). The origin
+// here takes any bytes, so only the proxy can refuse them.
+func TestControlCharactersInTheRequestLineAreRefused(t *testing.T) {
+	var received atomic.Int32
+	origin := serve.Local(t, "127.0.0.2:0", func(c net.Conn) {
+		received.Add(1)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+	})
+	p := startProxy(t, "127.0.0.2", nil, func(s *Server) { s.ConnectPorts = []uint16{origin.Port()} })
+	target := "http://" + origin.String() + "/"
+	for _, tc := range []struct{ name, line string }{
+		{"tab in the path", "GET " + target + "a\tb HTTP/1.1"},
+		{"tab in the query", "GET " + target + "?a=\t HTTP/1.1"},
+		{"tab ending the target", "GET " + target + "\t HTTP/1.1"},
+		{"tab after the version", "GET " + target + " HTTP/1.1\t"},
+		{"tab in the method", "G\tET " + target + " HTTP/1.1"},
+		{"tab in a CONNECT target", "CONNECT " + origin.String() + "\t HTTP/1.1"},
+		{"vertical tab in the path", "GET " + target + "a\vb HTTP/1.1"},
+		{"NUL in the path", "GET " + target + "a\x00b HTTP/1.1"},
+		{"DEL in the path", "GET " + target + "a\x7fb HTTP/1.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.exchange(t, tc.line+"\r\nConnection: close\r\n\r\n"); statusOf(got) != 400 {
+				t.Errorf("answer %q, want 400", got)
+			}
+		})
+	}
+	if n := received.Load(); n != 0 {
+		t.Fatalf("the origin was reached %d times", n)
 	}
 }
 

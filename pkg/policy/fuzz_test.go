@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 		"*\nexample.com",
 		"!*",
 		"169.254.169.254\nbücher.example",
+		"!secret.example.com\uff0e\n!*.internal\u3002example.com\n*",
 	} {
 		f.Add(seed, "www.example.com", "127.0.0.1")
 	}

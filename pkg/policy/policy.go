@@ -85,9 +85,19 @@ func (r Rule) matches(host string, addr netip.Addr) bool {
 // Policy is a parsed list; the zero value denies everything.
 type Policy struct {
 	Rules []Rule
-	// named holds the allow address rules, which are what lifts the destination
-	// guard for an address (see guard.Check).
+	// named holds the allow address and range rules, which are what lifts the
+	// destination guard for an address (see guard.Check).
 	named []netip.Prefix
+	// exact holds the addresses of the allow address rules (not ranges): only those
+	// lift the refusal of the proxy's own pod (see NamedAddrs).
+	exact []netip.Addr
+}
+
+// NamedAddrs returns the addresses allow address rules name one by one. Some
+// refusals yield only to such a rule, never to a range or a name that covers the
+// address: the proxy's own pod is one (dialer.CheckLocal). The slice is shared.
+func (p Policy) NamedAddrs() []netip.Addr {
+	return p.exact
 }
 
 // Lines renders the policy as normalised lines.
@@ -185,6 +195,9 @@ func Parse(entries []string) (Policy, error) {
 		p.Rules = append(p.Rules, r)
 		if !r.Deny && (r.Kind == Address || r.Kind == Range) {
 			p.named = append(p.named, r.Prefix)
+		}
+		if !r.Deny && r.Kind == Address {
+			p.exact = append(p.exact, r.Prefix.Addr())
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/egress-router/egress-router/pkg/canonical"
 )
 
 func TestParseNormalises(t *testing.T) {
@@ -23,6 +25,9 @@ func TestParseNormalises(t *testing.T) {
 	want := []string{"!*.internal.example.com", "10.20.0.0/16", "2001:db8::9", "!203.0.113.9", "xn--bcher-kva.example", "*.example.com", "*"}
 	if got := p.Lines(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Lines() = %q\nwant %q", got, want)
+	}
+	if got, want := p.NamedAddrs(), []netip.Addr{netip.MustParseAddr("2001:db8::9")}; !reflect.DeepEqual(got, want) {
+		t.Errorf("NamedAddrs() = %v, want %v: the allow address rules, not ranges or deny rules", got, want)
 	}
 	kinds := []Kind{Domain, Range, Address, Address, Name, Domain, Any}
 	for i, r := range p.Rules {
@@ -113,6 +118,39 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("Decide(%q, %s) = %+v, want allow=%v rule=%d reason=%q", tc.host, tc.addr, d, tc.allow, tc.rule, tc.reason)
 			}
 		})
+	}
+}
+
+// A deny name rule holds for every spelling a client may send of a name it covers:
+// the proxy canonicalises the requested host (canonical.Hostname) and decides on
+// that. Unicode full stops used to leave a trailing dot that matched no rule, so "*"
+// allowed what the deny rules were written to refuse.
+func TestDenyNameRulesHoldForEverySpellingOfTheName(t *testing.T) {
+	p, err := Parse([]string{"!*.internal.example.com", "!secret.example.com", "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, requested := range []string{
+		"db.internal.example.com", "DB.Internal.Example.COM.", "db.internal.example.com\uff61",
+		"db\u3002internal\uff0eexample\uff61com", "internal.example.com\u3002",
+		"secret.example.com", "secret.example.com\uff0e", "secret.example.com\u3002", "SECRET\uff0eexample.com",
+	} {
+		host, err := canonical.Hostname(requested)
+		if err != nil {
+			t.Errorf("%q: %v", requested, err)
+			continue
+		}
+		if d := p.Decide(host, netip.MustParseAddr("198.51.100.7")); d.Allow || d.Rule > 1 {
+			t.Errorf("%q (read as %q): %s; want one of the deny rules to decide", requested, host, d.Reason())
+		}
+	}
+	// Rules written with Unicode full stops are the same rules.
+	written, err := Parse([]string{"!*.internal.example.com\u3002", "!secret\uff0eexample.com\uff61", "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := written.Lines(), p.Lines(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("rules with Unicode full stops read as %q, want %q", got, want)
 	}
 }
 

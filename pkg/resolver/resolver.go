@@ -39,6 +39,14 @@ type Resolver struct {
 // errNoAddresses is returned when the name exists but has neither A nor AAAA records.
 var errNoAddresses = errors.New("no A or AAAA records")
 
+// maxCNAMELinks bounds the CNAME chain followed from the name asked for, about where
+// recursive resolvers give up too. Every answer's chain is followed through a map in
+// steps of one link, so a hostile answer costs one pass over its records however it
+// orders them, and no more than this many steps.
+const maxCNAMELinks = 16
+
+var errLongChain = fmt.Errorf("CNAME chain longer than %d links", maxCNAMELinks)
+
 // Lookup returns the name's A and AAAA records, queried in parallel, with the smallest
 // TTL among the records used (CNAMEs included). It succeeds if either family answers
 // with addresses; a family with no records is not an error.
@@ -60,16 +68,17 @@ func (r *Resolver) Lookup(ctx context.Context, name string) (Answer, error) {
 		}()
 	}
 	v4, v6 := <-results[0], <-results[1]
-	answer, ok := collect(name, append(v4.rrs, v6.rrs...))
+	answer, err := collect(name, v4.rrs, v6.rrs)
 	switch {
-	case ok:
+	case err == nil:
 		return answer, nil
+	case errors.Is(err, errLongChain):
 	case v4.err != nil:
-		return Answer{}, fmt.Errorf("resolve %s: %w", name, v4.err)
+		err = v4.err
 	case v6.err != nil:
-		return Answer{}, fmt.Errorf("resolve %s: %w", name, v6.err)
+		err = v6.err
 	}
-	return Answer{}, fmt.Errorf("resolve %s: %w", name, errNoAddresses)
+	return Answer{}, fmt.Errorf("resolve %s: %w", name, err)
 }
 
 func (r *Resolver) servers() ([]string, error) {
@@ -132,57 +141,81 @@ func exchange(ctx context.Context, m *dns.Msg, server string, timeout time.Durat
 	return resp, err
 }
 
-// collect takes the addresses that belong to name, following its CNAME chain, and the
-// smallest TTL of the records on the way. Records for other owners (which a server
-// should not send) are ignored rather than trusted.
-func collect(name string, rrs []dns.RR) (Answer, bool) {
-	owners := map[string]bool{strings.ToLower(dns.Fqdn(name)): true}
-	// A chain may be listed in any order; a pass per link reaches its end.
-	for range rrs {
-		grew := false
-		for _, rr := range rrs {
-			if c, ok := rr.(*dns.CNAME); ok && owners[strings.ToLower(c.Hdr.Name)] && !owners[strings.ToLower(c.Target)] {
-				owners[strings.ToLower(c.Target)] = true
-				grew = true
-			}
-		}
-		if !grew {
-			break
-		}
-	}
+// collect takes, from each answer (one per query), the addresses at the end of
+// name's CNAME chain and the smallest TTL of the records on the way: the links
+// followed and the addresses taken. Records of other owners (which a server should
+// not send) are ignored rather than trusted. A chain longer than maxCNAMELinks, a
+// loop included, fails the whole lookup.
+func collect(name string, answers ...[]dns.RR) (Answer, error) {
 	var (
 		v4, v6 []netip.Addr
 		minTTL = ^uint32(0)
 	)
-	for _, rr := range rrs {
-		h := rr.Header()
-		if !owners[strings.ToLower(h.Name)] {
-			continue
+	for _, rrs := range answers {
+		owner, ttl, err := chainEnd(name, rrs)
+		if err != nil {
+			return Answer{}, err
 		}
-		var addr netip.Addr
-		switch rec := rr.(type) {
-		case *dns.A:
-			addr, _ = netip.AddrFromSlice(rec.A.To4())
-			v4 = appendNew(v4, addr)
-		case *dns.AAAA:
-			// An IPv4-mapped AAAA record reaches an IPv4 address: it is that address,
-			// for the rules and the guard alike, in both proxies.
-			addr, _ = netip.AddrFromSlice(rec.AAAA.To16())
-			if addr = addr.Unmap(); addr.Is4() {
+		minTTL = min(minTTL, ttl)
+		for _, rr := range rrs {
+			h := rr.Header()
+			var addr netip.Addr
+			switch rec := rr.(type) {
+			case *dns.A:
+				addr, _ = netip.AddrFromSlice(rec.A.To4())
+			case *dns.AAAA:
+				// An IPv4-mapped AAAA record reaches an IPv4 address: it is that
+				// address, for the rules and the guard alike, in both proxies.
+				addr, _ = netip.AddrFromSlice(rec.AAAA.To16())
+				addr = addr.Unmap()
+			default:
+				continue
+			}
+			if !strings.EqualFold(h.Name, owner) {
+				continue
+			}
+			if addr.Is4() {
 				v4 = appendNew(v4, addr)
 			} else {
 				v6 = appendNew(v6, addr)
 			}
-		case *dns.CNAME:
-		default:
-			continue
+			minTTL = min(minTTL, h.Ttl)
 		}
-		minTTL = min(minTTL, h.Ttl)
 	}
 	if len(v4)+len(v6) == 0 {
-		return Answer{}, false
+		return Answer{}, errNoAddresses
 	}
-	return Answer{Addrs: append(v4, v6...), TTL: time.Duration(minTTL) * time.Second}, true
+	return Answer{Addrs: append(v4, v6...), TTL: time.Duration(minTTL) * time.Second}, nil
+}
+
+// chainEnd follows name's CNAME chain in rrs, listed in any order, through an
+// owner-to-target map, and returns the (lowercase, absolute) name at its end with the
+// smallest TTL of the links followed. An owner with two CNAMEs keeps the first.
+func chainEnd(name string, rrs []dns.RR) (string, uint32, error) {
+	type link struct {
+		target string
+		ttl    uint32
+	}
+	links := map[string]link{}
+	for _, rr := range rrs {
+		if c, ok := rr.(*dns.CNAME); ok {
+			owner := strings.ToLower(c.Hdr.Name)
+			if _, seen := links[owner]; !seen {
+				links[owner] = link{strings.ToLower(c.Target), c.Hdr.Ttl}
+			}
+		}
+	}
+	owner, minTTL := strings.ToLower(dns.Fqdn(name)), ^uint32(0)
+	for n := 0; ; n++ {
+		next, ok := links[owner]
+		if !ok {
+			return owner, minTTL, nil
+		}
+		if n == maxCNAMELinks {
+			return "", 0, errLongChain
+		}
+		owner, minTTL = next.target, min(minTTL, next.ttl)
+	}
 }
 
 func appendNew(list []netip.Addr, a netip.Addr) []netip.Addr {

@@ -1,9 +1,10 @@
 // Package dnstest is an in-process DNS server for tests: the test sets each name's
-// records and TTL, and can take the server down (it stops answering, as an unreachable
-// server does) and bring it back.
+// records and TTL, or a CNAME chain for a name, and can take the server down (it
+// stops answering, as an unreachable server does) and bring it back.
 package dnstest
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -24,6 +25,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	records map[string]records
+	chains  map[string][]dns.RR
 	down    bool
 	queries map[string]int
 }
@@ -43,20 +45,38 @@ func Start(t testing.TB, pc net.PacketConn) *Server {
 			t.Fatalf("dnstest: %v", err)
 		}
 	}
-	s := &Server{Addr: pc.LocalAddr().String(), records: map[string]records{}, queries: map[string]int{}}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(s.answer)}
+	s := &Server{Addr: pc.LocalAddr().String(), records: map[string]records{}, chains: map[string][]dns.RR{}, queries: map[string]int{}}
+	serve(t, &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(s.answer)}, s.Addr)
+	return s
+}
+
+// ServeTCP answers over TCP as well, on ln or, when ln is nil, on a new socket on the
+// UDP socket's address: a client repeats there the query whose answer was truncated.
+func (s *Server) ServeTCP(t testing.TB, ln net.Listener) {
+	t.Helper()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+			t.Fatalf("dnstest: %v", err)
+		}
+	}
+	serve(t, &dns.Server{Listener: ln, Handler: dns.HandlerFunc(s.answer)}, s.Addr)
+}
+
+// serve starts srv and waits until it serves; it stops at cleanup.
+func serve(t testing.TB, srv *dns.Server, addr string) {
+	t.Helper()
 	started, failed := make(chan struct{}), make(chan error, 1)
 	srv.NotifyStartedFunc = func() { close(started) }
 	go func() { failed <- srv.ActivateAndServe() }()
 	select {
 	case <-started:
 	case err := <-failed:
-		t.Fatalf("dnstest: serve on %s: %v", s.Addr, err)
+		t.Fatalf("dnstest: serve on %s: %v", addr, err)
 	case <-time.After(startTimeout):
-		t.Fatalf("dnstest: not serving on %s after %s", s.Addr, startTimeout)
+		t.Fatalf("dnstest: not serving on %s after %s", addr, startTimeout)
 	}
 	t.Cleanup(func() { srv.Shutdown() })
-	return s
 }
 
 // Set gives name the addresses (A and AAAA as their family says) with ttl seconds;
@@ -65,6 +85,33 @@ func (s *Server) Set(name string, ttl uint32, addrs ...netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.records[key(name)] = records{ttl, addrs}
+}
+
+// SetChain makes name a chain of links CNAMEs ending in an A or AAAA record for
+// addr, every query for it answered with the whole chain listed backwards (the
+// address first, then the last link, ..., the first): an order no zone server uses,
+// and the one that costs a resolver most to follow. Link i has the TTL 100+i. Over
+// UDP an answer larger than the client's buffer is truncated, as servers do, so a
+// client asks again over TCP (ServeTCP).
+func (s *Server) SetChain(name string, links int, addr netip.Addr) {
+	owner := func(i int) string {
+		if i == 0 {
+			return dns.Fqdn(name)
+		}
+		return fmt.Sprintf("n%d.chain.example.", i)
+	}
+	var end dns.RR = &dns.A{Hdr: dns.RR_Header{Name: owner(links), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: addr.AsSlice()}
+	if addr.Is6() {
+		end = &dns.AAAA{Hdr: dns.RR_Header{Name: owner(links), Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 300}, AAAA: addr.AsSlice()}
+	}
+	rrs := []dns.RR{end}
+	for i := links - 1; i >= 0; i-- {
+		hdr := dns.RR_Header{Name: owner(i), Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: uint32(100 + i)}
+		rrs = append(rrs, &dns.CNAME{Hdr: hdr, Target: owner(i + 1)})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chains[key(name)] = rrs
 }
 
 // SetDown makes the server stop answering (true) or answer again (false).
@@ -91,12 +138,18 @@ func (s *Server) answer(w dns.ResponseWriter, req *dns.Msg) {
 	s.mu.Lock()
 	s.queries[key(q.Name)]++
 	down, rec, known := s.down, s.records[key(q.Name)], len(s.records[key(q.Name)].addrs) > 0
+	chain, chained := s.chains[key(q.Name)]
 	s.mu.Unlock()
 	if down {
 		return
 	}
 	resp := new(dns.Msg)
 	resp.SetReply(req)
+	if chained {
+		resp.Answer = chain
+		write(w, req, resp)
+		return
+	}
 	if !known {
 		resp.Rcode = dns.RcodeNameError
 	}
@@ -110,6 +163,20 @@ func (s *Server) answer(w dns.ResponseWriter, req *dns.Msg) {
 			hdr.Rrtype = dns.TypeAAAA
 			resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
 		}
+	}
+	write(w, req, resp)
+}
+
+// write sends resp compressed, as servers do, and truncated over UDP to the size the
+// client's EDNS record offers (512 bytes without one).
+func write(w dns.ResponseWriter, req, resp *dns.Msg) {
+	resp.Compress = true
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		size := dns.MinMsgSize
+		if opt := req.IsEdns0(); opt != nil {
+			size = int(opt.UDPSize())
+		}
+		resp.Truncate(size)
 	}
 	w.WriteMsg(resp)
 }
