@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -152,5 +153,20 @@ func TestDNSProxyRefusesANameResolvingToThePodItself(t *testing.T) {
 		if got, want := p.metric(t, `egress_dns_proxy_connections_total{port="8100"}`), float64(i+2); got != want {
 			t.Fatalf("connections_total %v after %v client connections: the proxy dialled itself", got, want)
 		}
+	}
+}
+
+// A line naming one of the pod's own addresses as its IP literal means it: the refusal
+// above is for names, whose owner may point them anywhere, not for what the
+// configuration wrote.
+func TestDNSProxyLineNamingAnAddressOfThePodReachesIt(t *testing.T) {
+	own := topology.Reserved.Addr()
+	line := fmt.Sprintf("8200 %s 8201", own)
+	r := newDNSRouter(t, line)
+	serveEcho(t, r.tp.Pod.NS, netip.AddrPortFrom(own, 8201).String())
+	p := r.start(t, []string{line})
+	p.waitReady(t)
+	if dialled, _ := r.greeting(t, 8200, false); dialled != own.String() {
+		t.Fatalf("a line naming the pod's %s reached %q", own, dialled)
 	}
 }

@@ -57,12 +57,18 @@ func refuseSecondSpelling(a netip.Addr) error {
 		return errors.New("IPv4-mapped IPv6 addresses are not allowed; write the IPv4 address")
 	case a.Is6() && isIPv4Compatible(a):
 		return errors.New("IPv4-compatible IPv6 addresses are not allowed; write the IPv4 address")
+	case ipv4Translated.Contains(a):
+		return errors.New("IPv4-translated (SIIT, ::ffff:0:a.b.c.d) addresses are not allowed; write the IPv4 address")
 	}
 	return nil
 }
 
 // isIPv4Compatible reports the deprecated ::a.b.c.d form (RFC 4291 2.5.5.1), leaving
 // :: and ::1 alone.
+// ipv4Translated is RFC 2765's IPv4-translated form, one more IPv6 spelling of an
+// IPv4 address.
+var ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
+
 func isIPv4Compatible(a netip.Addr) bool {
 	b := a.As16()
 	for _, x := range b[:12] {

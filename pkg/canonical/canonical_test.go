@@ -16,6 +16,8 @@ func TestAddr(t *testing.T) {
 		{in: "127.1", err: `"127.1" is not an IP address`},
 		{in: "::ffff:127.0.0.1", err: `"::ffff:127.0.0.1": IPv4-mapped IPv6 addresses are not allowed; write the IPv4 address`},
 		{in: "::127.0.0.1", err: `"::127.0.0.1": IPv4-compatible IPv6 addresses are not allowed; write the IPv4 address`},
+		{in: "::ffff:0:127.0.0.1", err: `"::ffff:0:127.0.0.1": IPv4-translated (SIIT, ::ffff:0:a.b.c.d) addresses are not allowed; write the IPv4 address`},
+		{in: "::ffff:0:7f00:1", err: `"::ffff:0:7f00:1": IPv4-translated (SIIT, ::ffff:0:a.b.c.d) addresses are not allowed; write the IPv4 address`},
 		{in: "fe80::1%eth0", err: `"fe80::1%eth0": zone IDs are not allowed`},
 		{in: "192.0.2.0/24", err: `"192.0.2.0/24" is not an IP address`},
 	} {

@@ -2,13 +2,10 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/egress-router/egress-router/test/topology"
 )
@@ -50,29 +47,6 @@ func TestRedirectCarriesClientTrafficFromTheReservedAddress(t *testing.T) {
 			t.Errorf("pod to cluster: source %q (%v), want %s", got, err, pod)
 		}
 	})
-}
-
-// SCTP goes through the same DNAT when the kernel speaks it (socat as both ends; Go
-// has no SCTP sockets).
-func TestRedirectCarriesSCTP(t *testing.T) {
-	if fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP); err != nil {
-		t.Skipf("this kernel has no SCTP: %v", err)
-	} else {
-		unix.Close(fd)
-	}
-	p := newPlugin(t)
-	p.mustAdd(t, redirectConf("1.0.0", "auto"))
-	server := p.tp.Exec(t, p.tp.Dest, "timeout", "10", "socat", "SCTP-LISTEN:9,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR")
-	done := make(chan string, 1)
-	go func() { out, _ := server.Output(); done <- out }()
-	var got string
-	for range 20 { // the listener starts asynchronously
-		got, _ = p.tp.Exec(t, p.tp.Client, "socat", "-T2", "-", fmt.Sprintf("SCTP:%s:9", p.pod.Addr.Addr())).Stdin("").Output()
-		if strings.Contains(got, topology.Reserved.Addr().String()) {
-			return
-		}
-	}
-	t.Fatalf("SCTP through the router: got %q; server: %q", got, <-done)
 }
 
 // The router is no open router: a client that routes other traffic through the pod
