@@ -19,6 +19,7 @@ func cmdDel(args *skel.CmdArgs) error {
 		return err
 	}
 	defer inv.close()
+	inv.warnIfRefused()
 	if args.Netns == "" {
 		inv.log.Info("DEL: no network namespace, nothing to remove")
 		return nil

@@ -14,15 +14,21 @@ import (
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/logging"
+	"github.com/egress-router/egress-router/pkg/nodepolicy"
 )
 
 // invocation is one call's validated input: the configuration, the chained
-// prevResult (nil without one) and the logger log_file/log_level ask for.
+// prevResult (nil without one), the node policy and the logger log_file/log_level ask
+// for.
 type invocation struct {
-	cfg    *config.Config
-	prev   *current.Result
-	log    *slog.Logger
-	closer io.Closer
+	cfg  *config.Config
+	prev *current.Result
+	// policy is the node's policy; nil, with policyErr saying why, when it cannot be
+	// read (see admit).
+	policy    *nodepolicy.Policy
+	policyErr error
+	log       *slog.Logger
+	closer    io.Closer
 }
 
 // load validates the configuration before anything touches the kernel, so a bad
@@ -41,10 +47,8 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 			return nil, types.NewError(types.ErrInvalidNetworkConfig, "prevResult cannot be converted", err.Error())
 		}
 	}
-	inv.log, inv.closer, err = logging.Open(cfg.LogFile, cfg.LogLevel, os.Stderr)
-	if err != nil {
-		return nil, types.NewError(types.ErrIOFailure, "cannot open log_file", err.Error())
-	}
+	inv.policy, inv.policyErr = nodepolicy.Load()
+	inv.log, inv.closer = logging.OpenIn(inv.logDir(), cfg.LogFile, cfg.Name, cfg.LogLevel, os.Stderr)
 	inv.log = inv.log.With("command", os.Getenv("CNI_COMMAND"), "network", cfg.Name,
 		"container", args.ContainerID, "ifname", args.IfName)
 	return inv, nil
