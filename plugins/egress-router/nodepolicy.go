@@ -43,7 +43,7 @@ func (inv *invocation) admit(master netlink.Link) error {
 func (inv *invocation) warnIfRefused() {
 	master, _ := link.Master(inv.cfg.Interface.Master) // gone: the master rules are skipped
 	if err := inv.admit(master); err != nil {
-		inv.log.Warn("the node policy refuses this configuration; removing the attachment anyway", "error", err)
+		inv.log.Warn("the node policy refuses this configuration, or cannot be read; removing the attachment anyway", "error", err)
 	}
 }
 
