@@ -21,7 +21,9 @@ servers=() # PIDs of the destination server and the proxies, stopped by cleanup
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ns() { local n=$1; shift; nsenter --net="/run/netns/$run-$n" -- "$@"; }
-cni() { ns node env CNI_PATH="$bin" NETCONFPATH="$tmp" CNI_IFNAME=net1 "$bin/cnitool" "$@" "$net" "/run/netns/$run-pod"; }
+# The node policy the cluster admin would install on the node (see the README): the
+# plugin reads it from EGRESS_ROUTER_NODE_POLICY here, instead of the node's fixed path.
+cni() { ns node env CNI_PATH="$bin" NETCONFPATH="$tmp" CNI_IFNAME=net1 EGRESS_ROUTER_NODE_POLICY="$tmp/node-policy.json" "$bin/cnitool" "$@" "$net" "/run/netns/$run-pod"; }
 # background runs a server in a namespace; nsenter execs it, so $! is the server itself.
 background() { local n=$1; shift; nsenter --net="/run/netns/$run-$n" -- "$@" & servers+=($!); }
 # listening waits until something listens on a TCP port in a namespace.
@@ -72,6 +74,12 @@ ns dest ip link set wan up
 ns dest ip route add default via 198.51.100.1
 ns dest ip route add local 203.0.113.0/24 dev lo
 
+say "The node policy: attachments may use the master ext0 and 192.0.2.0/24, and log in $tmp/log"
+cat >"$tmp/node-policy.json" <<POLICY
+{ "masters": ["ext0"], "addressRanges": ["192.0.2.0/24"], "logDir": "$tmp/log" }
+POLICY
+sed 's/^/    /' "$tmp/node-policy.json"
+
 say "The destination 203.0.113.25 accepts only the reserved source 192.0.2.99 and answers with the source it saw"
 ns dest nft -f - <<'NFT'
 table inet demo {
@@ -99,7 +107,7 @@ attach() {
   "cniVersion": "1.0.0", "name": "$net", "type": "egress-router", "mode": "$mode",
   "interfaceArgs": { "master": "ext0" },
   "ip": { "addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1"$extra },
-  "log_file": "$tmp/egress-router.log", "log_level": "info"
+  "log_file": "$tmp/log/egress-router.log", "log_level": "info"
 }
 CONF
   say "[$mode] Adding the egress router to the router pod with cnitool (plugin $bin/egress-router)"
@@ -177,4 +185,4 @@ for mode in $modes; do
 done
 echo
 echo "  the plugin's log (log_file, one JSON line per event):"
-sed 's/^/    /' "$tmp/egress-router.log"
+sed 's/^/    /' "$tmp/log/egress-router.log"

@@ -2,14 +2,25 @@ package test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/egress-router/egress-router/pkg/nodepolicy"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
-// TestMain removes the binaries the tests built (topology.Build) once they have run.
+// TestMain points the plugin at a node policy file that does not exist, so the
+// plugins the tests run see the defaults (or what a test writes, see withNodePolicy)
+// whatever this machine has at the real path, and removes the binaries the tests built
+// (topology.Build) once they have run.
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "egress-router-node-policy")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(nodepolicy.PathEnv, filepath.Join(dir, "absent.json"))
 	code := m.Run()
 	topology.RemoveBuilds()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -16,8 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
 
 	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/pkg/nodepolicy"
 )
 
 // manifestsDir holds one kustomization per directory.
@@ -111,8 +114,47 @@ func TestNodeInstallerManifests(t *testing.T) {
 			if mount.ReadOnly {
 				t.Errorf("-cni-bin-dir %s is mounted read-only", binDir)
 			}
+			checkNodePolicyDelivery(t, spec)
 		})
 	}
+}
+
+// checkNodePolicyDelivery: the installer reads the policy from the optional ConfigMap
+// the example names and writes it to the directory every plugin reads it from.
+func checkNodePolicyDelivery(t *testing.T, spec corev1.PodSpec) {
+	t.Helper()
+	args := spec.Containers[0].Args
+	policyDir := flagValue(t, args, "node-policy-dir")
+	if mount, vol := mountOf(t, spec, policyDir); vol.HostPath == nil || vol.HostPath.Path != nodepolicy.Dir || mount.ReadOnly {
+		t.Errorf("-node-policy-dir %s is volume %s, want the node's %s, writable", policyDir, mount.Name, nodepolicy.Dir)
+	}
+	source := flagValue(t, args, "node-policy")
+	if path.Base(source) != nodepolicy.FileName {
+		t.Errorf("-node-policy %s: want the ConfigMap key %s", source, nodepolicy.FileName)
+	}
+	example := nodePolicyExample(t)
+	_, vol := mountOf(t, spec, path.Dir(source))
+	if cm := vol.ConfigMap; cm == nil || cm.Name != example.Name || cm.Optional == nil || !*cm.Optional {
+		t.Errorf("-node-policy %s is volume %s, want the optional ConfigMap %s", source, vol.Name, example.Name)
+	}
+}
+
+// nodePolicyExample is the example ConfigMap beside the node installer's manifests; its
+// policy must be valid.
+func nodePolicyExample(t *testing.T) corev1.ConfigMap {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(manifestsDir, "node-installer", "node-policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.UnmarshalStrict(raw, &cm); err != nil {
+		t.Fatalf("node-policy.yaml: %v", err)
+	}
+	if _, err := nodepolicy.Parse([]byte(cm.Data[nodepolicy.FileName])); err != nil {
+		t.Errorf("node-policy.yaml, key %s: %v", nodepolicy.FileName, err)
+	}
+	return cm
 }
 
 // checkObjects checks what every object needs: a valid name, the router namespace,

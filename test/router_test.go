@@ -1,14 +1,20 @@
 package test
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/egress-router/egress-router/pkg/nodepolicy"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -94,14 +100,17 @@ func TestTwentyParallelAddsThenDels(t *testing.T) {
 
 // The configuration the OpenShift Cluster Network Operator renders (cniVersion 0.4.0,
 // no interfaceArgs, UPPERCASE protocols, fallbackIP, log_file, log_level) works
-// unchanged but for a destination the topology serves and a private log file.
+// unchanged on a node without a policy file, but for a destination the topology serves
+// and a network name of this run's. Its log_file, /tmp/egress-router-log, is outside
+// the default log directory: the lines go to /var/log/egress-router/<name>.log.
 func TestCNORenderedConfigWorksEndToEnd(t *testing.T) {
 	raw, err := os.ReadFile("../pkg/config/testdata/cno-rendered.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	logFile := filepath.Join(t.TempDir(), "egress-router.log")
-	conf := strings.NewReplacer("10.0.0.99", "203.0.113.53", "/tmp/egress-router-log", logFile).Replace(string(raw))
+	name := fmt.Sprintf("egress-router-cni-nad-%d", os.Getpid())
+	logFile := removedAfter(t, nodepolicy.DefaultLogDir, name+".log")
+	conf := strings.NewReplacer("10.0.0.99", "203.0.113.53", `"egress-router-cni-nad"`, strconv.Quote(name)).Replace(string(raw))
 	tp := topology.New(t)
 	cni := tp.CNI(t, topology.Build(t, topology.RouterPlugin))
 	a := cni.Attach(t, tp.Pod, []byte(conf), "net1")
@@ -125,8 +134,69 @@ func TestCNORenderedConfigWorksEndToEnd(t *testing.T) {
 		t.Fatalf("DEL: %v", err)
 	}
 	assertPodClean(t, tp, tp.Pod)
-	if logs, err := os.ReadFile(logFile); err != nil || !strings.Contains(string(logs), `"level":"DEBUG"`) && !strings.Contains(string(logs), `"msg":"ADD done"`) {
-		t.Errorf("log_file: %v\n%s", err, logs)
+	logs, err := os.ReadFile(logFile)
+	if err != nil || !strings.Contains(string(logs), `"level":"DEBUG"`) || !strings.Contains(string(logs), `"msg":"ADD done"`) ||
+		!strings.Contains(string(logs), `"log_file":"/tmp/egress-router-log"`) {
+		t.Errorf("%s: %v\n%s", logFile, err, logs)
+	}
+}
+
+// removedAfter returns dir/name and removes that file when the test ends, and dir
+// too if the test created it (if it is left empty).
+func removedAfter(t *testing.T, dir, name string) string {
+	_, statErr := os.Stat(dir)
+	t.Cleanup(func() {
+		os.Remove(filepath.Join(dir, name))
+		if statErr != nil {
+			os.Remove(dir)
+		}
+	})
+	return filepath.Join(dir, name)
+}
+
+// The plugin binary reads the node policy a runtime's environment points it at:
+// refusals name the file, and log_file stays in the policy's log directory.
+func TestNodePolicyGovernsThePluginBinary(t *testing.T) {
+	plugins := topology.Build(t, topology.RouterPlugin)
+	tp := topology.New(t)
+	cni := tp.CNI(t, plugins)
+	logDir := t.TempDir()
+	policy := filepath.Join(t.TempDir(), nodepolicy.FileName)
+	if err := os.WriteFile(policy, fmt.Appendf(nil, `{"masters": ["ext0"], "addressRanges": ["192.0.2.64/26"], "logDir": %q}`, logDir), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(nodepolicy.PathEnv, policy)
+	outside := filepath.Join(t.TempDir(), "profile.d")
+	withLog := func(conf []byte, logFile string) []byte {
+		return bytes.Replace(conf, []byte(`"type": "egress-router",`), fmt.Appendf(nil, `"type": "egress-router", "log_file": %q,`, logFile), 1)
+	}
+
+	refused := cni.Attach(t, tp.Pod, withLog(routerConf("1.0.0", "egress-refused", netip.MustParseAddr("192.0.2.10")), outside+"/zz.sh"), "net1")
+	_, err := cni.Add(refused)
+	var cniErr *types.Error
+	if !errors.As(err, &cniErr) || cniErr.Code != types.ErrInvalidNetworkConfig || !strings.Contains(cniErr.Error(), policy) ||
+		!strings.Contains(cniErr.Error(), `"node address"`) || !strings.Contains(cniErr.Error(), `"addressRanges"`) {
+		t.Fatalf("ADD of the node's address: %v, want code 7 naming %s and the rules", err, policy)
+	}
+	if err := cni.Del(refused); err != nil {
+		t.Fatalf("DEL of a refused attachment: %v", err)
+	}
+	if _, err := os.Lstat(outside); err == nil {
+		t.Errorf("log_file created %s", outside)
+	}
+	if logs, _ := os.ReadFile(filepath.Join(logDir, "egress-refused.log")); !strings.Contains(string(logs), "refused by the node policy") {
+		t.Errorf("the refusal is not in the log directory:\n%s", logs)
+	}
+
+	allowed := cni.Attach(t, tp.Pod, withLog(routerConf("1.0.0", "egress-allowed", topology.Reserved.Addr()), filepath.Join(logDir, "allowed.log")), "net1")
+	if _, err := cni.Add(allowed); err != nil {
+		t.Fatalf("ADD within the policy: %v", err)
+	}
+	if err := cni.Del(allowed); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if logs, _ := os.ReadFile(filepath.Join(logDir, "allowed.log")); !strings.Contains(string(logs), `"msg":"ADD done"`) {
+		t.Errorf("allowed.log:\n%s", logs)
 	}
 }
 

@@ -19,7 +19,7 @@ func TestRunInstallsThenIdlesUntilStopped(t *testing.T) {
 	binDir := t.TempDir()
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, logging.New(io.Discard, 0), src, binDir) }()
+	go func() { done <- run(ctx, logging.New(io.Discard, 0), src, binDir, noPolicy(t)) }()
 
 	installed := filepath.Join(binDir, "egress-router")
 	deadline := time.Now().Add(5 * time.Second)
@@ -53,7 +53,7 @@ func TestRunFailsWithoutTheBinDir(t *testing.T) {
 	if err := os.WriteFile(src, []byte("plugin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := run(context.Background(), logging.New(io.Discard, 0), src, filepath.Join(t.TempDir(), "absent"))
+	err := run(context.Background(), logging.New(io.Discard, 0), src, filepath.Join(t.TempDir(), "absent"), noPolicy(t))
 	if err == nil {
 		t.Fatal("run succeeded without a CNI bin directory")
 	}

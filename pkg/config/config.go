@@ -219,7 +219,7 @@ func build(doc *document, requireAddress bool) (*Config, []error) {
 
 func (p *problems) buildInterface(args *interfaceArgsJSON) Interface {
 	i := Interface{Master: args.Master}
-	if err := checkLinkName(args.Master); err != nil {
+	if err := CheckLinkName(args.Master); err != nil {
 		p.add("interfaceArgs.master", err)
 	}
 	i.Mode = p.oneOf("interfaceArgs.mode", args.Mode, MacvlanModes...)
@@ -336,7 +336,8 @@ func (p *problems) oneOf(field, value string, allowed ...string) string {
 	return allowed[0]
 }
 
-func checkLinkName(name string) error {
+// CheckLinkName reports whether name can be a link's name; "" passes (no link named).
+func CheckLinkName(name string) error {
 	if name == "" {
 		return nil
 	}
@@ -386,10 +387,16 @@ func parseInterfaceAddress(s string) (netip.Prefix, error) {
 	if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
 		return p, fmt.Errorf("%q cannot be a reserved address (unspecified, loopback, multicast or link-local)", s)
 	}
-	if a.Is4() && p.Bits() < 31 && (a == p.Masked().Addr() || a == broadcast(p)) {
+	if IsNetworkOrBroadcast(p, a) {
 		return p, fmt.Errorf("%q is the network or broadcast address of its subnet, not a host address", s)
 	}
 	return p, nil
+}
+
+// IsNetworkOrBroadcast reports whether a is the network or the broadcast address of
+// the IPv4 subnet p; subnets of 31 and 32 bits have neither (RFC 3021).
+func IsNetworkOrBroadcast(p netip.Prefix, a netip.Addr) bool {
+	return a.Is4() && p.Addr().Is4() && p.Bits() < 31 && (a == p.Masked().Addr() || a == broadcast(p))
 }
 
 func broadcast(p netip.Prefix) netip.Addr {

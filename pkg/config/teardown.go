@@ -17,17 +17,16 @@ type Teardown struct {
 	LogLevel slog.Level
 }
 
-// LoadTeardown reads what DEL needs from data, leniently, and never fails: a document
+// ReadTeardown reads what DEL needs from data, leniently, and never fails: a document
 // that stopped validating (a NAD edited after the pod started, a plugin upgrade that
 // tightened a check, or garbage) must not keep a runtime from tearing a pod down. A
-// field it cannot use keeps its default (auto backend, stderr, info). invalid is what
-// Load refuses in data, nil when data is valid, for DEL to log.
-func LoadTeardown(data []byte) (td Teardown, invalid error) {
-	td.Backend = Auto
-	_, invalid = Load(data) // for a valid document, the reading below gives what Load would
+// field it cannot use keeps its default (auto backend, stderr, info); of a valid
+// document it reads what Load would.
+func ReadTeardown(data []byte) Teardown {
+	td := Teardown{Backend: Auto}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(data, &fields) != nil {
-		return td, invalid
+		return td
 	}
 	str := func(key string) string {
 		var s string
@@ -40,5 +39,5 @@ func LoadTeardown(data []byte) (td Teardown, invalid error) {
 	}
 	td.LogFile = str("log_file")
 	td.LogLevel, _ = ParseLogLevel(str("log_level")) // info when unreadable
-	return td, invalid
+	return td
 }

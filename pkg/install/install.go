@@ -1,7 +1,8 @@
-// Package install puts a binary into a directory that another program executes from,
-// such as a node's CNI bin directory, so that the other program never sees a partial
-// file: the content is written under a temporary name in the same directory, flushed,
-// made executable and renamed over the final name in one step.
+// Package install puts files where another program reads or executes them, such as
+// the plugin in a node's CNI bin directory or the node policy beside the CNI
+// configuration, so that the other program never sees a partial file: the content is
+// written under a temporary name in the same directory, flushed, given its mode and
+// renamed over the final name in one step.
 package install
 
 import (
@@ -28,20 +29,38 @@ func Binary(src, dir, name string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read the binary to install: %w", err)
 	}
+	return File(dir, name, want, Mode)
+}
+
+// File installs content as dir/name with mode and reports whether it wrote anything:
+// a regular file with the same content and mode is left alone.
+func File(dir, name string, content []byte, mode fs.FileMode) (bool, error) {
 	dst := filepath.Join(dir, name)
-	if same, err := identical(dst, want); err != nil {
+	if same, err := identical(dst, content, mode); err != nil {
 		return false, err
 	} else if same {
 		return false, nil
 	}
-	if err := writeAtomically(dir, name, want); err != nil {
+	if err := writeAtomically(dir, name, content, mode); err != nil {
 		return false, fmt.Errorf("install %s: %w", dst, err)
 	}
 	return true, nil
 }
 
-// identical reports whether path is a regular file with exactly content and Mode.
-func identical(path string, content []byte) (bool, error) {
+// Remove removes dir/name, durably, and reports whether there was anything to remove.
+func Remove(dir, name string) (bool, error) {
+	err := os.Remove(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", filepath.Join(dir, name), err)
+	}
+	return true, syncDir(dir)
+}
+
+// identical reports whether path is a regular file with exactly content and mode.
+func identical(path string, content []byte, mode fs.FileMode) (bool, error) {
 	info, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -49,7 +68,7 @@ func identical(path string, content []byte) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("inspect %s: %w", path, err)
 	}
-	if !info.Mode().IsRegular() || info.Mode().Perm() != Mode || info.Size() != int64(len(content)) {
+	if !info.Mode().IsRegular() || info.Mode().Perm() != mode || info.Size() != int64(len(content)) {
 		return false, nil
 	}
 	have, err := os.ReadFile(path)
@@ -62,7 +81,7 @@ func identical(path string, content []byte) (bool, error) {
 // writeAtomically writes content to a temporary file in dir (a rename is atomic only
 // within one file system) and renames it to name. On any failure the temporary file is
 // removed and the previous dir/name, if any, is untouched.
-func writeAtomically(dir, name string, content []byte) (err error) {
+func writeAtomically(dir, name string, content []byte, mode fs.FileMode) (err error) {
 	tmp, err := os.CreateTemp(dir, tempPrefix(name)+"*")
 	if err != nil {
 		return fmt.Errorf("create a temporary file: %w", err)
@@ -77,7 +96,7 @@ func writeAtomically(dir, name string, content []byte) (err error) {
 		return fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
 	// CreateTemp makes the file 0600; Chmod on the open file is not subject to umask.
-	if err := tmp.Chmod(Mode); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
 	}
 	// Flushed before the rename, so a crash cannot leave the final name pointing at a
@@ -95,7 +114,7 @@ func writeAtomically(dir, name string, content []byte) (err error) {
 }
 
 // tempPrefix is how the temporary file of an installation of name starts: hidden, so
-// a runtime listing the directory for plugins does not pick it up.
+// a runtime listing the directory for plugins or configurations does not pick it up.
 func tempPrefix(name string) string { return "." + name + ".tmp-" }
 
 // syncDir makes the rename itself durable.

@@ -209,3 +209,42 @@ func TestBinaryReportsAMissingDirectory(t *testing.T) {
 		t.Fatalf("err = %v, want it to name %s", err, dir)
 	}
 }
+
+// File installs any file the same way: a new one, an update, an identical rerun that
+// writes nothing; the mode is the one asked for, whatever the umask.
+func TestFileInstallsAndUpdatesAtomically(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	const policy = "node-policy.json"
+	for _, step := range []struct {
+		content   string
+		wantWrite bool
+	}{{`{}`, true}, {`{}`, false}, {`{"masters": ["ens4"]}`, true}} {
+		wrote, err := File(dir, policy, []byte(step.content), 0o644)
+		if err != nil || wrote != step.wantWrite {
+			t.Fatalf("File(%s) wrote=%v err=%v, want wrote=%v", step.content, wrote, err, step.wantWrite)
+		}
+		entries, _ := os.ReadDir(dir)
+		got, _ := os.ReadFile(filepath.Join(dir, policy))
+		info, _ := os.Stat(filepath.Join(dir, policy))
+		if len(entries) != 1 || string(got) != step.content || info.Mode() != 0o644 {
+			t.Fatalf("after File(%s): %d entries, content %q, mode %v", step.content, len(entries), got, info.Mode())
+		}
+	}
+}
+
+func TestRemoveRemovesOnceAndToleratesAbsence(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := File(dir, "f", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []bool{true, false} {
+		if removed, err := Remove(dir, "f"); err != nil || removed != want {
+			t.Fatalf("Remove: removed=%v err=%v, want removed=%v", removed, err, want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("dir holds %d entries", len(entries))
+	}
+}

@@ -66,10 +66,8 @@ func checkAddresses(s Spec, l netlink.Link) error {
 	}
 	var have []netip.Prefix
 	for _, a := range live {
-		ip, _ := netip.AddrFromSlice(a.IP)
-		ones, _ := a.Mask.Size()
-		if ip = ip.Unmap(); !ip.IsLinkLocalUnicast() {
-			have = append(have, netip.PrefixFrom(ip, ones))
+		if p, ok := prefixOf(a.IPNet); ok && !p.Addr().IsLinkLocalUnicast() {
+			have = append(have, p)
 		}
 	}
 	var errs []error

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -35,22 +36,37 @@ func Master(name string) (netlink.Link, error) {
 		}
 		return l, nil
 	}
+	links, err := DefaultRouteLinks()
+	if err != nil {
+		return nil, err
+	}
+	if len(links) == 0 {
+		return nil, fmt.Errorf("%w: interfaceArgs.master is not set and there is no default route to take it from", ErrNoMaster)
+	}
+	return links[0], nil
+}
+
+// DefaultRouteLinks returns the links of the caller's default routes, IPv4's first,
+// each once.
+func DefaultRouteLinks() ([]netlink.Link, error) {
+	var links []netlink.Link
 	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		routes, err := netlinksafe.RouteList(nil, family)
 		if err != nil {
 			return nil, fmt.Errorf("list routes: %w", err)
 		}
 		for _, r := range routes {
-			if isDefault(r.Dst) && r.LinkIndex > 0 {
-				l, err := netlink.LinkByIndex(r.LinkIndex)
-				if err != nil {
-					return nil, fmt.Errorf("%w: default route's link %d: %w", ErrNoMaster, r.LinkIndex, err)
-				}
-				return l, nil
+			if !isDefault(r.Dst) || r.LinkIndex <= 0 || slices.ContainsFunc(links, func(l netlink.Link) bool { return l.Attrs().Index == r.LinkIndex }) {
+				continue
 			}
+			l, err := netlink.LinkByIndex(r.LinkIndex)
+			if err != nil {
+				return nil, fmt.Errorf("%w: default route's link %d: %w", ErrNoMaster, r.LinkIndex, err)
+			}
+			links = append(links, l)
 		}
 	}
-	return nil, fmt.Errorf("%w: interfaceArgs.master is not set and there is no default route to take it from", ErrNoMaster)
+	return links, nil
 }
 
 // Create makes the macvlan straight into podNS under a temporary name and renames it

@@ -217,10 +217,8 @@ func checkRoutes(s Spec, l netlink.Link) error {
 
 func sameRoute(live netlink.Route, want Route) bool {
 	dst := netip.PrefixFrom(want.Dst.Addr(), 0).Masked() // the kernel's default route may come back without a Dst
-	if live.Dst != nil {
-		ones, _ := live.Dst.Mask.Size()
-		a, _ := netip.AddrFromSlice(live.Dst.IP)
-		dst = netip.PrefixFrom(a.Unmap(), ones)
+	if p, ok := prefixOf(live.Dst); ok {
+		dst = p
 	}
 	gw, _ := netip.AddrFromSlice(live.Gw)
 	return dst == want.Dst && gw.Unmap() == want.Via

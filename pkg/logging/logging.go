@@ -18,6 +18,10 @@ const MaxValueLen = 512
 
 // Open returns a logger at level writing to file (appended, created with its directory
 // if missing) or, when file is "", to fallback. Close the returned closer when done.
+//
+// The proxies use it for their log_file: they run in their pod's container, whose file
+// system the author of the configuration already shapes through the pod spec, so any
+// path there is theirs to choose. The CNI plugin, root on the node, uses OpenIn.
 func Open(file string, level slog.Level, fallback io.Writer) (*slog.Logger, io.Closer, error) {
 	var (
 		w      = fallback

@@ -40,6 +40,9 @@ func add(inv *invocation, args *skel.CmdArgs, podNS ns.NetNS) (link.Interface, l
 	if err != nil {
 		return link.Interface{}, link.Spec{}, err
 	}
+	if err := inv.admit(master); err != nil {
+		return link.Interface{}, link.Spec{}, err
+	}
 	spec := link.Plan(inv.cfg, args.IfName, master.Attrs().Name)
 	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
 	if err != nil {

@@ -36,6 +36,9 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if err != nil {
 		return asCNIError("egress-router CHECK", err)
 	}
+	if err := inv.admit(master); err != nil {
+		return err
+	}
 	spec := link.Plan(inv.cfg, args.IfName, master.Attrs().Name)
 	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
 	if err != nil {

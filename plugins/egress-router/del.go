@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -22,19 +20,23 @@ import (
 // remove; a missing link, missing rules or no prevResult are equally fine, and so is a
 // repeat.
 func cmdDel(args *skel.CmdArgs) error {
-	td, invalid := config.LoadTeardown(args.StdinData)
-	log, closer := openTeardownLog(args, td)
-	defer closer.Close()
+	cfg, invalid := config.Load(args.StdinData)
+	td := config.ReadTeardown(args.StdinData)
+	inv := &invocation{cfg: cfg}
+	inv.open(args, td.Name, td.LogFile, td.LogLevel)
+	defer inv.close()
 	if invalid != nil {
-		log.Warn("DEL: the configuration does not validate; removing the attachment anyway", "error", invalid)
+		inv.log.Warn("DEL: the configuration does not validate; removing the attachment anyway", "error", invalid)
+	} else {
+		inv.warnIfRefused()
 	}
 	if args.Netns == "" {
-		log.Info("DEL: no network namespace, nothing to remove")
+		inv.log.Info("DEL: no network namespace, nothing to remove")
 		return nil
 	}
 	podNS, err := ns.GetNS(args.Netns)
 	if podNSGone(err) {
-		log.Info("DEL: network namespace already gone", "netns", args.Netns)
+		inv.log.Info("DEL: network namespace already gone", "netns", args.Netns)
 		return nil
 	}
 	if err != nil {
@@ -48,23 +50,11 @@ func cmdDel(args *skel.CmdArgs) error {
 		nat = nil
 	}
 	if err := detach(podNS, args.IfName, nat); err != nil {
-		log.Error("DEL failed", "error", err)
+		inv.log.Error("DEL failed", "error", err)
 		return asCNIError("egress-router DEL", err)
 	}
-	log.Info("DEL done")
+	inv.log.Info("DEL done")
 	return nil
-}
-
-// openTeardownLog is DEL's logger: log_file when it opens, else stderr with a warning,
-// since a log file is never a reason to leave an attachment behind.
-func openTeardownLog(args *skel.CmdArgs, td config.Teardown) (*slog.Logger, io.Closer) {
-	log, closer, err := openLog(args, td.Name, td.LogFile, td.LogLevel)
-	if err == nil {
-		return log, closer
-	}
-	log, closer, _ = openLog(args, td.Name, "", td.LogLevel)
-	log.Warn("DEL: cannot open log_file; logging to stderr", "error", err)
-	return log, closer
 }
 
 // detach removes an attachment's state from the pod namespace. The netfilter state and

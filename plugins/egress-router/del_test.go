@@ -11,6 +11,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/egress-router/egress-router/pkg/nodepolicy"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -27,7 +28,9 @@ func TestDelWithAnInvalidConfigRemovesWhatAddMade(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			p := newPlugin(t)
 			p.mustAdd(t, redirectConf("1.0.0", backend))
-			logFile := filepath.Join(t.TempDir(), "egress-router.log")
+			logDir := t.TempDir()
+			withNodePolicy(t, fmt.Sprintf(`{"logDir": %q}`, logDir))
+			logFile := filepath.Join(logDir, "egress-router.log")
 			conf := strings.Replace(withInvalidLine(redirectConf("1.0.0", backend)),
 				`"type": "egress-router",`, fmt.Sprintf(`"type": "egress-router", "log_file": %q,`, logFile), 1)
 			if err := p.del(p.args(conf)); err != nil {
@@ -49,6 +52,7 @@ func TestDelThroughTheBinaryTakesAnyConfiguration(t *testing.T) {
 	topology.RequireRoot(t)
 	plugin := filepath.Join(topology.Build(t, topology.RouterPlugin), "egress-router")
 	tp := topology.New(t)
+	noPolicy := nodepolicy.PathEnv + "=" + filepath.Join(t.TempDir(), "no-node-policy.json")
 	for _, tc := range []struct{ name, conf, why string }{
 		{"not JSON", "this is not JSON {", "not valid JSON"},
 		{"no name", `{"cniVersion": "1.0.0", "type": "egress-router"}`, "addresses"},
@@ -61,7 +65,7 @@ func TestDelThroughTheBinaryTakesAnyConfiguration(t *testing.T) {
 				err := tp.Node.Do(func(ns.NetNS) error {
 					cmd := exec.Command(plugin)
 					cmd.Env = []string{"CNI_COMMAND=DEL", "CNI_CONTAINERID=ctr-del-test", "CNI_NETNS=" + netns,
-						"CNI_IFNAME=net1", "CNI_PATH=" + filepath.Dir(plugin)}
+						"CNI_IFNAME=net1", "CNI_PATH=" + filepath.Dir(plugin), noPolicy}
 					cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(tc.conf), &stdout, &stderr
 					return cmd.Run()
 				})

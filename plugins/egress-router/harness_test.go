@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 
+	"github.com/egress-router/egress-router/pkg/nodepolicy"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -50,7 +52,10 @@ type plugin struct {
 	pod *topology.Pod
 }
 
+// newPlugin builds the topology. The plugin reads no node policy (the defaults) unless
+// the test writes one (withNodePolicy), whatever the machine has at the real path.
 func newPlugin(t *testing.T) *plugin {
+	t.Setenv(nodepolicy.PathEnv, filepath.Join(t.TempDir(), "no-node-policy.json"))
 	tp := topology.New(t)
 	return &plugin{tp: tp, pod: tp.Pod}
 }

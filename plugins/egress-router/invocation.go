@@ -14,15 +14,21 @@ import (
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/logging"
+	"github.com/egress-router/egress-router/pkg/nodepolicy"
 )
 
 // invocation is one call's validated input: the configuration, the chained
-// prevResult (nil without one) and the logger log_file/log_level ask for.
+// prevResult (nil without one), the node policy and the logger log_file/log_level ask
+// for.
 type invocation struct {
-	cfg    *config.Config
-	prev   *current.Result
-	log    *slog.Logger
-	closer io.Closer
+	cfg  *config.Config
+	prev *current.Result
+	// policy is the node's policy; nil, with policyErr saying why, when it cannot be
+	// read (see admit).
+	policy    *nodepolicy.Policy
+	policyErr error
+	log       *slog.Logger
+	closer    io.Closer
 }
 
 // load validates the configuration before anything touches the kernel, so a bad
@@ -41,21 +47,19 @@ func load(args *skel.CmdArgs) (*invocation, error) {
 			return nil, types.NewError(types.ErrInvalidNetworkConfig, "prevResult cannot be converted", err.Error())
 		}
 	}
-	inv.log, inv.closer, err = openLog(args, cfg.Name, cfg.LogFile, cfg.LogLevel)
-	if err != nil {
-		return nil, types.NewError(types.ErrIOFailure, "cannot open log_file", err.Error())
-	}
+	inv.open(args, cfg.Name, cfg.LogFile, cfg.LogLevel)
 	return inv, nil
 }
 
-// openLog opens the command's logger, each line naming the call it belongs to.
-func openLog(args *skel.CmdArgs, network, file string, level slog.Level) (*slog.Logger, io.Closer, error) {
-	log, closer, err := logging.Open(file, level, os.Stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	return log.With("command", os.Getenv("CNI_COMMAND"), "network", network,
-		"container", args.ContainerID, "ifname", args.IfName), closer, nil
+// open reads the node policy and opens the command's logger in the policy's log
+// directory, each line naming the call it belongs to. Neither can fail the command:
+// a policy that cannot be read is reported by admit (or DEL's warning), and a log file
+// that cannot be used falls back to stderr.
+func (inv *invocation) open(args *skel.CmdArgs, network, logFile string, level slog.Level) {
+	inv.policy, inv.policyErr = nodepolicy.Load()
+	inv.log, inv.closer = logging.OpenIn(inv.logDir(), logFile, network, level, os.Stderr)
+	inv.log = inv.log.With("command", os.Getenv("CNI_COMMAND"), "network", network,
+		"container", args.ContainerID, "ifname", args.IfName)
 }
 
 func (inv *invocation) close() { inv.closer.Close() }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -425,14 +426,30 @@ func TestChainedPrevResultIsPassedThrough(t *testing.T) {
 	}
 }
 
-// log_file receives structured lines; stdout carries only the result (CmdAdd parses it).
+// log_file receives structured lines in the node policy's log directory, which the
+// plugin creates (0750); the file is created 0640. stdout carries only the result
+// (CmdAdd parses it).
 func TestLogFileIsHonoured(t *testing.T) {
 	p := newPlugin(t)
-	logFile := filepath.Join(t.TempDir(), "logs", "egress-router.log")
+	logDir := filepath.Join(t.TempDir(), "logs")
+	withNodePolicy(t, fmt.Sprintf(`{"logDir": %q}`, logDir))
+	logFile := filepath.Join(logDir, "egress-router.log")
 	conf := strings.Replace(proxyConf("1.0.0", "auto"), `"mode": "http-proxy"`, fmt.Sprintf(`"mode": "http-proxy", "log_file": %q, "log_level": "debug"`, logFile), 1)
 	p.mustAdd(t, conf)
 	data, err := os.ReadFile(logFile)
 	if err != nil || !strings.Contains(string(data), `"msg":"ADD done"`) {
 		t.Fatalf("log file: %v\n%s", err, data)
 	}
+	for path, want := range map[string]os.FileMode{logDir: os.ModeDir | 0o750, logFile: 0o640} {
+		if info, err := os.Stat(path); err != nil || info.Mode() != want&^umask() {
+			t.Errorf("%s: %v %v, want %v", path, info.Mode(), err, want&^umask())
+		}
+	}
+}
+
+// umask reads the process's file mode creation mask.
+func umask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
 }

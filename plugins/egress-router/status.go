@@ -25,6 +25,9 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if master.Attrs().Flags&net.FlagUp == 0 {
 		return types.NewError(errPluginNotAvailable, "egress-router: master link "+master.Attrs().Name+" is down", "")
 	}
+	if err := inv.admit(master); err != nil {
+		return err
+	}
 	if _, err := availableBackend(inv.cfg.Backend); err != nil {
 		return types.NewError(errPluginNotAvailable, "egress-router: no NAT backend works on this node", err.Error())
 	}
