@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 
 	"github.com/egress-router/egress-router/pkg/nodepolicy"
 	"github.com/egress-router/egress-router/test/topology"
@@ -80,5 +82,27 @@ func TestDelThroughTheBinaryTakesAnyConfiguration(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// DEL acts in CNI_NETNS. When that is the plugin's own namespace (a runtime's mistake,
+// or a path such as /proc/1/ns/net), removing CNI_IFNAME and the attachment's rules
+// there would remove the node's own link: DEL refuses, as skel does (code 13), and
+// before it touches anything, which skel does only after the plugin's DEL has run.
+func TestDelRefusesThePluginsOwnNamespace(t *testing.T) {
+	p := newPlugin(t)
+	env := map[string]string{"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "ctr-del-own-ns",
+		"CNI_NETNS": p.tp.Node.Path(), "CNI_IFNAME": topology.Master, "CNI_PATH": "/nonexistent"}
+	var status int
+	err := p.tp.Node.Do(func(ns.NetNS) error {
+		status = runDel(func(k string) string { return env[k] }, strings.NewReader(redirectConf("1.0.0", "auto")))
+		_, err := netlink.LinkByName(topology.Master)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("DEL in the node's own namespace removed its link %s: %v", topology.Master, err)
+	}
+	if status == 0 {
+		t.Errorf("DEL in the plugin's own namespace succeeded; want code %d", types.ErrInvalidNetNS)
 	}
 }

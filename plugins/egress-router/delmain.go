@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"log"
+	"strings"
 
+	cnins "github.com/containernetworking/cni/pkg/ns"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/utils"
@@ -15,6 +17,10 @@ import (
 // runs, and DEL must clean up whatever configuration it is given. The environment is
 // checked as skel checks it for DEL, and an error is printed to stdout as skel prints
 // one. It returns the exit status.
+//
+// skel refuses a CNI_NETNS that is the plugin's own namespace only after the plugin's
+// DEL has run; here it is refused before, since DEL there would delete the node's
+// link named CNI_IFNAME.
 func runDel(getenv func(string) string, stdin io.Reader) int {
 	err := delFromEnv(getenv, stdin)
 	if err == nil {
@@ -48,6 +54,15 @@ func delFromEnv(getenv func(string) string, stdin io.Reader) error {
 	}
 	if err := utils.ValidateInterfaceName(args.IfName); err != nil {
 		return err
+	}
+	if override := getenv("CNI_NETNS_OVERRIDE"); strings.ToUpper(override) != "TRUE" && override != "1" {
+		own, err := cnins.CheckNetNS(args.Netns)
+		if err != nil {
+			return err
+		}
+		if own {
+			return types.NewError(types.ErrInvalidNetNS, "CNI_NETNS is the plugin's own network namespace, not a pod's", args.Netns)
+		}
 	}
 	var err error
 	if args.StdinData, err = io.ReadAll(stdin); err != nil {
