@@ -82,17 +82,25 @@ func fileNameFor(name string) string {
 }
 
 // openRegular opens dir/name for appending, creating it 0640 and dir 0750 if missing.
-// name is one path element: O_NOFOLLOW refuses a symlink there, O_NONBLOCK keeps a
-// FIFO from blocking the open, and the file is kept only if it is a regular file.
+// dir is opened first, refusing a symlink there too (whoever may write its parent could
+// point it anywhere), and name is opened in that very directory. name is one path
+// element: O_NOFOLLOW refuses a symlink there, O_NONBLOCK keeps a FIFO from blocking the
+// open, and the file is kept only if it is a regular file.
 func openRegular(dir, name string) (*os.File, error) {
 	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("create the log directory: %w", err)
 	}
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o640)
+	dirFD, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open the log directory %s (a symlink is refused): %w", dir, err)
 	}
+	defer syscall.Close(dirFD)
+	path := filepath.Join(dir, name)
+	fd, err := syscall.Openat(dirFD, name, syscall.O_WRONLY|syscall.O_APPEND|syscall.O_CREAT|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o640)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
 	info, err := f.Stat()
 	if err == nil && !info.Mode().IsRegular() {
 		err = fmt.Errorf("%s is not a regular file (%s)", path, info.Mode().Type())

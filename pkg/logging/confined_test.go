@@ -150,3 +150,24 @@ func TestFileNameForNetwork(t *testing.T) {
 		}
 	}
 }
+
+// Whoever may write the log directory's parent (on some distributions /var/log is
+// group-writable) could replace the directory with a symlink to /etc/profile.d: the
+// plugin, root, would then create log_file there. A symlinked directory is refused.
+func TestOpenInRefusesALogDirectoryThatIsASymlink(t *testing.T) {
+	outside := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "logs")
+	if err := os.Symlink(outside, dir); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	log, closer := OpenIn(dir, filepath.Join(dir, "zz.sh"), "n", slog.LevelInfo, &stderr)
+	log.Info("x")
+	closer.Close()
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("wrote through the symlinked log directory: %s", filepath.Join(outside, entries[0].Name()))
+	}
+	if !strings.Contains(stderr.String(), `"msg":"x"`) || !strings.Contains(stderr.String(), `"level":"WARN"`) {
+		t.Errorf("want the line and a warning on stderr:\n%s", stderr.String())
+	}
+}
