@@ -20,7 +20,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return err
 	}
 	defer inv.close()
-	podNS, err := openPodNS(args.Netns)
+	podNS, err := openPodNS(args)
 	if err != nil {
 		inv.log.Error("ADD failed", "error", err)
 		return err

@@ -27,7 +27,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if inv.prev == nil {
 		return types.NewError(types.ErrInvalidNetworkConfig, "CHECK needs the prevResult of ADD", "")
 	}
-	podNS, err := openPodNS(args.Netns)
+	podNS, err := openPodNS(args)
 	if err != nil {
 		return err
 	}

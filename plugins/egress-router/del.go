@@ -34,6 +34,9 @@ func cmdDel(args *skel.CmdArgs) error {
 		inv.log.Info("DEL: no network namespace, nothing to remove")
 		return nil
 	}
+	if err := refuseOwnNS(args); err != nil {
+		return err
+	}
 	podNS, err := ns.GetNS(args.Netns)
 	if podNSGone(err) {
 		inv.log.Info("DEL: network namespace already gone", "netns", args.Netns)

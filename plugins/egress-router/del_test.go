@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -87,7 +88,7 @@ func TestDelThroughTheBinaryTakesAnyConfiguration(t *testing.T) {
 
 // DEL acts in CNI_NETNS. When that is the plugin's own namespace (a runtime's mistake,
 // or a path such as /proc/1/ns/net), removing CNI_IFNAME and the attachment's rules
-// there would remove the node's own link: DEL refuses, as skel does (code 13), and
+// there would remove the node's own link: DEL refuses, as skel does (code 8), and
 // before it touches anything, which skel does only after the plugin's DEL has run.
 func TestDelRefusesThePluginsOwnNamespace(t *testing.T) {
 	p := newPlugin(t)
@@ -105,4 +106,23 @@ func TestDelRefusesThePluginsOwnNamespace(t *testing.T) {
 	if status == 0 {
 		t.Errorf("DEL in the plugin's own namespace succeeded; want code %d", types.ErrInvalidNetNS)
 	}
+}
+
+// ADD likewise: in the plugin's own namespace it would give the node a macvlan with
+// the reserved address, rules and netfilter state, which skel's check after ADD then
+// reports but leaves in place.
+func TestAddRefusesThePluginsOwnNamespace(t *testing.T) {
+	p := newPlugin(t)
+	args := p.args(proxyConf("1.0.0", "auto"))
+	args.Netns = p.tp.Node.Path()
+	_, err := p.add(args)
+	if lerr := p.tp.Node.Do(func(ns.NetNS) error {
+		if _, err := netlink.LinkByName("net1"); err == nil {
+			return errors.New("net1 was created in the node's namespace")
+		}
+		return nil
+	}); lerr != nil {
+		t.Error(lerr)
+	}
+	wantCode(t, err, types.ErrInvalidNetNS, "own network namespace")
 }

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"io"
 	"log"
-	"strings"
 
-	cnins "github.com/containernetworking/cni/pkg/ns"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/utils"
@@ -17,10 +15,6 @@ import (
 // runs, and DEL must clean up whatever configuration it is given. The environment is
 // checked as skel checks it for DEL, and an error is printed to stdout as skel prints
 // one. It returns the exit status.
-//
-// skel refuses a CNI_NETNS that is the plugin's own namespace only after the plugin's
-// DEL has run; here it is refused before, since DEL there would delete the node's
-// link named CNI_IFNAME.
 func runDel(getenv func(string) string, stdin io.Reader) int {
 	err := delFromEnv(getenv, stdin)
 	if err == nil {
@@ -38,11 +32,12 @@ func runDel(getenv func(string) string, stdin io.Reader) int {
 
 func delFromEnv(getenv func(string) string, stdin io.Reader) error {
 	args := &skel.CmdArgs{
-		ContainerID: getenv("CNI_CONTAINERID"),
-		Netns:       getenv("CNI_NETNS"),
-		IfName:      getenv("CNI_IFNAME"),
-		Args:        getenv("CNI_ARGS"),
-		Path:        getenv("CNI_PATH"),
+		ContainerID:   getenv("CNI_CONTAINERID"),
+		Netns:         getenv("CNI_NETNS"),
+		IfName:        getenv("CNI_IFNAME"),
+		Args:          getenv("CNI_ARGS"),
+		Path:          getenv("CNI_PATH"),
+		NetnsOverride: getenv("CNI_NETNS_OVERRIDE"),
 	}
 	for _, required := range []string{"CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"} {
 		if getenv(required) == "" {
@@ -54,15 +49,6 @@ func delFromEnv(getenv func(string) string, stdin io.Reader) error {
 	}
 	if err := utils.ValidateInterfaceName(args.IfName); err != nil {
 		return err
-	}
-	if override := getenv("CNI_NETNS_OVERRIDE"); strings.ToUpper(override) != "TRUE" && override != "1" {
-		own, err := cnins.CheckNetNS(args.Netns)
-		if err != nil {
-			return err
-		}
-		if own {
-			return types.NewError(types.ErrInvalidNetNS, "CNI_NETNS is the plugin's own network namespace, not a pod's", args.Netns)
-		}
 	}
 	var err error
 	if args.StdinData, err = io.ReadAll(stdin); err != nil {

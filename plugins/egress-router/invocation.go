@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
+	cnins "github.com/containernetworking/cni/pkg/ns"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -64,16 +66,39 @@ func (inv *invocation) open(args *skel.CmdArgs, network, logFile string, level s
 
 func (inv *invocation) close() { inv.closer.Close() }
 
-// openPodNS opens CNI_NETNS; a missing or bogus path is a bad environment (code 4).
-func openPodNS(path string) (ns.NetNS, error) {
-	if path == "" {
+// openPodNS opens CNI_NETNS; a missing or bogus path is a bad environment (code 4),
+// the plugin's own namespace an invalid one (refuseOwnNS).
+func openPodNS(args *skel.CmdArgs) (ns.NetNS, error) {
+	if args.Netns == "" {
 		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_NETNS is empty", "")
 	}
-	n, err := ns.GetNS(path)
+	if err := refuseOwnNS(args); err != nil {
+		return nil, err
+	}
+	n, err := ns.GetNS(args.Netns)
 	if err != nil {
 		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, "cannot open the pod network namespace", err.Error())
 	}
 	return n, nil
+}
+
+// refuseOwnNS refuses a CNI_NETNS that is the plugin's own namespace, the node's,
+// unless CNI_NETNS_OVERRIDE allows it (code 8, as skel). skel checks this only after
+// the command has run, when ADD has already configured the node's namespace and DEL
+// deleted the node's link named CNI_IFNAME; a path that cannot be opened passes, for
+// the caller to judge.
+func refuseOwnNS(args *skel.CmdArgs) error {
+	if strings.EqualFold(args.NetnsOverride, "true") || args.NetnsOverride == "1" {
+		return nil
+	}
+	own, err := cnins.CheckNetNS(args.Netns)
+	if err != nil {
+		return err
+	}
+	if own {
+		return types.NewError(types.ErrInvalidNetNS, "CNI_NETNS is the plugin's own network namespace, not a pod's", args.Netns)
+	}
+	return nil
 }
 
 // podNSGone reports an error of ns.GetNS meaning the namespace no longer exists.
