@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -119,6 +120,9 @@ func Parse(data []byte) (*Policy, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("not a valid JSON policy document: something follows the object")
 	}
+	if err := checkKeys(data); err != nil {
+		return nil, err
+	}
 	p := Defaults()
 	var errs []error
 	if doc.Masters != nil {
@@ -171,6 +175,42 @@ func Parse(data []byte) (*Policy, error) {
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// checkKeys refuses a field given twice or spelt in another case, which the decoder
+// takes (it matches keys case-insensitively and keeps the last value): a second
+// spelling further down would override the line a reviewer of the policy reads. data
+// is a JSON object (Parse decoded it).
+func checkKeys(data []byte) error {
+	doc := reflect.TypeFor[document]()
+	names := make([]string, doc.NumField())
+	for i := range names {
+		names[i] = doc.Field(i).Tag.Get("json")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // the object's '{'
+		return fmt.Errorf("not a valid JSON policy document: %w", err)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("not a valid JSON policy document: %w", err)
+		}
+		key, _ := t.(string)
+		switch {
+		case !slices.Contains(names, key):
+			return fmt.Errorf("field %q: the fields are spelt exactly %s", key, strings.Join(names, ", "))
+		case seen[key]:
+			return fmt.Errorf("field %q is given twice", key)
+		}
+		seen[key] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return fmt.Errorf("not a valid JSON policy document: %w", err)
+		}
+	}
+	return nil
 }
 
 // Node is what the policy's checks need to know of the node, read in its network

@@ -69,6 +69,10 @@ func TestParseRefusesWhatWouldWeakenThePolicy(t *testing.T) {
 		{"relative log directory", `{"logDir": "var/log"}`, "logDir"},
 		{"unclean log directory", `{"logDir": "/var/log/../etc"}`, "logDir"},
 		{"root as log directory", `{"logDir": "/"}`, "logDir"},
+		// encoding/json matches keys case-insensitively and keeps the last value: a
+		// second spelling further down would override the line a reviewer reads.
+		{"a field given twice", `{"macvlanModes": ["bridge"], "macvlanModes": ["passthru"]}`, `"macvlanModes" is given twice`},
+		{"a field in another case", `{"macvlanModes": ["bridge"], "MACVLANMODES": ["passthru"]}`, `"MACVLANMODES"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Parse([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
