@@ -63,12 +63,12 @@ func refuseSecondSpelling(a netip.Addr) error {
 	return nil
 }
 
-// isIPv4Compatible reports the deprecated ::a.b.c.d form (RFC 4291 2.5.5.1), leaving
-// :: and ::1 alone.
 // ipv4Translated is RFC 2765's IPv4-translated form, one more IPv6 spelling of an
 // IPv4 address.
 var ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
 
+// isIPv4Compatible reports the deprecated ::a.b.c.d form (RFC 4291 2.5.5.1), leaving
+// :: and ::1 alone.
 func isIPv4Compatible(a netip.Addr) bool {
 	b := a.As16()
 	for _, x := range b[:12] {
