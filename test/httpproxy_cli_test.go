@@ -87,13 +87,13 @@ func TestProxyCLIRefusesUnusableFlagsWithExit2(t *testing.T) {
 		want     []string
 	}{
 		{"http: a negative reload interval", httpBin, []string{"-config", httpConf, "-reload-interval=-1s"}, 2,
-			[]string{"-reload-interval", "must be positive"}},
+			[]string{"-reload-interval", "must be at least 100ms"}},
 		{"http: a negative connection cap", httpBin, []string{"-config", httpConf, "-max-connections=-5"}, 2,
 			[]string{"-max-connections", "must be from 0 to 1048576"}},
 		{"http: a CONNECT port out of range", httpBin, []string{"-config", httpConf, "-connect-ports=443,70000"}, 2,
 			[]string{"-connect-ports", "1 to 65535"}},
 		{"dns: a negative reload interval", dnsBin, []string{"-config", dnsConf, "-reload-interval=-1s"}, 2,
-			[]string{"-reload-interval", "must be positive"}},
+			[]string{"-reload-interval", "must be at least 100ms"}},
 		{"http: help", httpBin, []string{"-help"}, 0, []string{"-reload-interval", "-connect-ports"}},
 		{"dns: help names the deprecated spelling and its replacement", dnsBin, []string{"-help"}, 0,
 			[]string{"-listen-address", "deprecated: use -listen"}},

@@ -105,17 +105,32 @@ const (
 	// NotNegative is the range of a duration where 0 means something of its own
 	// ("never", "at once"), which the flag's usage says.
 	NotNegative
+	// Polling is a polling interval's range: one of a nanosecond is positive but
+	// re-reads a file without pause.
+	Polling
 )
 
+// minPolling is the shortest polling interval Polling admits.
+const minPolling = 100 * time.Millisecond
+
 func (d Durations) admits(v time.Duration) bool {
-	return v > 0 || v == 0 && d == NotNegative
+	switch d {
+	case Positive:
+		return v > 0
+	case NotNegative:
+		return v >= 0
+	}
+	return v >= minPolling
 }
 
 func (d Durations) String() string {
-	if d == Positive {
+	switch d {
+	case Positive:
 		return "positive"
+	case NotNegative:
+		return "0 or positive"
 	}
-	return "0 or positive"
+	return "at least " + minPolling.String()
 }
 
 // Duration defines a duration flag taking the values of allowed.

@@ -51,7 +51,7 @@ func TestEveryValueOutOfRangeIsReported(t *testing.T) {
 	for _, want := range []string{
 		`egress-http-proxy: invalid value "0s" for flag -dns-timeout: must be positive`,
 		`egress-http-proxy: invalid value "-5" for flag -max-connections: must be from 0 to 1048576`,
-		`egress-http-proxy: invalid value "-1s" for flag -reload-interval: must be positive`,
+		`egress-http-proxy: invalid value "-1s" for flag -reload-interval: must be at least 100ms`,
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("output lacks %q:\n%s", want, out)

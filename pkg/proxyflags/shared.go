@@ -116,7 +116,7 @@ func (p Proxy) define(s *Set, sh *Shared) {
 	s.Int(&sh.MaxConns, "max-connections", defaultMaxConns, 0, maxConns, "client connections open at once, in all (0: no cap); a relayed one holds about 6 file descriptors")
 	s.Int(&sh.MaxPerClient, "max-connections-per-client", defaultMaxPerClient, 0, maxConns, "client connections open at once from one client address (0: no cap)")
 	s.Duration(&sh.DrainGrace, "drain-grace", defaultDrainGrace, NotNegative, "on SIGTERM, how long open connections may finish before they are closed (0: close at once)")
-	s.Duration(&sh.ReloadInterval, "reload-interval", defaultReloadInterval, Positive, "how often the -config file is checked for changes (SIGHUP reloads at once)")
+	s.Duration(&sh.ReloadInterval, "reload-interval", defaultReloadInterval, Polling, "how often the -config file is checked for changes (SIGHUP reloads at once)")
 	for _, r := range p.renamed {
 		s.Alias(r.old, r.new)
 	}

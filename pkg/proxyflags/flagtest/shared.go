@@ -63,8 +63,10 @@ func Shared() []Case {
 		{Args: []string{"-drain-grace=1h"}},
 		{Args: []string{"-drain-grace=-1ns"}, Want: []string{"-drain-grace", notNegative}},
 
-		{Args: []string{"-reload-interval=1ns"}},
-		{Args: []string{"-reload-interval=0"}, Want: []string{"-reload-interval", positive}},
-		{Args: []string{"-reload-interval=-1s"}, Want: []string{`invalid value "-1s" for flag -reload-interval: must be positive`}},
+		{Args: []string{"-reload-interval=100ms"}},
+		{Args: []string{"-reload-interval=99ms"}, Want: []string{`invalid value "99ms" for flag -reload-interval: must be at least 100ms`}},
+		{Args: []string{"-reload-interval=1ns"}, Want: []string{"-reload-interval", "at least 100ms"}},
+		{Args: []string{"-reload-interval=0"}, Want: []string{"-reload-interval", "at least 100ms"}},
+		{Args: []string{"-reload-interval=-1s"}, Want: []string{`invalid value "-1s" for flag -reload-interval: must be at least 100ms`}},
 	}
 }
