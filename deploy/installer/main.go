@@ -26,6 +26,10 @@ import (
 // /var/lib/cni/bin, set through -cni-bin-dir or CNI_BIN_DIR.
 const defaultBinDir = "/opt/cni/bin"
 
+// minPolicyPoll is the shortest -node-policy-poll: a zero or negative interval would
+// panic the ticker, a tiny one re-read the file without pause.
+const minPolicyPoll = 100 * time.Millisecond
+
 func main() {
 	source := flag.String("source", "/egress-router", "the plugin `binary` to install; it keeps its file name")
 	binDir := flag.String("cni-bin-dir", envOr("CNI_BIN_DIR", defaultBinDir), "the node's CNI bin `directory` (environment CNI_BIN_DIR)")
@@ -36,6 +40,10 @@ func main() {
 	flag.DurationVar(&policy.every, "node-policy-poll", 10*time.Second, "how often the node policy file is read again")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if policy.every < minPolicyPoll {
+		fmt.Fprintf(os.Stderr, "egress-router-installer: invalid value %q for flag -node-policy-poll: must be at least %v\n", policy.every, minPolicyPoll)
+		os.Exit(2)
+	}
 	if *showVersion {
 		fmt.Println("egress-router-installer", version.Version)
 		return

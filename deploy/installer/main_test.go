@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/logging"
+	"github.com/egress-router/egress-router/test/topology"
 )
 
 func TestRunInstallsThenIdlesUntilStopped(t *testing.T) {
@@ -56,5 +60,25 @@ func TestRunFailsWithoutTheBinDir(t *testing.T) {
 	err := run(context.Background(), logging.New(io.Discard, 0), src, filepath.Join(t.TempDir(), "absent"), noPolicy(t))
 	if err == nil {
 		t.Fatal("run succeeded without a CNI bin directory")
+	}
+}
+
+// A poll interval the ticker cannot take, or one that would re-read the file without
+// pause, is a usage error naming the flag (exit 2), never a panic.
+func TestAnUnusablePolicyPollIsAUsageError(t *testing.T) {
+	bin := filepath.Join(topology.Build(t, "github.com/egress-router/egress-router/deploy/installer"), "installer")
+	src := filepath.Join(t.TempDir(), "egress-router")
+	if err := os.WriteFile(src, []byte("plugin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, poll := range []string{"0", "-1s", "99ms"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, "-node-policy-poll="+poll, "-source", src, "-cni-bin-dir", t.TempDir(),
+			"-node-policy", filepath.Join(t.TempDir(), "none"), "-node-policy-dir", t.TempDir()).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "-node-policy-poll: must be at least 100ms") || strings.Contains(string(out), "panic") {
+			t.Errorf("-node-policy-poll=%s: %v\n%s", poll, err, out)
+		}
 	}
 }
