@@ -387,11 +387,21 @@ func parseInterfaceAddress(s string) (netip.Prefix, error) {
 	if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
 		return p, fmt.Errorf("%q cannot be a reserved address (unspecified, loopback, multicast or link-local)", s)
 	}
+	if a.Is4() && (thisNetwork.Contains(a) || reservedIPv4.Contains(a)) {
+		return p, fmt.Errorf("%q cannot be a reserved address (0.0.0.0/8 means this network, 240.0.0.0/4 is reserved and holds the limited broadcast)", s)
+	}
 	if IsNetworkOrBroadcast(p, a) {
 		return p, fmt.Errorf("%q is the network or broadcast address of its subnet, not a host address", s)
 	}
 	return p, nil
 }
+
+// IPv4 ranges no host may hold (RFC 1122, RFC 1112): a neighbour would not answer or
+// route for them as it does for a unicast address.
+var (
+	thisNetwork  = netip.MustParsePrefix("0.0.0.0/8")
+	reservedIPv4 = netip.MustParsePrefix("240.0.0.0/4")
+)
 
 // IsNetworkOrBroadcast reports whether a is the network or the broadcast address of
 // the IPv4 subnet p; subnets of 31 and 32 bits have neither (RFC 3021).

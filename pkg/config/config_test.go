@@ -255,12 +255,15 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		},
 		{
 			name: "reserved address is not a host address",
-			doc:  `{"ip": {"addresses": ["192.0.2.0/24", "192.0.2.255/24", "127.0.0.1", "fe80::1/64"], "fallbackIP": "192.0.2.7"}}`,
+			doc:  `{"ip": {"addresses": ["192.0.2.0/24", "192.0.2.255/24", "127.0.0.1", "fe80::1/64", "255.255.255.255/32", "0.1.2.3/8", "240.0.0.9"], "fallbackIP": "192.0.2.7"}}`,
 			want: []string{
 				`ip.addresses: "192.0.2.0/24" is the network or broadcast address of its subnet, not a host address`,
 				`ip.addresses: "192.0.2.255/24" is the network or broadcast address of its subnet, not a host address`,
 				`ip.addresses: "127.0.0.1" cannot be a reserved address (unspecified, loopback, multicast or link-local)`,
 				`ip.addresses: "fe80::1/64" cannot be a reserved address (unspecified, loopback, multicast or link-local)`,
+				`ip.addresses: "255.255.255.255/32" cannot be a reserved address (0.0.0.0/8 means this network, 240.0.0.0/4 is reserved and holds the limited broadcast)`,
+				`ip.addresses: "0.1.2.3/8" cannot be a reserved address (0.0.0.0/8 means this network, 240.0.0.0/4 is reserved and holds the limited broadcast)`,
+				`ip.addresses: "240.0.0.9" cannot be a reserved address (0.0.0.0/8 means this network, 240.0.0.0/4 is reserved and holds the limited broadcast)`,
 			},
 		},
 		{
