@@ -20,6 +20,7 @@ import (
 	"github.com/egress-router/egress-router/pkg/forward"
 	"github.com/egress-router/egress-router/pkg/policy"
 	"github.com/egress-router/egress-router/pkg/redirect"
+	"github.com/egress-router/egress-router/pkg/reserved"
 )
 
 // Mode says who moves the bytes.
@@ -76,16 +77,8 @@ type IP struct {
 	Redirect  redirect.Table // ip.destinations, with ip.fallbackIP folded in
 }
 
-// Source returns the reserved address of the family of dst (the one egress traffic to
-// dst leaves from), and whether there is one.
-func (ip IP) Source(dst netip.Addr) (netip.Addr, bool) {
-	for _, p := range ip.Addresses {
-		if p.Addr().Is4() == dst.Is4() {
-			return p.Addr(), true
-		}
-	}
-	return netip.Addr{}, false
-}
+// Sources are the reserved addresses as the sources egress traffic leaves from.
+func (ip IP) Sources() reserved.Sources { return reserved.SourcesOf(ip.Addresses) }
 
 // Gateway returns the next hop for the family of dst, if one is configured.
 func (ip IP) Gateway(dst netip.Addr) (netip.Addr, bool) {
@@ -314,7 +307,7 @@ func (p *problems) checkRedirectReachable(ip IP) {
 	}
 	for _, dst := range ip.Redirect.Targets() {
 		family := familyName(dst)
-		if _, ok := ip.Source(dst); !ok {
+		if _, ok := ip.Sources().For(dst); !ok {
 			p.add("ip.destinations", fmt.Errorf("%s is an %s destination but ip.addresses has no %s address", dst, family, family))
 		} else if _, ok := ip.Gateway(dst); !ok && !ip.OnLink(dst) {
 			p.add("ip.destinations", fmt.Errorf("%s is outside the reserved subnets and there is no %s gateway to reach it", dst, family))

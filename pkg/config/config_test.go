@@ -64,7 +64,7 @@ func TestLoadsDesignExample(t *testing.T) {
 		t.Errorf("mtu %d, gateways %v", c.Interface.MTU, c.IP.Gateways)
 	}
 	v6 := netip.MustParseAddr("2001:db8:20::5")
-	if src, _ := c.IP.Source(v6); src != netip.MustParseAddr("2001:db8:12::99") {
+	if src, _ := c.IP.Sources().For(v6); src != netip.MustParseAddr("2001:db8:12::99") {
 		t.Errorf("IPv6 source = %s", src)
 	}
 	if gw, _ := c.IP.Gateway(v6); gw != netip.MustParseAddr("2001:db8:12::1") {

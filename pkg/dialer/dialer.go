@@ -15,13 +15,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/pkg/reserved"
 )
 
 // Dialer dials TCP destinations for a proxy.
 type Dialer struct {
 	// Sources are the reserved addresses. The one of the destination's family is bound;
 	// with none configured (a legacy setup without EGRESS_SOURCE) the kernel chooses.
-	Sources []netip.Addr
+	Sources reserved.Sources
 	// Timeout bounds the connect; zero means 10 seconds.
 	Timeout time.Duration
 	// Check refuses a destination. It runs in Control, on the exact address connect(2)
@@ -53,7 +55,7 @@ func (d *Dialer) Dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, er
 	var src netip.Addr
 	if len(d.Sources) > 0 {
 		var ok bool
-		if src, ok = Source(d.Sources, dst.Addr()); !ok {
+		if src, ok = d.Sources.For(dst.Addr()); !ok {
 			return nil, fmt.Errorf("dial %s: %w", dst, ErrNoSource)
 		}
 	} else if dst.Addr().Is4() {
@@ -70,20 +72,10 @@ func (d *Dialer) Dial(ctx context.Context, dst netip.AddrPort) (*net.TCPConn, er
 	return nd.DialTCP(ctx, network, netip.AddrPortFrom(src, 0), dst)
 }
 
-// Source returns the address of sources of dst's family.
-func Source(sources []netip.Addr, dst netip.Addr) (netip.Addr, bool) {
-	for _, s := range sources {
-		if s.Is4() == dst.Is4() {
-			return s, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
 // Usable reports whether the dialer can reach dst: it has a reserved source of dst's
 // family, or no reserved source at all (the kernel then chooses).
 func (d *Dialer) Usable(dst netip.Addr) bool {
-	_, ok := Source(d.Sources, dst)
+	_, ok := d.Sources.For(dst)
 	return ok || len(d.Sources) == 0
 }
 

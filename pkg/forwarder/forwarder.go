@@ -67,10 +67,7 @@ func (f *Forwarder) Apply(cfg *config.Config) error {
 	if f.lines == nil {
 		f.init()
 	}
-	sources := make([]netip.Addr, len(cfg.IP.Addresses))
-	for i, p := range cfg.IP.Addresses {
-		sources[i] = p.Addr()
-	}
+	sources := cfg.IP.Sources()
 	added, err := f.listenNew(cfg.DNSProxy.Rules)
 	if err != nil {
 		return err

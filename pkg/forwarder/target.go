@@ -10,6 +10,7 @@ import (
 	"github.com/egress-router/egress-router/pkg/dialer"
 	"github.com/egress-router/egress-router/pkg/forward"
 	"github.com/egress-router/egress-router/pkg/guard"
+	"github.com/egress-router/egress-router/pkg/reserved"
 	"github.com/egress-router/egress-router/pkg/resolver"
 )
 
@@ -39,7 +40,7 @@ type target struct {
 
 // newTarget builds the destination of rule. When old has the same host, the new target
 // shares its resolved addresses; otherwise a name starts resolving now.
-func (f *Forwarder) newTarget(rule forward.Rule, sources []netip.Addr, old *target) *target {
+func (f *Forwarder) newTarget(rule forward.Rule, sources reserved.Sources, old *target) *target {
 	t := &target{
 		rule:   rule,
 		dialer: &dialer.Dialer{Sources: sources, Timeout: f.DialTimeout},

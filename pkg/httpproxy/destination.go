@@ -127,7 +127,7 @@ func (rs *ruleSet) decide(t target, a netip.Addr) policy.Decision {
 // source is the reserved address a dial to dst leaves from; invalid when the kernel
 // chooses.
 func (rs *ruleSet) source(dst netip.Addr) netip.Addr {
-	src, _ := dialer.Source(rs.Sources, dst)
+	src, _ := rs.Sources.For(dst)
 	return src
 }
 

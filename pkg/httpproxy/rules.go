@@ -1,9 +1,8 @@
 package httpproxy
 
 import (
-	"net/netip"
-
 	"github.com/egress-router/egress-router/pkg/policy"
+	"github.com/egress-router/egress-router/pkg/reserved"
 )
 
 // Rules is what a reload replaces: the allow/deny list and the reserved source
@@ -11,7 +10,7 @@ import (
 // a reload never mixes old and new rules within one connection attempt.
 type Rules struct {
 	Policy  policy.Policy
-	Sources []netip.Addr // the reserved addresses; none: the kernel chooses
+	Sources reserved.Sources // none: the kernel chooses
 }
 
 // ruleSet is a Rules snapshot with its per-rule counters resolved.

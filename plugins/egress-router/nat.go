@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/nat"
@@ -31,11 +30,7 @@ func planNAT(cfg *config.Config, containerID, ifName string) (*natState, error) 
 		// Elsewhere ip.destinations is accepted but unused: the proxies carry the lists.
 		s.rules.Redirect = cfg.IP.Redirect
 	}
-	for _, dst := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
-		if src, ok := cfg.IP.Source(dst); ok {
-			s.rules.Sources = append(s.rules.Sources, src)
-		}
-	}
+	s.rules.Sources = cfg.IP.Sources().PerFamily()
 	return s, nil
 }
 

@@ -11,11 +11,7 @@ import (
 
 // rulesOf is what the proxy takes from a configuration.
 func rulesOf(c *config.Config) httpproxy.Rules {
-	r := httpproxy.Rules{Policy: c.HTTPProxy}
-	for _, p := range c.IP.Addresses {
-		r.Sources = append(r.Sources, p.Addr())
-	}
-	return r
+	return httpproxy.Rules{Policy: c.HTTPProxy, Sources: c.IP.Sources()}
 }
 
 // printRules prints the effective rule table: order, allow/deny, kind, normalised value.
