@@ -20,31 +20,31 @@ import (
 // failover the old pod may still answer for it, DAD would then mark the new copy
 // failed, and the router would stay dead instead of taking over. Announce tells the
 // neighbours instead.
-func AddAddresses(s Spec) error {
-	l, err := netlinksafe.LinkByName(s.IfName)
+func AddAddresses(r Reservation) error {
+	l, err := netlinksafe.LinkByName(r.IfName)
 	if err != nil {
-		return fmt.Errorf("find %s: %w", s.IfName, err)
+		return fmt.Errorf("find %s: %w", r.IfName, err)
 	}
-	for _, a := range s.Addresses {
+	for _, a := range r.Addresses {
 		addr := &netlink.Addr{IPNet: ipNet(a)}
 		if a.Addr().Is6() {
 			addr.Flags = unix.IFA_F_NODAD
 		}
 		if err := netlink.AddrAdd(l, addr); err != nil {
-			return fmt.Errorf("add address %s to %s: %w", a, s.IfName, err)
+			return fmt.Errorf("add address %s to %s: %w", a, r.IfName, err)
 		}
 	}
 	return nil
 }
 
-// Up brings the interface up. Call it in the pod namespace.
-func Up(s Spec) error {
-	l, err := netlinksafe.LinkByName(s.IfName)
+// Up brings the interface name up. Call it in the pod namespace.
+func Up(name string) error {
+	l, err := netlinksafe.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("find %s: %w", s.IfName, err)
+		return fmt.Errorf("find %s: %w", name, err)
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
-		return fmt.Errorf("set %s up: %w", s.IfName, err)
+		return fmt.Errorf("set %s up: %w", name, err)
 	}
 	return nil
 }

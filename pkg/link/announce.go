@@ -26,15 +26,15 @@ import (
 
 // Announce sends the unsolicited neighbour advertisements. Call it in the pod
 // namespace, with the link up and addressed.
-func Announce(s Spec) error {
-	l, err := netlinksafe.LinkByName(s.IfName)
+func Announce(r Reservation) error {
+	l, err := netlinksafe.LinkByName(r.IfName)
 	if err != nil {
-		return fmt.Errorf("find %s: %w", s.IfName, err)
+		return fmt.Errorf("find %s: %w", r.IfName, err)
 	}
-	for _, a := range s.Addresses {
+	for _, a := range r.Addresses {
 		if a.Addr().Is6() {
 			if err := advertise(l.Attrs().Index, l.Attrs().HardwareAddr, a.Addr()); err != nil {
-				return fmt.Errorf("announce %s on %s: %w", a.Addr(), s.IfName, err)
+				return fmt.Errorf("announce %s on %s: %w", a.Addr(), r.IfName, err)
 			}
 		}
 	}

@@ -70,18 +70,18 @@ func DefaultRouteLinks() ([]netlink.Link, error) {
 }
 
 // Create makes the macvlan straight into podNS under a temporary name and renames it
-// to s.IfName there. Creating it under its final name would fail on a clash with a
-// link of that name in the caller's namespace (the kernel checks the name where the
-// link is born); an existing s.IfName in the pod is reported as ErrExists. Call it in
-// the caller's namespace, where the master lives.
-func Create(podNS ns.NetNS, s Spec, master netlink.Link) (Interface, error) {
-	mode, err := macvlanMode(s.Mode)
+// to m.Name there. Creating it under its final name would fail on a clash with a link
+// of that name in the caller's namespace (the kernel checks the name where the link is
+// born); an existing m.Name in the pod is reported as ErrExists. Call it in the
+// caller's namespace, where the master lives.
+func Create(podNS ns.NetNS, m Macvlan, master netlink.Link) (Interface, error) {
+	mode, err := macvlanMode(m.Mode)
 	if err != nil {
 		return Interface{}, err
 	}
 	err = podNS.Do(func(ns.NetNS) error {
-		if _, err := netlinksafe.LinkByName(s.IfName); err == nil {
-			return fmt.Errorf("%w: %q in %s", ErrExists, s.IfName, podNS.Path())
+		if _, err := netlinksafe.LinkByName(m.Name); err == nil {
+			return fmt.Errorf("%w: %q in %s", ErrExists, m.Name, podNS.Path())
 		}
 		return nil
 	})
@@ -94,7 +94,7 @@ func Create(podNS ns.NetNS, s Spec, master netlink.Link) (Interface, error) {
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = tmp
-	attrs.MTU = s.MTU
+	attrs.MTU = m.MTU
 	attrs.ParentIndex = master.Attrs().Index
 	attrs.Namespace = netlink.NsFd(int(podNS.Fd()))
 	if err := netlink.LinkAdd(&netlink.Macvlan{LinkAttrs: attrs, Mode: mode}); err != nil {
@@ -106,12 +106,12 @@ func Create(podNS ns.NetNS, s Spec, master netlink.Link) (Interface, error) {
 		if err != nil {
 			return fmt.Errorf("find new macvlan %s: %w", tmp, err)
 		}
-		if err := netlink.LinkSetName(l, s.IfName); err != nil {
+		if err := netlink.LinkSetName(l, m.Name); err != nil {
 			// Lost a race with another creator of IfName: leave nothing behind.
 			_ = netlink.LinkDel(l)
-			return fmt.Errorf("rename macvlan %s to %s: %w", tmp, s.IfName, err)
+			return fmt.Errorf("rename macvlan %s to %s: %w", tmp, m.Name, err)
 		}
-		created = Interface{Name: s.IfName, MAC: l.Attrs().HardwareAddr}
+		created = Interface{Name: m.Name, MAC: l.Attrs().HardwareAddr}
 		return nil
 	})
 	return created, err

@@ -15,12 +15,12 @@ import (
 // AddRoutes adds PolicyTable's routes on the interface and the rules that lead into
 // it. Rules outlive a deleted link, so any left by an older copy of the attachment are
 // replaced, not duplicated. Call it in the pod namespace, with the link up.
-func AddRoutes(s Spec) error {
-	l, err := netlinksafe.LinkByName(s.IfName)
+func AddRoutes(res Reservation) error {
+	l, err := netlinksafe.LinkByName(res.IfName)
 	if err != nil {
-		return fmt.Errorf("find %s: %w", s.IfName, err)
+		return fmt.Errorf("find %s: %w", res.IfName, err)
 	}
-	for _, r := range s.Routes {
+	for _, r := range res.Routes {
 		if err := netlink.RouteReplace(netlinkRoute(l, r)); err != nil {
 			return fmt.Errorf("add route %s: %w", r, err)
 		}
@@ -28,7 +28,7 @@ func AddRoutes(s Spec) error {
 	if err := RemoveRules(); err != nil {
 		return err
 	}
-	for _, r := range s.rules() {
+	for _, r := range res.rules() {
 		if err := netlink.RuleAdd(r.netlink()); err != nil {
 			// The step's undo runs only for completed steps: take back the rules
 			// added so far here.
@@ -39,7 +39,7 @@ func AddRoutes(s Spec) error {
 }
 
 // RemoveRules deletes the attachment's rules; none is fine. They are found by what
-// they are, not from a Spec, so a DEL after the configuration changed still finds
+// they are, not from a Reservation, so a DEL after the configuration changed still finds
 // them: every rule into PolicyTable (the number is this plugin's), and redirect mode's
 // rule for the pod's own traffic. Routes need no removal: they go with the link. The
 // rules and the table are the namespace's: a pod has one egress-router attachment.
@@ -81,7 +81,7 @@ type rule struct {
 	goTo     int        // "goto goTo": go on at that priority
 }
 
-// rules are the rules the Spec needs. Proxy modes: "from <reserved address> lookup
+// rules are the rules the Reservation needs. Proxy modes: "from <reserved address> lookup
 // PolicyTable", since their sockets bind it. Redirect mode, per family it forwards:
 //
 //	32764: iif lo goto 32766
@@ -94,17 +94,17 @@ type rule struct {
 // routed as without these rules: a "lookup main" instead would fall through to 17746
 // when main has no route (an IPv6 reserved address in an IPv4 cluster), and send the
 // pod's own traffic out from the reserved address.
-func (s Spec) rules() []rule {
+func (res Reservation) rules() []rule {
 	var rules []rule
-	for _, src := range s.Sources {
+	for _, src := range res.RoutedSources {
 		rules = append(rules, rule{family: family(src), priority: policyPriority, src: src, table: PolicyTable})
 	}
-	for _, f := range s.Forwarding {
+	for _, f := range res.Forwarding {
 		nf := netlink.FAMILY_V4
 		if f == 6 {
 			nf = netlink.FAMILY_V6
 		}
-		rules = append(rules, localRule(nf), rule{family: nf, priority: policyPriority, invert: true, iif: s.IfName, table: PolicyTable})
+		rules = append(rules, localRule(nf), rule{family: nf, priority: policyPriority, invert: true, iif: res.IfName, table: PolicyTable})
 	}
 	return rules
 }
@@ -182,11 +182,11 @@ func (r Route) String() string {
 	return s + " table " + strconv.Itoa(PolicyTable)
 }
 
-// checkRoutes reports routes and rules of the Spec missing from the namespace.
-func checkRoutes(s Spec, l netlink.Link) error {
+// checkRoutes reports routes and rules of the Reservation missing from the namespace.
+func checkRoutes(res Reservation, l netlink.Link) error {
 	var errs []error
 	live := map[int][]netlink.Route{} // by family, listed once each
-	for _, r := range s.Routes {
+	for _, r := range res.Routes {
 		f := family(r.Dst.Addr())
 		found, listed := live[f]
 		if !listed {
@@ -194,20 +194,20 @@ func checkRoutes(s Spec, l netlink.Link) error {
 			found, err = netlinksafe.RouteListFiltered(f, &netlink.Route{LinkIndex: l.Attrs().Index, Table: PolicyTable},
 				netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("list routes on %s: %w", s.IfName, err))
+				errs = append(errs, fmt.Errorf("list routes on %s: %w", res.IfName, err))
 				continue
 			}
 			live[f] = found
 		}
 		if !slices.ContainsFunc(found, func(live netlink.Route) bool { return sameRoute(live, r) }) {
-			errs = append(errs, fmt.Errorf("route %s dev %s is missing", r, s.IfName))
+			errs = append(errs, fmt.Errorf("route %s dev %s is missing", r, res.IfName))
 		}
 	}
 	rules, err := netlinksafe.RuleList(netlink.FAMILY_ALL)
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("list rules: %w", err))...)
 	}
-	for _, want := range s.rules() {
+	for _, want := range res.rules() {
 		if !slices.ContainsFunc(rules, want.matches) {
 			errs = append(errs, fmt.Errorf("%s rule %s is missing", want.familyName(), want))
 		}

@@ -3,8 +3,6 @@ package link
 import (
 	"errors"
 	"fmt"
-	"net/netip"
-	"slices"
 
 	"github.com/containernetworking/plugins/pkg/utils/sysctl"
 )
@@ -28,17 +26,17 @@ import (
 //     for the reserved addresses' families, does not cover.
 //   - forwarding on for the families redirect mode forwards; the NAT backend's
 //     forward filter keeps the pod from being an open router.
-func Tune(s Spec) (restore func(), err error) {
+func Tune(m Macvlan) (restore func(), err error) {
 	settings := []struct{ key, value string }{
-		{"net/ipv4/conf/" + s.IfName + "/rp_filter", "2"},
-		{"net/ipv4/conf/" + s.IfName + "/arp_notify", "1"},
-		{"net/ipv6/conf/" + s.IfName + "/accept_ra", "0"},
-		{"net/ipv6/conf/" + s.IfName + "/autoconf", "0"},
+		{"net/ipv4/conf/" + m.Name + "/rp_filter", "2"},
+		{"net/ipv4/conf/" + m.Name + "/arp_notify", "1"},
+		{"net/ipv6/conf/" + m.Name + "/accept_ra", "0"},
+		{"net/ipv6/conf/" + m.Name + "/autoconf", "0"},
 	}
-	if !slices.ContainsFunc(s.Addresses, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
-		settings = append(settings, struct{ key, value string }{"net/ipv6/conf/" + s.IfName + "/disable_ipv6", "1"})
+	if !m.IPv6 {
+		settings = append(settings, struct{ key, value string }{"net/ipv6/conf/" + m.Name + "/disable_ipv6", "1"})
 	}
-	for _, f := range s.Forwarding {
+	for _, f := range m.Forwarding {
 		settings = append(settings, struct{ key, value string }{forwardingKey(f), "1"})
 	}
 	var undo []func()
@@ -70,9 +68,9 @@ func forwardingKey(family int) string {
 }
 
 // checkForwarding reports a forwarding sysctl the attachment needs that is off.
-func checkForwarding(s Spec) error {
+func checkForwarding(m Macvlan) error {
 	var errs []error
-	for _, f := range s.Forwarding {
+	for _, f := range m.Forwarding {
 		v, err := sysctl.Sysctl(forwardingKey(f))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("read %s: %w", forwardingKey(f), err))

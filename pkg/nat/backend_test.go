@@ -14,7 +14,6 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/google/nftables"
 
-	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -256,8 +255,8 @@ var sampleAttachment = Attachment{ContainerID: "4a1f0c3b9e2d", IfName: "net1"}
 // fallback, and both families. Each call returns a fresh copy to modify.
 func sampleRuleset() Ruleset {
 	return Ruleset{
-		Egress:  "net1",
-		Sources: addrs("192.0.2.99", "2001:db8:12::99"),
+		Egress:          "net1",
+		SourcePerFamily: addrs("192.0.2.99", "2001:db8:12::99"),
 		Redirect: mustTable(
 			"80 tcp 203.0.113.25",
 			"8080 tcp 203.0.113.26 80",
@@ -273,7 +272,7 @@ func sampleRuleset() Ruleset {
 // guardRuleset is what the proxy modes program: no redirect, so the input guard
 // alone, in both families.
 func guardRuleset() Ruleset {
-	return Ruleset{Egress: "net1", Sources: addrs("192.0.2.99", "2001:db8:12::99")}
+	return Ruleset{Egress: "net1", SourcePerFamily: addrs("192.0.2.99", "2001:db8:12::99")}
 }
 
 // forEachBackend runs test once per backend, each in a fresh network namespace.
@@ -360,7 +359,7 @@ func TestApplyTwiceDoesNotDuplicate(t *testing.T) {
 // An ADD over an older copy with a different configuration (new source, other
 // destinations, IPv6 dropped) leaves exactly what a first ADD would.
 func TestApplyReplacesAnOlderRuleset(t *testing.T) {
-	changed := Ruleset{Egress: "net1", Sources: addrs("192.0.2.98"), Redirect: mustTable("443 tcp 203.0.113.40", "5353 udp 203.0.113.53 53")}
+	changed := Ruleset{Egress: "net1", SourcePerFamily: addrs("192.0.2.98"), Redirect: mustTable("443 tcp 203.0.113.40", "5353 udp 203.0.113.53 53")}
 	forEachBackend(t, func(t *testing.T, b backendUnderTest, netns ns.NetNS) {
 		inNS(t, netns, func() error { return b.Apply(sampleAttachment, sampleRuleset()) })
 		inNS(t, netns, func() error { return b.Apply(sampleAttachment, changed) })
@@ -400,7 +399,7 @@ func TestCheckNamesWhatDrifted(t *testing.T) {
 			name: "changed SNAT source",
 			tamper: func(b backendUnderTest, netns ns.NetNS) error {
 				rs := sampleRuleset()
-				rs.Sources = addrs("192.0.2.98", "2001:db8:12::99")
+				rs.SourcePerFamily = addrs("192.0.2.98", "2001:db8:12::99")
 				return netns.Do(func(ns.NetNS) error { return b.Apply(a, rs) })
 			},
 			want: constant("SNAT source for IPv4 traffic is 192.0.2.98, want 192.0.2.99"),
@@ -465,7 +464,7 @@ func TestRemoveIsIdempotentAndLeavesNothing(t *testing.T) {
 // checks clean next to the other, and removing one leaves the other intact.
 func TestAttachmentsDoNotDisturbEachOther(t *testing.T) {
 	first, second := sampleAttachment, Attachment{ContainerID: "4a1f0c3b9e2d", IfName: "net2"}
-	secondRules := Ruleset{Egress: "net2", Sources: addrs("198.51.100.99"), Redirect: mustTable("80 tcp 203.0.113.80", "203.0.113.81")}
+	secondRules := Ruleset{Egress: "net2", SourcePerFamily: addrs("198.51.100.99"), Redirect: mustTable("80 tcp 203.0.113.80", "203.0.113.81")}
 	forEachBackend(t, func(t *testing.T, b backendUnderTest, netns ns.NetNS) {
 		inNS(t, netns, func() error { return b.Apply(first, sampleRuleset()) })
 		inNS(t, netns, func() error { return b.Apply(second, secondRules) })
@@ -516,12 +515,12 @@ func TestNFTablesRulesCarryTheAttachmentIdentity(t *testing.T) {
 func TestNewPicksABackend(t *testing.T) {
 	netns := topology.NewNS(t)
 	for _, tt := range []struct {
-		kind config.Backend
+		kind string
 		want string
 	}{
-		{config.Auto, "nftables"},
-		{config.NFTables, "nftables"},
-		{config.IPTables, "iptables"},
+		{Auto, "nftables"},
+		{NFTables, "nftables"},
+		{IPTables, "iptables"},
 	} {
 		inNS(t, netns, func() error {
 			b, err := New(tt.kind)
@@ -546,7 +545,7 @@ func TestApplyTakesAThousandLines(t *testing.T) {
 	for i := range lines {
 		lines[i] = fmt.Sprintf("%d tcp 203.0.113.%d", 10000+i, 1+i%250)
 	}
-	big := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99"), Redirect: mustTable(lines...)}
+	big := Ruleset{Egress: "net1", SourcePerFamily: addrs("192.0.2.99"), Redirect: mustTable(lines...)}
 	forEachBackend(t, func(t *testing.T, b backendUnderTest, netns ns.NetNS) {
 		inNS(t, netns, func() error { return b.Apply(sampleAttachment, big) })
 		inNS(t, netns, func() error { return b.Check(sampleAttachment, big) })

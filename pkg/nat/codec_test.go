@@ -149,7 +149,7 @@ COMMIT
 -A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -j DROP
 COMMIT
 `, "{hash}", h)
-	rules, err := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99"), Redirect: mustTable("80 tcp 203.0.113.25")}.rules()
+	rules, err := Ruleset{Egress: "net1", SourcePerFamily: addrs("192.0.2.99"), Redirect: mustTable("80 tcp 203.0.113.25")}.rules()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ COMMIT
 -A EGR-{hash}-IN -i net1 -p sctp -m conntrack --ctstate NEW -j DROP
 COMMIT
 `, "{hash}", h)
-	guard, err := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99")}.rules()
+	guard, err := Ruleset{Egress: "net1", SourcePerFamily: addrs("192.0.2.99")}.rules()
 	if err != nil {
 		t.Fatal(err)
 	}

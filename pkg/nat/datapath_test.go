@@ -88,9 +88,9 @@ func dial(netns ns.NetNS, addr string, timeout time.Duration) (string, error) {
 
 func TestRedirectCarriesRealConnections(t *testing.T) {
 	rs := Ruleset{
-		Egress:   "net1",
-		Sources:  addrs("192.0.2.99", "2001:db8:12::99"),
-		Redirect: mustTable("8080 tcp 203.0.113.25 80", "8086 tcp 2001:db8:1::25 80"),
+		Egress:          "net1",
+		SourcePerFamily: addrs("192.0.2.99", "2001:db8:12::99"),
+		Redirect:        mustTable("8080 tcp 203.0.113.25 80", "8086 tcp 2001:db8:1::25 80"),
 	}
 	paths := []struct {
 		family string

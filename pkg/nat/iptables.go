@@ -23,7 +23,7 @@ import (
 // legacy and nft state in one netns, where each half is invisible to the other's tools.
 type iptablesBackend struct{}
 
-func (iptablesBackend) Name() string { return "iptables" }
+func (iptablesBackend) Name() string { return IPTables }
 
 // xtChainSpec is where one chain of the rule model lives in iptables.
 type xtChainSpec struct {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/redirect"
 )
 
@@ -27,9 +26,10 @@ type Ruleset struct {
 	// Egress is the macvlan interface traffic leaves on (net1). Traffic arriving on any
 	// other interface is the cluster side and is redirected.
 	Egress string
-	// Sources are the reserved addresses, at most one per family: SNAT on Egress uses
-	// the one of the packet's family, and each of their families is guarded.
-	Sources []netip.Addr
+	// SourcePerFamily holds the reserved source of each family that has one (see
+	// reserved.Sources.PerFamily): SNAT on Egress uses the one of the packet's family,
+	// and each of their families is guarded.
+	SourcePerFamily []netip.Addr
 	// Redirect is empty in the proxy modes, which get the input guard alone.
 	Redirect redirect.Table
 }
@@ -50,17 +50,24 @@ type Backend interface {
 	Remove(a Attachment) error
 }
 
-// New returns the backend kind names, checked to work here: "nftables", "iptables",
-// or "auto" (also "") for the first that does, nftables first because it needs no
-// binary and replaces a whole attachment in one kernel transaction.
-func New(kind config.Backend) (Backend, error) {
+// The names New takes.
+const (
+	NFTables = "nftables"
+	IPTables = "iptables"
+	Auto     = "auto" // the first that works
+)
+
+// New returns the backend kind names, checked to work here: NFTables, IPTables, or
+// Auto (also "") for the first that does, nftables first because it needs no binary
+// and replaces a whole attachment in one kernel transaction.
+func New(kind string) (Backend, error) {
 	var candidates []Backend
 	switch kind {
-	case config.NFTables:
+	case NFTables:
 		candidates = []Backend{nftablesBackend{}}
-	case config.IPTables:
+	case IPTables:
 		candidates = []Backend{iptablesBackend{}}
-	case config.Auto, "":
+	case Auto, "":
 		candidates = []Backend{nftablesBackend{}, iptablesBackend{}}
 	default:
 		return nil, fmt.Errorf("unknown NAT backend %q (want nftables, iptables or auto)", kind)

@@ -16,7 +16,7 @@ import (
 // deleting the table, and keeps attachments from touching each other's rules.
 type nftablesBackend struct{}
 
-func (nftablesBackend) Name() string { return "nftables" }
+func (nftablesBackend) Name() string { return NFTables }
 
 // Available checks that nf_tables answers. It does not prove NAT support by creating
 // and deleting a NAT chain: removing a base chain waits for an RCU grace period

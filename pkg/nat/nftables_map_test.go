@@ -145,7 +145,7 @@ func TestNFTablesMapTakesMoreElementsThanOneMessageHolds(t *testing.T) {
 	for i := range lines {
 		lines[i] = fmt.Sprintf("%d tcp 2001:db8:1::%x", 10000+i, 1+i)
 	}
-	big := Ruleset{Egress: "net1", Sources: addrs("2001:db8:12::99"), Redirect: mustTable(lines...)}
+	big := Ruleset{Egress: "net1", SourcePerFamily: addrs("2001:db8:12::99"), Redirect: mustTable(lines...)}
 	netns := topology.NewNS(t)
 	inNS(t, netns, func() error { return nftablesBackend{}.Apply(sampleAttachment, big) })
 	inNS(t, netns, func() error { return nftablesBackend{}.Check(sampleAttachment, big) })

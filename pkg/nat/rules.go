@@ -134,7 +134,7 @@ func (rs Ruleset) rules() ([]rule, error) {
 		return nil, errors.New("no egress interface")
 	}
 	sources := map[family]netip.Addr{}
-	for _, s := range rs.Sources {
+	for _, s := range rs.SourcePerFamily {
 		if !s.IsValid() {
 			return nil, errors.New("invalid source address")
 		}

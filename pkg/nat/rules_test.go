@@ -11,9 +11,9 @@ import (
 
 func TestRulesetRulesInEvaluationOrder(t *testing.T) {
 	rs := Ruleset{
-		Egress:   "net1",
-		Sources:  addrs("2001:db8:12::99", "192.0.2.99"),
-		Redirect: mustTable("80 tcp 203.0.113.25", "443 tcp 2001:db8:1::25 8443", "53 udp 203.0.113.53", "203.0.113.27"),
+		Egress:          "net1",
+		SourcePerFamily: addrs("2001:db8:12::99", "192.0.2.99"),
+		Redirect:        mustTable("80 tcp 203.0.113.25", "443 tcp 2001:db8:1::25 8443", "53 udp 203.0.113.53", "203.0.113.27"),
 	}
 	ap := netip.MustParseAddrPort
 	want := []rule{
@@ -48,7 +48,7 @@ func TestRulesetRulesInEvaluationOrder(t *testing.T) {
 // The proxy modes redirect nothing: they get the input guard alone, for each family
 // with a source, and no NAT or forward rule.
 func TestRulesetWithoutRedirectIsTheInputGuardAlone(t *testing.T) {
-	got, err := Ruleset{Egress: "net1", Sources: addrs("192.0.2.99")}.rules()
+	got, err := Ruleset{Egress: "net1", SourcePerFamily: addrs("192.0.2.99")}.rules()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,17 +71,17 @@ func TestRulesetRulesRejectsWhatConfigWouldNot(t *testing.T) {
 		rs   Ruleset
 		want string
 	}{
-		{"no egress", Ruleset{Sources: addrs("192.0.2.99")}, "no egress interface"},
-		{"two sources of a family", Ruleset{Egress: "net1", Sources: addrs("192.0.2.99", "192.0.2.98")}, "two IPv4 source addresses"},
-		{"invalid source", Ruleset{Egress: "net1", Sources: []netip.Addr{{}}}, "invalid source address"},
+		{"no egress", Ruleset{SourcePerFamily: addrs("192.0.2.99")}, "no egress interface"},
+		{"two sources of a family", Ruleset{Egress: "net1", SourcePerFamily: addrs("192.0.2.99", "192.0.2.98")}, "two IPv4 source addresses"},
+		{"invalid source", Ruleset{Egress: "net1", SourcePerFamily: []netip.Addr{{}}}, "invalid source address"},
 		{
 			"rule without a source of its family",
-			Ruleset{Egress: "net1", Sources: addrs("192.0.2.99"), Redirect: mustTable("443 tcp 2001:db8:1::25")},
+			Ruleset{Egress: "net1", SourcePerFamily: addrs("192.0.2.99"), Redirect: mustTable("443 tcp 2001:db8:1::25")},
 			"no IPv6 source address for destination 2001:db8:1::25",
 		},
 		{
 			"fallback without a source of its family",
-			Ruleset{Egress: "net1", Sources: addrs("2001:db8:12::99"), Redirect: mustTable("203.0.113.27")},
+			Ruleset{Egress: "net1", SourcePerFamily: addrs("2001:db8:12::99"), Redirect: mustTable("203.0.113.27")},
 			"no IPv4 source address for destination 203.0.113.27",
 		},
 	}
