@@ -1,8 +1,8 @@
 // Package forwarder is the engine of egress-dns-proxy: one TCP listener per forwarding
 // line, each accepted connection relayed (pkg/relay, splice kept) to the line's
 // destination from the reserved source address (pkg/dialer), with names re-resolved at
-// run time (pkg/resolver). Apply takes a new configuration without dropping
-// established connections; Shutdown drains.
+// run time (pkg/resolver). SetRules takes new lines without dropping established
+// connections; Shutdown drains.
 package forwarder
 
 import (
@@ -19,11 +19,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/connlimit"
 	"github.com/egress-router/egress-router/pkg/forward"
 	"github.com/egress-router/egress-router/pkg/logging"
 	"github.com/egress-router/egress-router/pkg/relay"
+	"github.com/egress-router/egress-router/pkg/reserved"
 	"github.com/egress-router/egress-router/pkg/resolver"
 )
 
@@ -32,7 +32,7 @@ import (
 const dialFailureLogsPerSecond = 10
 
 // Forwarder relays the lines of a dns-proxy configuration. Set the fields, then call
-// Apply with the first configuration.
+// SetRules with the first lines.
 type Forwarder struct {
 	// ListenAddr is the address every line's listener binds; "" means all addresses.
 	ListenAddr string
@@ -55,11 +55,18 @@ type Forwarder struct {
 	dialFailures logging.Budget
 }
 
-// Apply makes cfg's lines the ones served. New lines listen, removed lines stop
+// Rules is what the forwarder serves: its lines (dnsProxy.destinations) and the
+// reserved source addresses its connections leave from (none: the kernel chooses).
+type Rules struct {
+	Lines   []forward.Rule
+	Sources reserved.Sources
+}
+
+// SetRules makes rules' lines the ones served. New lines listen, removed lines stop
 // accepting (their connections finish), changed lines send new connections to their
 // new destination. If a new listener cannot be opened nothing changes.
-func (f *Forwarder) Apply(cfg *config.Config) error {
-	if len(cfg.DNSProxy.Rules) == 0 {
+func (f *Forwarder) SetRules(rules Rules) error {
+	if len(rules.Lines) == 0 {
 		return errors.New("the configuration has no dnsProxy.destinations lines")
 	}
 	f.mu.Lock()
@@ -67,16 +74,15 @@ func (f *Forwarder) Apply(cfg *config.Config) error {
 	if f.lines == nil {
 		f.init()
 	}
-	sources := cfg.IP.Sources()
-	added, err := f.listenNew(cfg.DNSProxy.Rules)
+	added, err := f.listenNew(rules.Lines)
 	if err != nil {
 		return err
 	}
 	keep := map[uint16]bool{}
-	for _, r := range cfg.DNSProxy.Rules {
+	for _, r := range rules.Lines {
 		keep[r.Port] = true
 		if l, ok := added[r.Port]; ok {
-			l.configure(f.newTarget(r, sources, nil))
+			l.configure(f.newTarget(r, rules.Sources, nil))
 			f.lines[r.Port] = l
 			go l.accept(f.drain, f.handle)
 			f.Log.Info("line added", "line", r.String())
@@ -84,10 +90,10 @@ func (f *Forwarder) Apply(cfg *config.Config) error {
 		}
 		l := f.lines[r.Port]
 		old := l.configured
-		if old.rule == r && slices.Equal(old.dialer.Sources, sources) {
+		if old.rule == r && slices.Equal(old.dialer.Sources, rules.Sources) {
 			continue
 		}
-		t := f.newTarget(r, sources, old)
+		t := f.newTarget(r, rules.Sources, old)
 		if !l.configure(t) {
 			go f.serveWhenAnswered(l, t)
 		}
@@ -101,13 +107,13 @@ func (f *Forwarder) Apply(cfg *config.Config) error {
 		}
 	}
 	f.order = f.order[:0]
-	for _, r := range cfg.DNSProxy.Rules {
+	for _, r := range rules.Lines {
 		f.order = append(f.order, r.Port)
 	}
 	return nil
 }
 
-// init sets up what the first Apply needs and the defaults of unset fields.
+// init sets up what the first SetRules needs and the defaults of unset fields.
 func (f *Forwarder) init() {
 	f.lines = map[uint16]*line{}
 	f.drain = newDrain()

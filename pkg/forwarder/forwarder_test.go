@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/pkg/forward"
 	"github.com/egress-router/egress-router/pkg/resolver"
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
@@ -40,21 +39,21 @@ func server(t *testing.T, who string) uint16 {
 	}).Port()
 }
 
-func cfg(t *testing.T, lines ...string) *config.Config {
+func cfg(t *testing.T, lines ...string) Rules {
 	t.Helper()
 	table, err := forward.Parse(lines)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &config.Config{Mode: config.DNSProxy, DNSProxy: table}
+	return Rules{Lines: table.Rules}
 }
 
-func start(t *testing.T, f *Forwarder, c *config.Config) {
+func start(t *testing.T, f *Forwarder, c Rules) {
 	t.Helper()
 	if f.ListenAddr == "" {
 		f.ListenAddr = listenAddr()
 	}
-	if err := f.Apply(c); err != nil {
+	if err := f.SetRules(c); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -110,7 +109,7 @@ func (c *client) closedAtOnce(t *testing.T) {
 func TestRelaysEachLineToItsRemotePortFromTheSource(t *testing.T) {
 	a, b := server(t, "a"), server(t, "b")
 	c := cfg(t, fmt.Sprintf("7001 127.0.0.1 %d", a), fmt.Sprintf("7002 127.0.0.1 %d", b))
-	c.IP.Addresses = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/8")}
+	c.Sources = []netip.Addr{netip.MustParseAddr("127.0.0.2")}
 	f := &Forwarder{}
 	start(t, f, c)
 	for port, want := range map[int]string{7001: "a 127.0.0.2", 7002: "b 127.0.0.2"} {

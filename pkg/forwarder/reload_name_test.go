@@ -25,7 +25,7 @@ func TestReloadToANewNameKeepsTheOldDestinationUntilTheNewOneAnswers(t *testing.
 	start(t, f, cfg(t, "7211 old.example.com 9"))
 	eventually(t, "the old name to resolve", func() bool { return f.Ready() == nil })
 
-	if err := f.Apply(cfg(t, "7211 new.example.com 9")); err != nil {
+	if err := f.SetRules(cfg(t, "7211 new.example.com 9")); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Ready(); err != nil {

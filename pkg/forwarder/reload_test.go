@@ -21,7 +21,7 @@ func TestApplyKeepsOpenConnectionsAndAppliesAddedChangedRemovedLines(t *testing.
 		t.Fatal("wrong servers before the reload")
 	}
 
-	if err := f.Apply(cfg(t, fmt.Sprintf("7102 127.0.0.1 %d", c), fmt.Sprintf("7103 127.0.0.1 %d", a))); err != nil {
+	if err := f.SetRules(cfg(t, fmt.Sprintf("7102 127.0.0.1 %d", c), fmt.Sprintf("7103 127.0.0.1 %d", a))); err != nil {
 		t.Fatal(err)
 	}
 	onRemoved.roundTrip(t, "the removed line's connection carries on")
@@ -46,7 +46,7 @@ func TestApplyThatCannotListenChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	err = f.Apply(cfg(t, fmt.Sprintf("7111 127.0.0.1 %d", b), fmt.Sprintf("7112 127.0.0.1 %d", b), fmt.Sprintf("7113 127.0.0.1 %d", b)))
+	err = f.SetRules(cfg(t, fmt.Sprintf("7111 127.0.0.1 %d", b), fmt.Sprintf("7112 127.0.0.1 %d", b), fmt.Sprintf("7113 127.0.0.1 %d", b)))
 	if err == nil || !strings.Contains(err.Error(), "7113") {
 		t.Fatalf("got %v, want an error naming the line that cannot listen", err)
 	}
@@ -56,14 +56,14 @@ func TestApplyThatCannotListenChangesNothing(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", net.JoinHostPort(f.ListenAddr, "7112"), time.Second); err == nil {
 		t.Fatal("a line of the refused configuration is listening")
 	}
-	if err := f.Apply(cfg(t)); err == nil {
+	if err := f.SetRules(cfg(t)); err == nil {
 		t.Fatal("a configuration without lines was applied")
 	}
 }
 
 func TestShutdownStopsAcceptingAndLetsConnectionsFinish(t *testing.T) {
 	f := &Forwarder{ListenAddr: listenAddr()}
-	if err := f.Apply(cfg(t, fmt.Sprintf("7121 127.0.0.1 %d", server(t, "a")))); err != nil {
+	if err := f.SetRules(cfg(t, fmt.Sprintf("7121 127.0.0.1 %d", server(t, "a")))); err != nil {
 		t.Fatal(err)
 	}
 	open := dial(t, f, 7121)
@@ -115,7 +115,7 @@ func noneCut(t *testing.T, cut <-chan int) {
 
 func TestShutdownCutsWhatIsLeftAfterTheGracePeriod(t *testing.T) {
 	f := &Forwarder{ListenAddr: listenAddr()}
-	if err := f.Apply(cfg(t, fmt.Sprintf("7131 127.0.0.1 %d", server(t, "a")))); err != nil {
+	if err := f.SetRules(cfg(t, fmt.Sprintf("7131 127.0.0.1 %d", server(t, "a")))); err != nil {
 		t.Fatal(err)
 	}
 	open := dial(t, f, 7131)
@@ -145,7 +145,7 @@ func TestClientEndingLastFinishesTheConnection(t *testing.T) {
 		io.Copy(io.Discard, c)
 	}).Port()
 	f := &Forwarder{ListenAddr: listenAddr()}
-	if err := f.Apply(cfg(t, fmt.Sprintf("7141 127.0.0.1 %d", port))); err != nil {
+	if err := f.SetRules(cfg(t, fmt.Sprintf("7141 127.0.0.1 %d", port))); err != nil {
 		t.Fatal(err)
 	}
 	cl := dial(t, f, 7141)

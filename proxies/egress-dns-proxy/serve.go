@@ -28,7 +28,7 @@ func serve(o options, cfg *config.Config, data []byte, res *resolver.Resolver, l
 		Limiter:     &connlimit.Limiter{Max: o.MaxConns, PerClient: o.MaxPerClient},
 		Log:         log,
 	}, stopped: make(chan struct{})}
-	if err := f.Apply(cfg); err != nil {
+	if err := f.SetRules(rulesOf(cfg)); err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -54,6 +54,10 @@ func serve(o options, cfg *config.Config, data []byte, res *resolver.Resolver, l
 type forwarding struct {
 	*forwarder.Forwarder
 	stopped chan struct{}
+}
+
+func (f forwarding) Apply(c *config.Config) error {
+	return f.SetRules(rulesOf(c))
 }
 
 func (f forwarding) Serve() error {
