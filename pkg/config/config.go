@@ -17,7 +17,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/egress-router/egress-router/pkg/canonical"
-	"github.com/egress-router/egress-router/pkg/forward"
+	"github.com/egress-router/egress-router/pkg/dnstable"
 	"github.com/egress-router/egress-router/pkg/policy"
 	"github.com/egress-router/egress-router/pkg/redirect"
 	"github.com/egress-router/egress-router/pkg/reserved"
@@ -58,7 +58,7 @@ type Config struct {
 	Interface     Interface
 	IP            IP
 	HTTPProxy     policy.Policy
-	DNSProxy      forward.Table
+	DNSProxy      dnstable.Table
 	LogFile       string
 	LogLevel      slog.Level
 }
@@ -197,7 +197,7 @@ func build(doc *document, requireAddress bool) (*Config, []error) {
 	if doc.DNSProxy != nil {
 		rules := p.lines("dnsProxy.destinations", doc.DNSProxy.Destinations)
 		var err error
-		if c.DNSProxy, err = forward.Parse(rules); err != nil {
+		if c.DNSProxy, err = dnstable.Parse(rules); err != nil {
 			p.add("dnsProxy.destinations", err)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
-	"github.com/egress-router/egress-router/pkg/forward"
+	"github.com/egress-router/egress-router/pkg/dnstable"
 	"github.com/egress-router/egress-router/pkg/logging"
 	"github.com/egress-router/egress-router/pkg/relay"
 	"github.com/egress-router/egress-router/pkg/reserved"
@@ -58,7 +58,7 @@ type Forwarder struct {
 // Rules is what the forwarder serves: its lines (dnsProxy.destinations) and the
 // reserved source addresses its connections leave from (none: the kernel chooses).
 type Rules struct {
-	Lines   []forward.Rule
+	Lines   []dnstable.Rule
 	Sources reserved.Sources
 }
 
@@ -144,7 +144,7 @@ func (f *Forwarder) serveWhenAnswered(l *line, t *target) {
 
 // listenNew opens the listeners of lines not served yet; on any failure it closes the
 // ones it opened.
-func (f *Forwarder) listenNew(rules []forward.Rule) (map[uint16]*line, error) {
+func (f *Forwarder) listenNew(rules []dnstable.Rule) (map[uint16]*line, error) {
 	added := map[uint16]*line{}
 	lc := net.ListenConfig{KeepAlive: -1, Control: keepAliveInherited}
 	for _, r := range rules {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/egress-router/egress-router/pkg/forward"
+	"github.com/egress-router/egress-router/pkg/dnstable"
 	"github.com/egress-router/egress-router/pkg/resolver"
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
 	"github.com/egress-router/egress-router/test/serve"
@@ -41,7 +41,7 @@ func server(t *testing.T, who string) uint16 {
 
 func cfg(t *testing.T, lines ...string) Rules {
 	t.Helper()
-	table, err := forward.Parse(lines)
+	table, err := dnstable.Parse(lines)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/egress-router/egress-router/pkg/dialer"
-	"github.com/egress-router/egress-router/pkg/forward"
+	"github.com/egress-router/egress-router/pkg/dnstable"
 	"github.com/egress-router/egress-router/pkg/guard"
 	"github.com/egress-router/egress-router/pkg/reserved"
 	"github.com/egress-router/egress-router/pkg/resolver"
@@ -24,7 +24,7 @@ var errNoAddress = errors.New("no address for the destination yet")
 // target is where a line's new connections go. A reload that changes the line makes a
 // new target; connections already relayed keep the upstream they dialled.
 type target struct {
-	rule forward.Rule
+	rule dnstable.Rule
 	// dest hands out the host's addresses. A reload that keeps the host shares it (and
 	// its refresh loop) with the target it replaces, so its answer is not lost.
 	dest *resolver.Tracked
@@ -40,7 +40,7 @@ type target struct {
 
 // newTarget builds the destination of rule. When old has the same host, the new target
 // shares its resolved addresses; otherwise a name starts resolving now.
-func (f *Forwarder) newTarget(rule forward.Rule, sources reserved.Sources, old *target) *target {
+func (f *Forwarder) newTarget(rule dnstable.Rule, sources reserved.Sources, old *target) *target {
 	t := &target{
 		rule:   rule,
 		dialer: &dialer.Dialer{Sources: sources, Timeout: f.DialTimeout},

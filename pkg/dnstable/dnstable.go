@@ -1,11 +1,11 @@
-// Package forward is the grammar of the DNS proxy's forwarding lines
+// Package dnstable is the grammar of the DNS proxy's forwarding lines
 // (dnsProxy.destinations, the legacy EGRESS_DNS_PROXY_DESTINATION):
 //
 //	<port> <host>                 local port to the same port on <host>
 //	<port> <host> <remote port>   local port to <remote port> on <host>
 //
 // <host> is an IPv4 or IPv6 literal or a DNS name, resolved at run time.
-package forward
+package dnstable
 
 import (
 	"errors"
