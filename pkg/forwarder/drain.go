@@ -4,14 +4,15 @@ import (
 	"context"
 	"net"
 	"sync"
-	"time"
+
+	"github.com/egress-router/egress-router/pkg/drain"
 )
 
-// drain counts the connections being handled and holds both ends of each relayed one,
-// so Shutdown can wait for them and, once the grace period is over, close them.
-type drain struct {
+// inFlight counts the connections being handled and holds both ends of each relayed
+// one, so Shutdown can wait for them and, once the grace period is over, close them.
+type inFlight struct {
+	handlers drain.Group
 	mu       sync.Mutex
-	handlers int
 	conns    map[*net.TCPConn]struct{}
 	forced   bool // the grace period is over: close whatever is still being set up
 	// dials is cancelled when the grace period is over, so a connection still dialling
@@ -20,33 +21,21 @@ type drain struct {
 	cancelDials context.CancelFunc
 }
 
-func newDrain() *drain {
-	d := &drain{conns: map[*net.TCPConn]struct{}{}}
+func newInFlight() *inFlight {
+	d := &inFlight{conns: map[*net.TCPConn]struct{}{}}
 	d.dials, d.cancelDials = context.WithCancel(context.Background())
 	return d
 }
 
-func (d *drain) started() {
-	d.mu.Lock()
-	d.handlers++
-	d.mu.Unlock()
-}
+// started counts a connection being handled, or reports false once Shutdown began:
+// the caller closes it.
+func (d *inFlight) started() bool { return d.handlers.Start() }
 
-func (d *drain) done() {
-	d.mu.Lock()
-	d.handlers--
-	d.mu.Unlock()
-}
-
-func (d *drain) pending() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.handlers
-}
+func (d *inFlight) done() { d.handlers.Done() }
 
 // track registers a relayed connection's two ends; after the grace period it closes
 // them instead and returns false.
-func (d *drain) track(conns ...*net.TCPConn) bool {
+func (d *inFlight) track(conns ...*net.TCPConn) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.forced {
@@ -61,7 +50,7 @@ func (d *drain) track(conns ...*net.TCPConn) bool {
 	return true
 }
 
-func (d *drain) untrack(conns ...*net.TCPConn) {
+func (d *inFlight) untrack(conns ...*net.TCPConn) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, c := range conns {
@@ -71,7 +60,7 @@ func (d *drain) untrack(conns ...*net.TCPConn) {
 
 // closeAll ends every relayed connection and refuses those still being set up. It
 // returns how many relayed connections it cut.
-func (d *drain) closeAll() int {
+func (d *inFlight) closeAll() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.forced = true
@@ -82,13 +71,10 @@ func (d *drain) closeAll() int {
 	return len(d.conns) / 2
 }
 
-// drainPoll is how often Shutdown looks whether the last connection has ended.
-const drainPoll = 20 * time.Millisecond
-
 // Shutdown stops accepting on every line, waits for open connections to finish until
 // ctx ends (the grace period), then closes those left. It returns how many it cut.
 func (f *Forwarder) Shutdown(ctx context.Context) int {
-	if f.drain == nil {
+	if f.inFlight == nil {
 		return 0 // never applied: nothing to drain
 	}
 	f.mu.Lock()
@@ -96,15 +82,5 @@ func (f *Forwarder) Shutdown(ctx context.Context) int {
 		l.close()
 	}
 	f.mu.Unlock()
-	tick := time.NewTicker(drainPoll)
-	defer tick.Stop()
-	cut, graceOver := 0, ctx.Done()
-	for f.drain.pending() > 0 {
-		select {
-		case <-graceOver:
-			cut, graceOver = f.drain.closeAll(), nil
-		case <-tick.C:
-		}
-	}
-	return cut
+	return f.inFlight.handlers.Wait(ctx, f.inFlight.closeAll)
 }

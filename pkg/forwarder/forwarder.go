@@ -46,10 +46,10 @@ type Forwarder struct {
 	Limiter *connlimit.Limiter
 	Log     *slog.Logger // nil: slog.Default()
 
-	mu    sync.Mutex
-	lines map[uint16]*line
-	order []uint16 // the configuration's line order, for Ready and the metrics
-	drain *drain
+	mu       sync.Mutex
+	lines    map[uint16]*line
+	order    []uint16 // the configuration's line order, for Ready and the metrics
+	inFlight *inFlight
 	// overCap counts connections refused because a connection cap was full.
 	overCap      atomic.Int64
 	dialFailures logging.Budget
@@ -84,7 +84,7 @@ func (f *Forwarder) SetRules(rules Rules) error {
 		if l, ok := added[r.Port]; ok {
 			l.configure(f.newTarget(r, rules.Sources, nil))
 			f.lines[r.Port] = l
-			go l.accept(f.drain, f.handle)
+			go l.accept(f.inFlight, f.handle)
 			f.Log.Info("line added", "line", r.String())
 			continue
 		}
@@ -116,7 +116,7 @@ func (f *Forwarder) SetRules(rules Rules) error {
 // init sets up what the first SetRules needs and the defaults of unset fields.
 func (f *Forwarder) init() {
 	f.lines = map[uint16]*line{}
-	f.drain = newDrain()
+	f.inFlight = newInFlight()
 	f.dialFailures.PerSecond = dialFailureLogsPerSecond
 	if f.Limiter == nil {
 		f.Limiter = &connlimit.Limiter{}
@@ -173,13 +173,13 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	defer func() {
 		if !relaying {
 			l.listener.Release(client)
-			f.drain.done()
+			f.inFlight.done()
 		}
 	}()
 	defer f.survive(l, client)
 	t := l.serving.Load()
 	l.stats.total.Add(1)
-	upstream, err := t.dial(f.drain.dials)
+	upstream, err := t.dial(f.inFlight.dials)
 	if err != nil {
 		client.Close()
 		if errors.Is(err, errNoAddress) {
@@ -195,7 +195,7 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	if f.debugging() {
 		f.Log.Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
 	}
-	if !f.drain.track(client, upstream) {
+	if !f.inFlight.track(client, upstream) {
 		return // past the grace period: track closed both
 	}
 	// From here on relayEnded does the accounting; nothing between can panic.
@@ -209,13 +209,13 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 // relayEnded finishes a relayed connection's accounting, on the goroutine of the
 // direction that ended last.
 func (f *Forwarder) relayEnded(l *line, t *target, client, upstream *net.TCPConn, res relay.Result, err error) {
-	defer f.drain.done()
+	defer f.inFlight.done()
 	defer l.listener.Release(client)
 	defer f.survive(l, client)
 	l.stats.sent.Add(res.Sent)
 	l.stats.received.Add(res.Received)
 	l.stats.active.Add(-1)
-	f.drain.untrack(client, upstream)
+	f.inFlight.untrack(client, upstream)
 	if f.debugging() {
 		f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
 	}

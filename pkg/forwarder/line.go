@@ -27,14 +27,19 @@ type stats struct {
 }
 
 // accept hands each accepted connection to handle, on a spare goroutine (relay.Go),
-// counted in d, until the listener is closed.
-func (l *line) accept(d *drain, handle func(*line, *net.TCPConn)) {
+// counted in d, until the listener is closed; one accepted as Shutdown begins is
+// closed.
+func (l *line) accept(d *inFlight, handle func(*line, *net.TCPConn)) {
 	for {
 		c, err := l.listener.Accept() // waits out errors other than a closed listener
 		if err != nil {
 			return
 		}
-		d.started()
+		if !d.started() {
+			c.Close()
+			l.listener.Release(c)
+			continue
+		}
 		relay.Go(func() { handle(l, c.(*net.TCPConn)) })
 	}
 }

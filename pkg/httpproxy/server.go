@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
+	"github.com/egress-router/egress-router/pkg/drain"
 	"github.com/egress-router/egress-router/pkg/logging"
 )
 
@@ -77,7 +78,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[*connlimit.Listener]struct{}
 	conns     map[*clientConn]struct{}
-	active    sync.WaitGroup
+	active    drain.Group
 	draining  atomic.Bool
 	startOnce sync.Once
 }
@@ -145,12 +146,11 @@ func (s *Server) Serve(ln *connlimit.Listener) error {
 func (s *Server) track(ln *connlimit.Listener, c *net.TCPConn) *clientConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining.Load() {
+	if !s.active.Start() {
 		return nil
 	}
 	cc := newClientConn(s, ln, c)
 	s.conns[cc] = struct{}{}
-	s.active.Add(1)
 	return cc
 }
 
@@ -174,11 +174,12 @@ func (s *Server) serveConn(cc *clientConn) {
 // Shutdown stops accepting, closes connections waiting for a request, and waits for
 // requests and tunnels under way to finish; when ctx ends first, it cancels dials in
 // progress and closes them, and returns how many it closed.
-func (s *Server) Shutdown(ctx context.Context) (cut int) {
+func (s *Server) Shutdown(ctx context.Context) int {
 	s.init()
 	defer s.stopBase()
 	s.mu.Lock()
 	s.draining.Store(true)
+	s.active.Stop() // under mu, so no connection is tracked after the idle ones close
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -186,22 +187,16 @@ func (s *Server) Shutdown(ctx context.Context) (cut int) {
 		cc.closeIfIdle()
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.active.Wait(); close(done) }()
-	select {
-	case <-done:
-		return 0
-	case <-ctx.Done():
+	return s.active.Wait(ctx, func() (cut int) {
 		s.stopBase()
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		for cc := range s.conns {
 			cc.abort()
 			cut++
 		}
-		s.mu.Unlock()
-		<-done
 		return cut
-	}
+	})
 }
 
 // Ready reports whether the proxy is serving with rules in place.
