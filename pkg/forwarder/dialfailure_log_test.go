@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/test/capture"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // closedPort returns a port of 127.0.0.1 that refuses connections.
@@ -31,7 +32,7 @@ func TestDialFailuresAreLoggedWithinABudgetWithTheDroppedCount(t *testing.T) {
 	for range burst {
 		dial(t, f, 7221).closedAtOnce(t)
 	}
-	eventually(t, "every connection to fail", func() bool {
+	wait.For(t, 5*time.Second, "every connection to fail", func() bool {
 		return metric(t, f, "egress_dns_proxy_dial_errors_total") == burst
 	})
 	// The burst may straddle a second boundary: two seconds' budget at most.
@@ -40,5 +41,5 @@ func TestDialFailuresAreLoggedWithinABudgetWithTheDroppedCount(t *testing.T) {
 	}
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	dial(t, f, 7221).closedAtOnce(t)
-	eventually(t, "the dropped count", func() bool { return strings.Count(logs.String(), "suppressed by the rate limit") == 1 })
+	wait.For(t, 5*time.Second, "the dropped count", func() bool { return strings.Count(logs.String(), "suppressed by the rate limit") == 1 })
 }

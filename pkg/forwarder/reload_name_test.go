@@ -7,6 +7,7 @@ import (
 
 	"github.com/egress-router/egress-router/pkg/resolver"
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // A reload to a new name keeps the old destination serving until the new name
@@ -23,7 +24,7 @@ func TestReloadToANewNameKeepsTheOldDestinationUntilTheNewOneAnswers(t *testing.
 		DialTimeout: 100 * time.Millisecond,
 	}
 	start(t, f, cfg(t, "7211 old.example.com 9"))
-	eventually(t, "the old name to resolve", func() bool { return f.Ready() == nil })
+	wait.For(t, 5*time.Second, "the old name to resolve", func() bool { return f.Ready() == nil })
 
 	if err := f.SetRules(cfg(t, "7211 new.example.com 9")); err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ func TestReloadToANewNameKeepsTheOldDestinationUntilTheNewOneAnswers(t *testing.
 	}
 
 	dns.Set("new.example.com", 60, netip.MustParseAddr("203.0.113.8"))
-	eventually(t, "the new name to serve", func() bool {
+	wait.For(t, 5*time.Second, "the new name to serve", func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return f.lines[7211].serving.Load().rule.Host.Name == "new.example.com"
@@ -46,15 +47,5 @@ func TestReloadToANewNameKeepsTheOldDestinationUntilTheNewOneAnswers(t *testing.
 	time.Sleep(100 * time.Millisecond) // five of the old name's 20ms refreshes
 	if q := dns.Queries("old.example.com"); q > stopped+2 {
 		t.Fatalf("the old name is still resolved once replaced (%d more queries)", q-stopped)
-	}
-}
-
-// eventually polls cond for up to 5 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }

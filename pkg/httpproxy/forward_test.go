@@ -14,6 +14,7 @@ import (
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
 	"github.com/egress-router/egress-router/test/serve"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // Hop-by-hop fields are removed both ways; no Via or X-Forwarded-For unless enabled
@@ -387,7 +388,7 @@ func TestLoopThroughAnyLoopbackAddressIsRefused(t *testing.T) {
 	// The cap bounds the recursion should the loop get through.
 	go p.Serve(&connlimit.Listener{TCPListener: ln.(*net.TCPListener), Limiter: &connlimit.Limiter{Max: 8}})
 	p.init() // Serve's, which may not have run yet
-	eventually(t, "the second listener served", func() bool { return p.listensOn(uint16(ln.Addr().(*net.TCPAddr).Port)) })
+	wait.For(t, 3*time.Second, "the second listener served", func() bool { return p.listensOn(uint16(ln.Addr().(*net.TCPAddr).Port)) })
 	if status, body := p.get(t, "http://"+ln.Addr().String()+"/"); status != 403 {
 		t.Fatalf("request to the proxy itself on 127.0.0.9: %d %q, want 403", status, body)
 	}

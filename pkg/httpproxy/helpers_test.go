@@ -219,17 +219,6 @@ func statusOf(raw string) int {
 	return resp.StatusCode
 }
 
-// eventually polls cond for up to 3 seconds.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // value reads a counter or gauge.
 func value(m prometheus.Metric) float64 {
 	var out dto.Metric

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/connlimit"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // A client over its connection cap is closed at once; others still get through
@@ -29,7 +30,7 @@ func TestPerClientConnectionCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	eventually(t, "the first connection served", func() bool { return value(p.Metrics.ActiveConnections) == 1 })
+	wait.For(t, 3*time.Second, "the first connection served", func() bool { return value(p.Metrics.ActiveConnections) == 1 })
 	second, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestPerClientConnectionCap(t *testing.T) {
 		t.Fatalf("second connection from the same client: %v; want it closed", err)
 	}
 	// The listener counts the rejection after closing the connection.
-	eventually(t, "the rejection counted", func() bool { return value(p.Metrics.Rejected) == 1 })
+	wait.For(t, 3*time.Second, "the rejection counted", func() bool { return value(p.Metrics.Rejected) == 1 })
 }
 
 // A panic while serving one connection closes that connection only; it is counted

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // echoServer echoes every connection on addr and returns its port.
@@ -106,7 +108,7 @@ func TestBytesSentBeforeTheConnectAnswerArePassedOn(t *testing.T) {
 		t.Fatalf("echo %q %v", buf, err)
 	}
 	c.Close()
-	eventually(t, "bytes counted", func() bool {
+	wait.For(t, 3*time.Second, "bytes counted", func() bool {
 		return value(p.Metrics.Bytes.WithLabelValues("sent")) == 16 && value(p.Metrics.Bytes.WithLabelValues("received")) == 16
 	})
 }
@@ -178,7 +180,7 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("status %d", status)
 	}
-	eventually(t, "two connections", func() bool { return value(p.Metrics.ActiveConnections) == 2 })
+	wait.For(t, 3*time.Second, "two connections", func() bool { return value(p.Metrics.ActiveConnections) == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -229,7 +231,7 @@ func TestShutdownCancelsDialsInProgress(t *testing.T) {
 			}
 			defer c.Close()
 			io.WriteString(c, raw)
-			eventually(t, "the dial under way", func() bool { return value(p.Metrics.ActiveConnections) == 1 })
+			wait.For(t, 3*time.Second, "the dial under way", func() bool { return value(p.Metrics.ActiveConnections) == 1 })
 			time.Sleep(100 * time.Millisecond)
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			defer cancel()

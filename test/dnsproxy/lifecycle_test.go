@@ -1,4 +1,4 @@
-package test
+package dnsproxy
 
 import (
 	"fmt"
@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // A changed configuration file (or SIGHUP) applies to new connections while the open
@@ -39,8 +41,8 @@ func TestDNSProxyReloadKeepsOpenConnections(t *testing.T) {
 		}
 	}
 
-	p.writeConfig(t, dnsProxyConf("81 203.0.113.27 80", "82 203.0.113.25 80"))
-	eventually(t, "the reload", func() bool { return strings.Contains(p.logs.String(), "configuration reloaded") })
+	p.WriteConfig(t, dnsProxyConf("81 203.0.113.27 80", "82 203.0.113.25 80"))
+	wait.For(t, 10*time.Second, "the reload", func() bool { return strings.Contains(p.Logs.String(), "configuration reloaded") })
 	for _, c := range []*conn{onRemoved, onChanged} {
 		fmt.Fprintln(c, "still here")
 		if line, err := c.r.ReadString('\n'); err != nil || line != "still here\n" {
@@ -58,12 +60,12 @@ func TestDNSProxyReloadKeepsOpenConnections(t *testing.T) {
 		t.Fatalf("the added line reached %s", dialled)
 	}
 
-	p.writeConfig(t, []byte(`{"cniVersion": "1.0.0", "name": "egress-dns", "type": "egress-router", "mode": "dns-proxy",
+	p.WriteConfig(t, []byte(`{"cniVersion": "1.0.0", "name": "egress-dns", "type": "egress-router", "mode": "dns-proxy",
 	  "ip": {"addresses": ["192.0.2.99/24"]}, "dnsProxy": {"destinations": ["82 bad_name"]}}`))
-	p.signal(t, syscall.SIGHUP)
-	eventually(t, "the refusal", func() bool { return strings.Contains(p.logs.String(), "configuration reload refused") })
-	if !strings.Contains(p.logs.String(), `bad_name`) {
-		t.Fatalf("the refusal does not say what is wrong:\n%s", p.logs.String())
+	p.Signal(t, syscall.SIGHUP)
+	wait.For(t, 10*time.Second, "the refusal", func() bool { return strings.Contains(p.Logs.String(), "configuration reload refused") })
+	if !strings.Contains(p.Logs.String(), `bad_name`) {
+		t.Fatalf("the refusal does not say what is wrong:\n%s", p.Logs.String())
 	}
 	if dialled, _ := r.greeting(t, 82, false); dialled != "203.0.113.25" {
 		t.Fatalf("after an invalid reload the line reached %s", dialled)
@@ -74,8 +76,8 @@ func TestDNSProxyReloadKeepsOpenConnections(t *testing.T) {
 // period, and the process exits 0 as soon as they have.
 func TestDNSProxySIGTERMDrainsThenExits(t *testing.T) {
 	r, p, open := openBeforeSIGTERM(t, "20s")
-	p.signal(t, syscall.SIGTERM)
-	eventually(t, "the listener to close", func() bool {
+	p.Signal(t, syscall.SIGTERM)
+	wait.For(t, 10*time.Second, "the listener to close", func() bool {
 		c, err := r.dialPod(80, false)
 		if err == nil {
 			c.Close()
@@ -87,8 +89,8 @@ func TestDNSProxySIGTERMDrainsThenExits(t *testing.T) {
 	if rest, err := io.ReadAll(open.r); err != nil || string(rest) != "draining\nbye\n" {
 		t.Fatalf("the open connection while draining: %q, %v", rest, err)
 	}
-	if err := p.waitExit(t, 5*time.Second, "its last connection ended"); err != nil {
-		t.Fatalf("exit: %v\n%s", err, p.logs.String())
+	if err := p.WaitExit(t, 5*time.Second, "its last connection ended"); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.Logs.String())
 	}
 }
 
@@ -96,8 +98,8 @@ func TestDNSProxySIGTERMDrainsThenExits(t *testing.T) {
 func TestDNSProxySIGTERMCutsAfterTheGracePeriod(t *testing.T) {
 	_, p, open := openBeforeSIGTERM(t, "500ms")
 	began := time.Now()
-	p.signal(t, syscall.SIGTERM)
-	if err := p.waitExit(t, 5*time.Second, "SIGTERM with a 500ms grace period"); err != nil {
+	p.Signal(t, syscall.SIGTERM)
+	if err := p.WaitExit(t, 5*time.Second, "SIGTERM with a 500ms grace period"); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
 	if took := time.Since(began); took < 500*time.Millisecond {
@@ -106,8 +108,8 @@ func TestDNSProxySIGTERMCutsAfterTheGracePeriod(t *testing.T) {
 	if !open.closedAtOnce() {
 		t.Fatal("the connection left open survived the exit")
 	}
-	if !strings.Contains(p.logs.String(), "grace period over") {
-		t.Fatalf("the cut is not logged:\n%s", p.logs.String())
+	if !strings.Contains(p.Logs.String(), "grace period over") {
+		t.Fatalf("the cut is not logged:\n%s", p.Logs.String())
 	}
 }
 
@@ -137,7 +139,7 @@ func TestDNSProxyCheck(t *testing.T) {
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, dnsProxyConf("80 203.0.113.256", "81 a.example.com", "81 c.example.com", "99999 b.example.com"), 0o644)
 	out, err = exec.Command(bin, "-check", "-config", bad).CombinedOutput()
-	if code := exitCode(err); code != 1 {
+	if code := proxyproc.ExitCode(err); code != 1 {
 		t.Fatalf("-check of a bad configuration exited %d, want 1:\n%s", code, out)
 	}
 	for _, want := range []string{`"80 203.0.113.256"`, `"81 c.example.com"`, `"99999 b.example.com"`} {
@@ -147,24 +149,14 @@ func TestDNSProxyCheck(t *testing.T) {
 	}
 
 	out, err = exec.Command(bin, "-check", "-config", good, "-ttl-ceiling", "0").CombinedOutput()
-	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "for flag -ttl-ceiling: must be positive") {
+	if code := proxyproc.ExitCode(err); code != 2 || !strings.Contains(string(out), "for flag -ttl-ceiling: must be positive") {
 		t.Fatalf("-ttl-ceiling 0 exited %d, want 2 naming the flag:\n%s", code, out)
 	}
 }
 
-func exitCode(err error) int {
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
-}
-
 // openBeforeSIGTERM starts the proxy with one line and the given -drain-grace, and
 // opens a connection through it that has had its greeting.
-func openBeforeSIGTERM(t *testing.T, grace string) (*dnsRouter, *proxyProcess, *conn) {
+func openBeforeSIGTERM(t *testing.T, grace string) (*dnsRouter, *proxyproc.Process, *conn) {
 	t.Helper()
 	r := newDNSRouter(t, "80 203.0.113.25")
 	serveEcho(t, r.tp.Dest, "203.0.113.25:80")
@@ -176,4 +168,21 @@ func openBeforeSIGTERM(t *testing.T, grace string) (*dnsRouter, *proxyProcess, *
 	t.Cleanup(func() { open.Close() })
 	open.greeting()
 	return r, p, open
+}
+
+// A flag value the DNS proxy cannot run with is a usage error, as for the HTTP proxy
+// (TestHTTPProxyCLIRefusesUnusableFlagsWithExit2); -help lists the deprecated
+// spellings.
+func TestDNSProxyCLIRefusesUnusableFlagsWithExit2(t *testing.T) {
+	bin := filepath.Join(topology.Build(t, dnsProxyPkg), "egress-dns-proxy")
+	conf := filepath.Join(t.TempDir(), "dns.json")
+	os.WriteFile(conf, dnsProxyConf("80 203.0.113.25"), 0o644)
+	for _, tc := range []proxyproc.ExitCase{
+		{Name: "a negative reload interval", Args: []string{"-config", conf, "-reload-interval=-1s"}, Code: 2,
+			Want: []string{"-reload-interval", "must be positive"}},
+		{Name: "help names the deprecated spelling and its replacement", Args: []string{"-help"}, Code: 0,
+			Want: []string{"-listen-address", "deprecated: use -listen"}},
+	} {
+		t.Run(tc.Name, func(t *testing.T) { tc.Check(t, bin) })
+	}
 }

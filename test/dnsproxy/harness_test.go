@@ -1,4 +1,4 @@
-package test
+package dnsproxy
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -67,10 +68,10 @@ func dnsProxyConf(lines ...string) []byte {
 
 // start runs egress-dns-proxy in the pod on the configuration of lines, with extra
 // flags, and waits until its lines listen.
-func (r *dnsRouter) start(t testing.TB, lines []string, flags ...string) *proxyProcess {
+func (r *dnsRouter) start(t testing.TB, lines []string, flags ...string) *proxyproc.Process {
 	t.Helper()
-	p := &proxyProcess{metrics: proxyMetrics, metricsFrom: r.tp.Pod.NS}
-	return p.start(t, r.tp.Pod.NS, filepath.Join(topology.Build(t, dnsProxyPkg), "egress-dns-proxy"), dnsProxyConf(lines...), append([]string{
+	p := &proxyproc.Process{Metrics: proxyMetrics, MetricsFrom: r.tp.Pod.NS}
+	return p.Start(t, r.tp.Pod.NS, filepath.Join(topology.Build(t, dnsProxyPkg), "egress-dns-proxy"), dnsProxyConf(lines...), append([]string{
 		"-dns-server", fmt.Sprintf("%s:%d", topology.ClusterGateway.Addr(), clusterDNSPort),
 		"-dns-timeout", "200ms",
 		"-metrics-listen", proxyMetrics,

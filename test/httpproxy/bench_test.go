@@ -1,4 +1,4 @@
-package test
+package httpproxy
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -53,7 +54,7 @@ func BenchmarkHTTPProxyVsSquid(b *testing.B) {
 	proxies := []struct {
 		name  string
 		addr  string
-		proxy *proxyProcess
+		proxy *proxyproc.Process
 	}{
 		{"egress-http-proxy", pod + ":8080", r.proxy},
 		{"squid", fmt.Sprintf("%s:%d", pod, squidPort), squid},
@@ -85,7 +86,7 @@ func BenchmarkHTTPProxyVsSquid(b *testing.B) {
 // startSquid runs Squid in the router pod with a configuration equivalent to the
 // proxy's: the same allowed range, CONNECT to the same ports, the reserved source
 // address, no caching, no access log. It is a child process stopped by PID.
-func startSquid(b *testing.B, r *httpRouter, port int, connectPorts ...int) *proxyProcess {
+func startSquid(b *testing.B, r *httpRouter, port int, connectPorts ...int) *proxyproc.Process {
 	b.Helper()
 	dir, err := os.MkdirTemp("", "squid-bench")
 	if err != nil {
@@ -127,8 +128,8 @@ via off
 			b.Logf("squid cache.log:\n%s", log)
 		}
 	})
-	p := (&proxyProcess{}).run(b, r.tp.Pod.NS, "sh", "-c", "ulimit -n 20000 && exec squid -N -f "+confFile)
-	p.waitUntil(b, 15*time.Second, "squid to listen", func() bool {
+	p := (&proxyproc.Process{}).Run(b, r.tp.Pod.NS, "sh", "-c", "ulimit -n 20000 && exec squid -N -f "+confFile)
+	p.WaitUntil(b, 15*time.Second, "squid to listen", func() bool {
 		c, err := r.dialFromClient(context.Background(), "tcp", fmt.Sprintf("%s:%d", r.tp.Pod.Addr.Addr(), port))
 		if err == nil {
 			c.Close()
@@ -254,9 +255,9 @@ func connectThroughput(b *testing.B, r *httpRouter, proxy, target string) float6
 // holdTunnels opens n idle tunnels through proxyAddr (proxy), checks each carries a byte both ways
 // after a pause, and returns the proxy's resident memory per tunnel (KiB) and the
 // number of tunnels that failed.
-func holdTunnels(b *testing.B, r *httpRouter, proxyAddr, target string, n int, proxy *proxyProcess) (float64, int) {
+func holdTunnels(b *testing.B, r *httpRouter, proxyAddr, target string, n int, proxy *proxyproc.Process) (float64, int) {
 	b.Helper()
-	before := proxy.residentBytes(b)
+	before := proxy.ResidentBytes(b)
 	conns := make([]net.Conn, n)
 	var failed atomic.Int32
 	var wg sync.WaitGroup
@@ -277,12 +278,12 @@ func holdTunnels(b *testing.B, r *httpRouter, proxyAddr, target string, n int, p
 	}
 	wg.Wait()
 	time.Sleep(2 * time.Second)
-	after := proxy.residentBytes(b)
+	after := proxy.ResidentBytes(b)
 	for _, c := range conns {
 		if c == nil {
 			continue
 		}
-		if !echoes(c, "x") {
+		if !topology.Echoes(c, "x") {
 			failed.Add(1)
 		}
 		c.Close()

@@ -1,4 +1,4 @@
-package test
+package deploy
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ import (
 )
 
 // manifestsDir holds one kustomization per directory.
-const manifestsDir = "../deploy/kubernetes"
+const manifestsDir = "../../deploy/kubernetes"
 
 // routerNamespace is where every kustomization puts its objects.
 const routerNamespace = "egress-router"

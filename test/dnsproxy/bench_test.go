@@ -1,4 +1,4 @@
-package test
+package dnsproxy
 
 import (
 	"encoding/json"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/egress-router/egress-router/test/proxyproc"
+	"github.com/egress-router/egress-router/test/ratio"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -54,7 +56,7 @@ func BenchmarkDNSProxyVsHAProxy(b *testing.B) {
 	pod := r.tp.Pod.Addr.Addr().String()
 	type result struct{ ours, theirs float64 }
 	measure := func(n int, f func(port int) float64, port int) result {
-		m := rounds(b, n, func() float64 { return f(port) }, func() float64 { return f(port + haproxyOffset) })
+		m := ratio.Medians(n, func() float64 { return f(port) }, func() float64 { return f(port + haproxyOffset) })
 		return result{m[0], m[1]}
 	}
 	bulk := measure(3, func(port int) float64 { return iperfGbps(b, r.tp, pod, port) }, iperfPort)
@@ -118,7 +120,7 @@ func iperfGbps(b *testing.B, tp *topology.Topology, pod string, port int) float6
 
 // startHAProxy runs HAProxy in TCP mode in the pod: each port + offset to dest:port,
 // from the reserved address, as egress-dns-proxy does.
-func startHAProxy(b *testing.B, tp *topology.Topology, offset int, dest string, ports ...int) *proxyProcess {
+func startHAProxy(b *testing.B, tp *topology.Topology, offset int, dest string, ports ...int) *proxyproc.Process {
 	var conf strings.Builder
 	conf.WriteString("global\n  maxconn 9000\n\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\n")
 	for _, p := range ports {
@@ -128,8 +130,8 @@ func startHAProxy(b *testing.B, tp *topology.Topology, offset int, dest string, 
 	if err := os.WriteFile(file, []byte(conf.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	p := (&proxyProcess{}).run(b, tp.Pod.NS, "haproxy", "-db", "-f", file)
-	p.waitUntil(b, 10*time.Second, "haproxy to listen", func() bool {
+	p := (&proxyproc.Process{}).Run(b, tp.Pod.NS, "haproxy", "-db", "-f", file)
+	p.WaitUntil(b, 10*time.Second, "haproxy to listen", func() bool {
 		_, err := topology.AskSource(tp.Client, "tcp", fmt.Sprintf("%s:%d", tp.Pod.Addr.Addr(), ports[1]+offset))
 		return err == nil
 	})
@@ -215,8 +217,8 @@ func roundTripsPerSecond(b *testing.B, client ns.NetNS, pod string, port int) fl
 
 // bytesPerHeldConnection opens n connections through port, checks each relays a round
 // trip, and returns how much the proxy's resident memory grew per connection.
-func bytesPerHeldConnection(b *testing.B, client ns.NetNS, pod string, port, n int, proxy *proxyProcess) float64 {
-	before := proxy.residentBytes(b)
+func bytesPerHeldConnection(b *testing.B, client ns.NetNS, pod string, port, n int, proxy *proxyproc.Process) float64 {
+	before := proxy.ResidentBytes(b)
 	addr := net.JoinHostPort(pod, fmt.Sprint(port))
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -245,5 +247,5 @@ func bytesPerHeldConnection(b *testing.B, client ns.NetNS, pod string, port, n i
 	if failures > 0 {
 		b.Errorf("port %d: %d of %d held connections failed", port, failures, n)
 	}
-	return float64(proxy.residentBytes(b)-before) / float64(n)
+	return float64(proxy.ResidentBytes(b)-before) / float64(n)
 }

@@ -1,4 +1,4 @@
-package test
+package dnsproxy
 
 import (
 	"bytes"

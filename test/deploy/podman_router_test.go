@@ -1,4 +1,4 @@
-package test
+package deploy
 
 import (
 	"encoding/json"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/test/topology"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // router is a running router container.
@@ -162,7 +163,7 @@ func containerPortNumber(t *testing.T, c corev1.Container, nameOrNumber string) 
 func waitReady(t *testing.T, n ns.NetNS, addr, urlPath string, r *router) {
 	t.Helper()
 	var last string
-	if poll(20*time.Second, func() bool {
+	if wait.Until(20*time.Second, func() bool {
 		resp, err := httpExchange(n, addr, "GET "+urlPath+" HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n")
 		last = fmt.Sprint(resp.status, " ", err)
 		return err == nil && resp.status == http.StatusOK

@@ -1,5 +1,4 @@
-// Package test holds the end-to-end suites that drive the built binaries.
-package test
+package deploy
 
 import (
 	"os"
@@ -15,9 +14,9 @@ func TestBinariesReportTheirVersion(t *testing.T) {
 	dir := t.TempDir()
 	const stamp = "v0.0.0-test"
 	for _, b := range []struct{ name, pkg string }{
-		{"egress-router", "../plugins/egress-router"},
-		{"egress-http-proxy", "../proxies/egress-http-proxy"},
-		{"egress-dns-proxy", "../proxies/egress-dns-proxy"},
+		{"egress-router", "../../plugins/egress-router"},
+		{"egress-http-proxy", "../../proxies/egress-http-proxy"},
+		{"egress-dns-proxy", "../../proxies/egress-dns-proxy"},
 	} {
 		bin := filepath.Join(dir, b.name)
 		build := exec.Command("go", "build", "-tags", "netgo", "-ldflags",

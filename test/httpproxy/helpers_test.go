@@ -1,4 +1,4 @@
-package test
+package httpproxy
 
 import (
 	"bufio"
@@ -22,6 +22,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -40,7 +41,7 @@ var (
 type httpRouter struct {
 	tp     *topology.Topology
 	dns    *dnstest.Server
-	proxy  *proxyProcess
+	proxy  *proxyproc.Process
 	caFile string // the HTTPS server's certificate, for curl
 	secure *httptest.Server
 }
@@ -82,10 +83,10 @@ func newHTTPRouter(t testing.TB, rules []string, flags ...string) *httpRouter {
 	r.dns = dnstest.Start(t, pc)
 	r.serveDestinations(t)
 
-	r.proxy = &proxyProcess{metrics: netip.AddrPortFrom(r.tp.Pod.Addr.Addr(), 9090).String(), metricsFrom: r.tp.Client}
-	r.proxy.start(t, r.tp.Pod.NS, filepath.Join(topology.Build(t, httpProxyPkg), "egress-http-proxy"), conf, append([]string{
+	r.proxy = &proxyproc.Process{Metrics: netip.AddrPortFrom(r.tp.Pod.Addr.Addr(), 9090).String(), MetricsFrom: r.tp.Client}
+	r.proxy.Start(t, r.tp.Pod.NS, filepath.Join(topology.Build(t, httpProxyPkg), "egress-http-proxy"), conf, append([]string{
 		"-dns-server", r.dns.Addr, "-listen", ":8080", "-metrics-listen", ":9090"}, flags...)...)
-	r.proxy.waitReady(t)
+	r.proxy.WaitReady(t)
 	return r
 }
 
@@ -122,7 +123,7 @@ func (r *httpRouter) proxyURL() string {
 
 // dialFromClient dials from the client namespace.
 func (r *httpRouter) dialFromClient(ctx context.Context, network, addr string) (net.Conn, error) {
-	return dialIn(r.tp.Client)(ctx, network, addr)
+	return proxyproc.DialIn(r.tp.Client)(ctx, network, addr)
 }
 
 // client is Go's http.Client in the client namespace with the proxy set for both
@@ -218,18 +219,6 @@ func (r *httpRouter) connect(proxyAddr, target string) (net.Conn, int, error) {
 	fmt.Sscanf(string(head), "HTTP/%s %d", &version, &code)
 	c.SetDeadline(time.Time{})
 	return c, code, nil
-}
-
-// echoes reports whether a tunnel to the echo server still carries data.
-func echoes(c net.Conn, msg string) bool {
-	c.SetDeadline(time.Now().Add(3 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(c, msg); err != nil {
-		return false
-	}
-	buf := make([]byte, len(msg))
-	_, err := io.ReadFull(c, buf)
-	return err == nil && string(buf) == msg
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,4 +1,4 @@
-package test
+package deploy
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/egress-router/egress-router/pkg/config"
 	"github.com/egress-router/egress-router/test/topology"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // podIPs are the router containers' cluster addresses (the topology's pods use .20 up),
@@ -104,7 +105,7 @@ func runInstaller(t *testing.T, pm *podman, repo, plugin string) {
 		t.Fatal(err)
 	}
 	installed := filepath.Join(nodeBinDir, "egress-router")
-	if !poll(10*time.Second, func() bool { got, err := os.ReadFile(installed); return err == nil && bytes.Equal(got, want) }) {
+	if !wait.Until(10*time.Second, func() bool { got, err := os.ReadFile(installed); return err == nil && bytes.Equal(got, want) }) {
 		logs, _ := pm.command("logs", id).CombinedOutput()
 		t.Fatalf("the plugin was not installed within 10s; container logs:\n%s", logs)
 	}

@@ -1,4 +1,4 @@
-package test
+package plugin
 
 import (
 	"fmt"
@@ -6,13 +6,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/egress-router/egress-router/test/ratio"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -35,28 +35,6 @@ func buildReferencePlugins(b *testing.B) string {
 		b.Fatalf("build reference plugins: %v\n%s", err, out)
 	}
 	return dir
-}
-
-// rounds runs each measurement once per round, alternating, and returns the median
-// of each.
-func rounds(b *testing.B, n int, measure ...func() float64) []float64 {
-	samples := make([][]float64, len(measure))
-	for range n {
-		for i, m := range measure {
-			samples[i] = append(samples[i], m())
-		}
-	}
-	medians := make([]float64, len(measure))
-	for i, s := range samples {
-		slices.Sort(s)
-		medians[i] = s[len(s)/2]
-	}
-	return medians
-}
-
-func report(b *testing.B, name string, ratio float64, target string) {
-	b.Logf("%s: ratio %.2f (target %s)", name, ratio, target)
-	b.ReportMetric(ratio, name+"-ratio")
 }
 
 // cycle times ADD+DEL of conf on the topology's pod through libcni, in seconds; add
@@ -86,9 +64,9 @@ func BenchmarkPluginAddDelVsReference(b *testing.B) {
 	reference := fmt.Appendf(nil, `{"cniVersion": "1.0.0", "name": "macvlan-bench", "type": "macvlan", "master": %q, "mode": "bridge",
   "ipam": {"type": "static", "addresses": [{"address": "192.0.2.99/24", "gateway": "192.0.2.1"}],
            "routes": [{"dst": "203.0.113.25/32", "gw": "192.0.2.1"}, {"dst": "203.0.113.26/32", "gw": "192.0.2.1"}]}}`, topology.Master)
-	m := rounds(b, 30, func() float64 { return cycle(b, cni, tp, ours, false) }, func() float64 { return cycle(b, cni, tp, reference, false) })
+	m := ratio.Medians(30, func() float64 { return cycle(b, cni, tp, ours, false) }, func() float64 { return cycle(b, cni, tp, reference, false) })
 	b.Logf("ADD+DEL median: egress-router %.1f ms, macvlan+static %.1f ms", m[0]*1000, m[1]*1000)
-	report(b, "add-del-vs-reference", m[0]/m[1], "<= 1.3")
+	ratio.Report(b, "add-del-vs-reference", m[0]/m[1], "<= 1.3")
 }
 
 // ADD with 1,000 destination lines against ADD with one, per backend: the rules go in
@@ -114,9 +92,9 @@ func add1000Vs1(b *testing.B, plugins, backend string) {
 				backend, topology.Master, strings.Join(dst, ","))
 		}
 		many, one := conf(1000), conf(1)
-		m := rounds(b, 10, func() float64 { return cycle(b, cni, tp, many, true) }, func() float64 { return cycle(b, cni, tp, one, true) })
+		m := ratio.Medians(10, func() float64 { return cycle(b, cni, tp, many, true) }, func() float64 { return cycle(b, cni, tp, one, true) })
 		b.Logf("%s ADD median: 1000 lines %.1f ms, 1 line %.1f ms", backend, m[0]*1000, m[1]*1000)
-		report(b, "add-1000-vs-1-"+backend, m[0]/m[1], "<= 2")
+		ratio.Report(b, "add-1000-vs-1-"+backend, m[0]/m[1], "<= 2")
 	}
 }
 
@@ -161,12 +139,12 @@ func BenchmarkPluginRedirectVsRoutedPath(b *testing.B) {
 	}
 	// Eleven short rounds each: on shared cores a single long sample measures the
 	// neighbours as much as the path.
-	m := rounds(b, 11, bulk(viaRouter), bulk(direct))
+	m := ratio.Medians(11, bulk(viaRouter), bulk(direct))
 	b.Logf("bulk TCP median: redirect %.0f MB/s, routed %.0f MB/s", m[0]/1e6, m[1]/1e6)
-	report(b, "bulk-redirect-vs-routed", m[0]/m[1], ">= 0.95")
-	m = rounds(b, 11, conns(viaRouter), conns(direct))
+	ratio.Report(b, "bulk-redirect-vs-routed", m[0]/m[1], ">= 0.95")
+	m = ratio.Medians(11, conns(viaRouter), conns(direct))
 	b.Logf("new connections median: redirect %.0f/s, routed %.0f/s", m[0], m[1])
-	report(b, "conns-redirect-vs-routed", m[0]/m[1], ">= 0.95")
+	ratio.Report(b, "conns-redirect-vs-routed", m[0]/m[1], ">= 0.95")
 }
 
 type zeros struct{}

@@ -1,4 +1,4 @@
-package test
+package httpproxy
 
 import (
 	"strings"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/test/topology"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // curl and Go's client, through the proxy in the router pod, reach HTTP and HTTPS
@@ -48,7 +49,7 @@ func TestHTTPProxyCarriesClientsFromTheReservedAddress(t *testing.T) {
 	if out, err := r.tp.Exec(t, r.tp.Client, "curl", "-sS", "--max-time", "5", "http://203.0.113.80/").Output(); err == nil || strings.Contains(out, "source") {
 		t.Errorf("direct curl: %q; want it refused", out)
 	}
-	_, m := r.proxy.get("/metrics")
+	_, m := r.proxy.Get("/metrics")
 	for _, want := range []string{`egress_http_proxy_requests_total{decision="allow",rule="2"}`, `egress_http_proxy_tunnels_total{decision="allow",rule="2"} 2`, `egress_http_proxy_requests_total{decision="deny",rule="1"}`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
@@ -87,7 +88,7 @@ func TestHTTPProxyGuardsWhatNamesResolveTo(t *testing.T) {
 	if body, status := r.curl(t, "http://chain.example.com/"); status != 502 {
 		t.Fatalf("a name behind 17 CNAMEs: %d %q, want 502", status, body)
 	}
-	if logs := r.proxy.logs.String(); !strings.Contains(logs, "resolve chain.example.com: CNAME chain longer than 16 links") {
+	if logs := r.proxy.Logs.String(); !strings.Contains(logs, "resolve chain.example.com: CNAME chain longer than 16 links") {
 		t.Fatalf("no log line says why chain.example.com did not resolve:\n%s", logs)
 	}
 }
@@ -129,7 +130,7 @@ func TestHTTPProxyRefusesItsOwnPodUnlessAnAddressRuleNamesIt(t *testing.T) {
 		r.tp.Pod.Addr.Addr().String() + ":9090", "pod.example.com:9090",
 	} {
 		if body, status := r.get("http://" + target + "/metrics"); status != 403 {
-			t.Errorf("GET http://%s/metrics: %d %.80q, want 403", target, status, body)
+			t.Errorf("GET http://%s/Metrics: %d %.80q, want 403", target, status, body)
 		}
 		if _, status := r.tunnel(t, target); status != 403 {
 			t.Errorf("CONNECT %s: %d, want 403", target, status)
@@ -138,12 +139,12 @@ func TestHTTPProxyRefusesItsOwnPodUnlessAnAddressRuleNamesIt(t *testing.T) {
 	if body, status := r.get("http://www.example.com/"); status != 200 {
 		t.Fatalf("GET http://www.example.com/: %d %q; the rules allow it", status, body)
 	}
-	if !strings.Contains(r.proxy.logs.String(), "destination "+reserved+" is an address of this pod") {
+	if !strings.Contains(r.proxy.Logs.String(), "destination "+reserved+" is an address of this pod") {
 		t.Errorf("no decision line says why the pod was refused")
 	}
 	// An address rule naming the reserved address means it.
-	r.proxy.writeConfig(t, routerConfig(append([]string{reserved}, rules...)...))
-	eventually(t, "the rule naming the pod's address", func() bool {
+	r.proxy.WriteConfig(t, routerConfig(append([]string{reserved}, rules...)...))
+	wait.For(t, 10*time.Second, "the rule naming the pod's address", func() bool {
 		body, status := r.get("http://" + reserved + ":9090/metrics")
 		return status == 200 && strings.Contains(body, "egress_http_proxy_requests_total")
 	})
@@ -156,22 +157,22 @@ func TestHTTPProxyReloadsOnFileChange(t *testing.T) {
 	r.dns.Set("www.example.com", 60, webAddr)
 	r.dns.Set("www.example.org", 60, webAddr)
 	tunnel, status := r.tunnel(t, "www.example.com:7")
-	if status != 200 || !echoes(tunnel, "before") {
+	if status != 200 || !topology.Echoes(tunnel, "before") {
 		t.Fatalf("tunnel: %d", status)
 	}
-	r.proxy.writeConfig(t, routerConfig("*.example.org"))
-	eventually(t, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
+	r.proxy.WriteConfig(t, routerConfig("*.example.org"))
+	wait.For(t, 10*time.Second, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
 	if _, s := r.curl(t, "http://www.example.org/"); s != 200 {
 		t.Fatalf("newly allowed name: %d", s)
 	}
 	if _, s := r.tunnel(t, "www.example.com:7"); s != 403 {
 		t.Fatalf("new tunnel under the new rules: %d", s)
 	}
-	if !echoes(tunnel, "after reload") {
+	if !topology.Echoes(tunnel, "after reload") {
 		t.Fatal("the open tunnel did not survive the reload")
 	}
-	r.proxy.writeConfig(t, []byte(`{"mode": "http-proxy", "ip": {"addresses": ["192.0.2.99/24"]}, "httpProxy": {"destinations": ["*.example.net", "!*"]}}`))
-	eventually(t, "the refusal logged", func() bool { return strings.Contains(r.proxy.logs.String(), "reload refused") })
+	r.proxy.WriteConfig(t, []byte(`{"mode": "http-proxy", "ip": {"addresses": ["192.0.2.99/24"]}, "httpProxy": {"destinations": ["*.example.net", "!*"]}}`))
+	wait.For(t, 10*time.Second, "the refusal logged", func() bool { return strings.Contains(r.proxy.Logs.String(), "reload refused") })
 	if _, s := r.curl(t, "http://www.example.org/"); s != 200 {
 		t.Fatalf("after an invalid reload: %d; the old rules should stay", s)
 	}
@@ -181,12 +182,12 @@ func TestHTTPProxyReloadsOnFileChange(t *testing.T) {
 func TestHTTPProxyReloadsOnSIGHUP(t *testing.T) {
 	r := newHTTPRouter(t, []string{"*.example.com"}, "-reload-interval", "1h")
 	r.dns.Set("www.example.com", 60, webAddr)
-	r.proxy.writeConfig(t, routerConfig("!www.example.com", "*.example.com"))
+	r.proxy.WriteConfig(t, routerConfig("!www.example.com", "*.example.com"))
 	if _, s := r.curl(t, "http://www.example.com/"); s != 200 {
 		t.Fatalf("before SIGHUP: %d", s)
 	}
-	r.proxy.signal(t, syscall.SIGHUP)
-	eventually(t, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
+	r.proxy.Signal(t, syscall.SIGHUP)
+	wait.For(t, 10*time.Second, "the new rules", func() bool { _, s := r.curl(t, "http://www.example.com/"); return s == 403 })
 }
 
 // SIGTERM stops accepting, lets an open tunnel run for the grace period, then exits 0.
@@ -198,15 +199,15 @@ func TestHTTPProxyDrainsOnSIGTERM(t *testing.T) {
 		t.Fatalf("tunnel: %d", status)
 	}
 	start := time.Now()
-	r.proxy.signal(t, syscall.SIGTERM)
-	eventually(t, "draining", func() bool { return strings.Contains(r.proxy.logs.String(), "draining") })
-	if !echoes(tunnel, "during the grace period") {
+	r.proxy.Signal(t, syscall.SIGTERM)
+	wait.For(t, 10*time.Second, "draining", func() bool { return strings.Contains(r.proxy.Logs.String(), "draining") })
+	if !topology.Echoes(tunnel, "during the grace period") {
 		t.Fatal("tunnel cut before the grace period ended")
 	}
 	if _, s := r.curl(t, "http://echo.example.com/"); s != 0 {
 		t.Fatalf("a new request while draining got %d; want the connection refused", s)
 	}
-	if err := r.proxy.waitExit(t, 10*time.Second, "the grace period"); err != nil {
+	if err := r.proxy.WaitExit(t, 10*time.Second, "the grace period"); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
 	if elapsed := time.Since(start); elapsed < 1400*time.Millisecond {

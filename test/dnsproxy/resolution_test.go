@@ -1,4 +1,4 @@
-package test
+package dnsproxy
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/test/topology"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 const nameLine = "80 svc.example.com"
@@ -18,7 +19,7 @@ func TestDNSProxyFollowsTheTTL(t *testing.T) {
 	r := newDNSRouter(t, nameLine)
 	serveEcho(t, r.tp.Dest, "203.0.113.30:80", "203.0.113.31:80")
 	r.dns.Set("svc.example.com", 2, netip.MustParseAddr("203.0.113.30"))
-	r.start(t, []string{nameLine}).waitReady(t)
+	r.start(t, []string{nameLine}).WaitReady(t)
 	if dialled, _ := r.greeting(t, 80, false); dialled != "203.0.113.30" {
 		t.Fatalf("reached %s, want 203.0.113.30", dialled)
 	}
@@ -27,7 +28,7 @@ func TestDNSProxyFollowsTheTTL(t *testing.T) {
 	if dialled, _ := r.greeting(t, 80, false); dialled != "203.0.113.30" && time.Since(changed) < time.Second {
 		t.Fatalf("the answer changed before its 2s TTL ran out: reached %s", dialled)
 	}
-	eventually(t, "the new address after the TTL", func() bool {
+	wait.For(t, 10*time.Second, "the new address after the TTL", func() bool {
 		dialled, _ := r.greeting(t, 80, false)
 		return dialled == "203.0.113.31"
 	})
@@ -43,7 +44,7 @@ func TestDNSProxySpreadsOverRecordsAndSkipsADeadAddress(t *testing.T) {
 	serveEcho(t, r.tp.Dest, "203.0.113.40:80", "203.0.113.41:80") // .42 refuses
 	r.dns.Set("svc.example.com", 60, netip.MustParseAddr("203.0.113.40"), netip.MustParseAddr("203.0.113.41"), netip.MustParseAddr("203.0.113.42"))
 	p := r.start(t, []string{nameLine})
-	p.waitReady(t)
+	p.WaitReady(t)
 	seen := map[string]int{}
 	for range 12 {
 		dialled, _ := r.greeting(t, 80, false)
@@ -52,7 +53,7 @@ func TestDNSProxySpreadsOverRecordsAndSkipsADeadAddress(t *testing.T) {
 	if seen["203.0.113.40"] < 3 || seen["203.0.113.41"] < 3 || len(seen) != 2 {
 		t.Fatalf("connections reached %v; want both live addresses, several times each", seen)
 	}
-	if got := p.metric(t, `egress_dns_proxy_dial_errors_total{port="80"}`); got != 0 {
+	if got := p.Metric(t, `egress_dns_proxy_dial_errors_total{port="80"}`); got != 0 {
 		t.Fatalf("dial_errors_total %v: a client was failed although live addresses remained", got)
 	}
 }
@@ -63,16 +64,16 @@ func TestDNSProxyKeepsTheLastAnswerThroughADNSOutage(t *testing.T) {
 	serveEcho(t, r.tp.Dest, "203.0.113.30:80")
 	r.dns.Set("svc.example.com", 1, netip.MustParseAddr("203.0.113.30"))
 	p := r.start(t, []string{nameLine})
-	p.waitReady(t)
+	p.WaitReady(t)
 	r.greeting(t, 80, false)
 	r.dns.SetDown(true)
-	eventually(t, "failed refreshes", func() bool {
-		return p.metric(t, `egress_dns_proxy_resolution_failures_total{port="80"}`) >= 2
+	wait.For(t, 10*time.Second, "failed refreshes", func() bool {
+		return p.Metric(t, `egress_dns_proxy_resolution_failures_total{port="80"}`) >= 2
 	})
 	if dialled, source := r.greeting(t, 80, false); dialled != "203.0.113.30" || source != "192.0.2.99" {
 		t.Fatalf("during the outage: reached %s from %s", dialled, source)
 	}
-	if code, body := p.get("/readyz"); code != http.StatusOK {
+	if code, body := p.Get("/readyz"); code != http.StatusOK {
 		t.Fatalf("not ready during the outage although the last answer serves: %d %s", code, body)
 	}
 }
@@ -84,7 +85,7 @@ func TestDNSProxyStartsWithDNSDownThenRecovers(t *testing.T) {
 	serveEcho(t, r.tp.Dest, "203.0.113.30:80")
 	r.dns.SetDown(true)
 	p := r.start(t, []string{nameLine})
-	if code, _ := p.get("/readyz"); code != http.StatusServiceUnavailable {
+	if code, _ := p.Get("/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz %d before any answer, want 503", code)
 	}
 	c, err := r.dialPod(80, false)
@@ -97,7 +98,7 @@ func TestDNSProxyStartsWithDNSDownThenRecovers(t *testing.T) {
 	c.Close()
 	r.dns.Set("svc.example.com", 60, netip.MustParseAddr("203.0.113.30"))
 	r.dns.SetDown(false)
-	eventually(t, "readiness once DNS answers", func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK })
+	wait.For(t, 10*time.Second, "readiness once DNS answers", func() bool { code, _ := p.Get("/readyz"); return code == http.StatusOK })
 	if dialled, _ := r.greeting(t, 80, false); dialled != "203.0.113.30" {
 		t.Fatalf("after recovery reached %s", dialled)
 	}
@@ -113,12 +114,12 @@ func TestDNSProxyRefusesARebindToAGuardedAddress(t *testing.T) {
 	serveEcho(t, r.tp.Pod.NS, "127.0.0.1:80")
 	r.dns.Set("svc.example.com", 1, netip.MustParseAddr("203.0.113.30"))
 	p := r.start(t, []string{line})
-	p.waitReady(t)
+	p.WaitReady(t)
 	r.greeting(t, 8000, false)
 	for _, rebind := range []string{"127.0.0.1", "169.254.169.254"} {
 		r.dns.Set("svc.example.com", 1, netip.MustParseAddr(rebind))
-		eventually(t, "the rebind to be refused", func() bool {
-			return strings.Contains(p.logs.String(), `"address":"`+rebind+`"`)
+		wait.For(t, 10*time.Second, "the rebind to be refused", func() bool {
+			return strings.Contains(p.Logs.String(), `"address":"`+rebind+`"`)
 		})
 		for range 3 {
 			if dialled, _ := r.greeting(t, 8000, false); dialled != "203.0.113.30" {
@@ -126,8 +127,8 @@ func TestDNSProxyRefusesARebindToAGuardedAddress(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(p.logs.String(), "resolved address refused") {
-		t.Fatalf("the refusal is not logged:\n%s", p.logs.String())
+	if !strings.Contains(p.Logs.String(), "resolved address refused") {
+		t.Fatalf("the refusal is not logged:\n%s", p.Logs.String())
 	}
 }
 
@@ -140,17 +141,17 @@ func TestDNSProxyRefusesANameResolvingToThePodItself(t *testing.T) {
 	serveEcho(t, r.tp.Dest, "203.0.113.30:8100")
 	r.dns.Set("svc.example.com", 1, netip.MustParseAddr("203.0.113.30"))
 	p := r.start(t, []string{line})
-	p.waitReady(t)
+	p.WaitReady(t)
 	r.greeting(t, 8100, false)
 	for i, own := range []netip.Addr{r.tp.Pod.Addr.Addr(), topology.Reserved.Addr()} {
 		r.dns.Set("svc.example.com", 1, own)
-		eventually(t, "the pod's own address to be refused", func() bool {
-			return strings.Contains(p.logs.String(), `"address":"`+own.String()+`"`)
+		wait.For(t, 10*time.Second, "the pod's own address to be refused", func() bool {
+			return strings.Contains(p.Logs.String(), `"address":"`+own.String()+`"`)
 		})
 		if dialled, _ := r.greeting(t, 8100, false); dialled != "203.0.113.30" {
 			t.Fatalf("after a rebind to %s a connection reached %s", own, dialled)
 		}
-		if got, want := p.metric(t, `egress_dns_proxy_connections_total{port="8100"}`), float64(i+2); got != want {
+		if got, want := p.Metric(t, `egress_dns_proxy_connections_total{port="8100"}`), float64(i+2); got != want {
 			t.Fatalf("connections_total %v after %v client connections: the proxy dialled itself", got, want)
 		}
 	}
@@ -165,7 +166,7 @@ func TestDNSProxyLineNamingAnAddressOfThePodReachesIt(t *testing.T) {
 	r := newDNSRouter(t, line)
 	serveEcho(t, r.tp.Pod.NS, netip.AddrPortFrom(own, 8201).String())
 	p := r.start(t, []string{line})
-	p.waitReady(t)
+	p.WaitReady(t)
 	if dialled, _ := r.greeting(t, 8200, false); dialled != own.String() {
 		t.Fatalf("a line naming the pod's %s reached %q", own, dialled)
 	}

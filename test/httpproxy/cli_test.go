@@ -1,4 +1,4 @@
-package test
+package httpproxy
 
 import (
 	"os"
@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -67,49 +67,23 @@ func TestHTTPProxyCheckAndExplain(t *testing.T) {
 	}
 }
 
-// A flag value the proxies cannot run with is a usage error, for both binaries alike:
-// exit 2 with a message naming the flag and its range, before anything listens (each
-// runs in a namespace of its own all the same, with a configuration it would serve),
-// and never a panic. -help exits 0 and lists the deprecated spellings.
-func TestProxyCLIRefusesUnusableFlagsWithExit2(t *testing.T) {
-	httpBin := filepath.Join(topology.Build(t, httpProxyPkg), "egress-http-proxy")
-	dnsBin := filepath.Join(topology.Build(t, dnsProxyPkg), "egress-dns-proxy")
-	dir := t.TempDir()
-	httpConf := filepath.Join(dir, "http.json")
-	os.WriteFile(httpConf, routerConfig("*.example.com"), 0o644)
-	dnsConf := filepath.Join(dir, "dns.json")
-	os.WriteFile(dnsConf, dnsProxyConf("80 203.0.113.25"), 0o644)
-	for _, tc := range []struct {
-		name     string
-		bin      string
-		args     []string
-		wantCode int
-		want     []string
-	}{
-		{"http: a negative reload interval", httpBin, []string{"-config", httpConf, "-reload-interval=-1s"}, 2,
-			[]string{"-reload-interval", "must be positive"}},
-		{"http: a negative connection cap", httpBin, []string{"-config", httpConf, "-max-connections=-5"}, 2,
-			[]string{"-max-connections", "must be from 0 to 1048576"}},
-		{"http: a CONNECT port out of range", httpBin, []string{"-config", httpConf, "-connect-ports=443,70000"}, 2,
-			[]string{"-connect-ports", "1 to 65535"}},
-		{"dns: a negative reload interval", dnsBin, []string{"-config", dnsConf, "-reload-interval=-1s"}, 2,
-			[]string{"-reload-interval", "must be positive"}},
-		{"http: help", httpBin, []string{"-help"}, 0, []string{"-reload-interval", "-connect-ports"}},
-		{"dns: help names the deprecated spelling and its replacement", dnsBin, []string{"-help"}, 0,
-			[]string{"-listen-address", "deprecated: use -listen"}},
+// A flag value the HTTP proxy cannot run with is a usage error: exit 2 with a message
+// naming the flag and its range, before anything listens (it runs in a namespace of
+// its own all the same, with a configuration it would serve), and never a panic.
+// -help exits 0. (The DNS proxy's twin: TestDNSProxyCLIRefusesUnusableFlagsWithExit2.)
+func TestHTTPProxyCLIRefusesUnusableFlagsWithExit2(t *testing.T) {
+	bin := filepath.Join(topology.Build(t, httpProxyPkg), "egress-http-proxy")
+	conf := filepath.Join(t.TempDir(), "http.json")
+	os.WriteFile(conf, routerConfig("*.example.com"), 0o644)
+	for _, tc := range []proxyproc.ExitCase{
+		{Name: "a negative reload interval", Args: []string{"-config", conf, "-reload-interval=-1s"}, Code: 2,
+			Want: []string{"-reload-interval", "must be positive"}},
+		{Name: "a negative connection cap", Args: []string{"-config", conf, "-max-connections=-5"}, Code: 2,
+			Want: []string{"-max-connections", "must be from 0 to 1048576"}},
+		{Name: "a CONNECT port out of range", Args: []string{"-config", conf, "-connect-ports=443,70000"}, Code: 2,
+			Want: []string{"-connect-ports", "1 to 65535"}},
+		{Name: "help", Args: []string{"-help"}, Code: 0, Want: []string{"-reload-interval", "-connect-ports"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := (&proxyProcess{}).run(t, topology.NewNS(t), tc.bin, tc.args...)
-			code := exitCode(p.waitExit(t, 5*time.Second, strings.Join(tc.args, " ")))
-			out := p.logs.String()
-			if code != tc.wantCode || strings.Contains(out, "panic") {
-				t.Fatalf("exit %d, want %d without a panic:\n%s", code, tc.wantCode, out)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-		})
+		t.Run(tc.Name, func(t *testing.T) { tc.Check(t, bin) })
 	}
 }

@@ -1,4 +1,4 @@
-package test
+package deploy
 
 import (
 	"fmt"
@@ -140,7 +140,7 @@ func imageBinaries(t *testing.T) string {
 // named localhost/<repo>/<name>:e2e and removed, by name, when the test ends.
 func (p *podman) buildImages(binDir, repo string) {
 	p.t.Helper()
-	script := exec.Command("../scripts/images.sh")
+	script := exec.Command("../../scripts/images.sh")
 	script.Env = append(p.env, "BIN_DIR="+binDir, "IMAGE_REPO=localhost/"+repo, "IMAGE_TAG=e2e")
 	if out, err := script.CombinedOutput(); err != nil {
 		p.t.Fatalf("scripts/images.sh: %v\n%s", err, out)
