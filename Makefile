@@ -7,7 +7,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 0
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/egress-router/egress-router/pkg/version.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/egress-router/egress-router/internal/version.Version=$(VERSION)
 # netgo: the pure-Go resolver everywhere, so glibc's lenient address parsing never applies.
 GOFLAGS_BUILD := -trimpath -tags netgo -ldflags '$(LDFLAGS)'
 BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/logging"
+	"github.com/egress-router/egress-router/internal/logging"
 )
 
 func TestRunInstallsThenIdlesUntilStopped(t *testing.T) {

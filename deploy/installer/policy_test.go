@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/logging"
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
+	"github.com/egress-router/egress-router/internal/logging"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
 	"github.com/egress-router/egress-router/test/capture"
 	"github.com/egress-router/egress-router/test/wait"
 )

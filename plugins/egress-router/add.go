@@ -11,9 +11,9 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
-	"github.com/egress-router/egress-router/pkg/link"
-	"github.com/egress-router/egress-router/pkg/nat"
-	"github.com/egress-router/egress-router/pkg/plan"
+	"github.com/egress-router/egress-router/internal/link"
+	"github.com/egress-router/egress-router/internal/nat"
+	"github.com/egress-router/egress-router/internal/plan"
 )
 
 func cmdAdd(args *skel.CmdArgs) error {

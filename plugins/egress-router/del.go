@@ -7,10 +7,10 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/link"
-	"github.com/egress-router/egress-router/pkg/nat"
-	"github.com/egress-router/egress-router/pkg/plan"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/link"
+	"github.com/egress-router/egress-router/internal/nat"
+	"github.com/egress-router/egress-router/internal/plan"
 )
 
 // cmdDel removes what ADD programmed. It never refuses a configuration: the state is

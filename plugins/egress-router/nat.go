@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/nat"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/nat"
 )
 
 var errNoBackend = errors.New("no NAT backend works here")

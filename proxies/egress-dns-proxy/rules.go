@@ -1,8 +1,8 @@
 package main
 
 import (
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/forwarder"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/forwarder"
 )
 
 // rulesOf is what the forwarder takes from a configuration.

@@ -6,13 +6,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/connlimit"
-	"github.com/egress-router/egress-router/pkg/forwarder"
-	"github.com/egress-router/egress-router/pkg/lifecycle"
-	"github.com/egress-router/egress-router/pkg/relay"
-	"github.com/egress-router/egress-router/pkg/resolver"
-	"github.com/egress-router/egress-router/pkg/version"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/connlimit"
+	"github.com/egress-router/egress-router/internal/forwarder"
+	"github.com/egress-router/egress-router/internal/lifecycle"
+	"github.com/egress-router/egress-router/internal/relay"
+	"github.com/egress-router/egress-router/internal/resolver"
+	"github.com/egress-router/egress-router/internal/version"
 )
 
 // serve forwards cfg's lines until SIGTERM or SIGINT, then drains.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/httpproxy"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/httpproxy"
 )
 
 // rulesOf is what the proxy takes from a configuration.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/internal/config"
 	"github.com/egress-router/egress-router/test/topology"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/egress-router/egress-router/pkg/config"
+	"github.com/egress-router/egress-router/internal/config"
 	"github.com/egress-router/egress-router/test/topology"
 	"github.com/egress-router/egress-router/test/wait"
 )

@@ -20,7 +20,7 @@ func TestBinariesReportTheirVersion(t *testing.T) {
 	} {
 		bin := filepath.Join(dir, b.name)
 		build := exec.Command("go", "build", "-tags", "netgo", "-ldflags",
-			"-X github.com/egress-router/egress-router/pkg/version.Version="+stamp, "-o", bin, b.pkg)
+			"-X github.com/egress-router/egress-router/internal/version.Version="+stamp, "-o", bin, b.pkg)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build %s: %v\n%s", b.name, err, out)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/internal/resolver/dnstest"
 	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 	"github.com/egress-router/egress-router/test/wait"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/internal/resolver/dnstest"
 	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 )

@@ -14,7 +14,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -104,7 +104,7 @@ func TestTwentyParallelAddsThenDels(t *testing.T) {
 // and a network name of this run's. Its log_file, /tmp/egress-router-log, is outside
 // the default log directory: the lines go to /var/log/egress-router/<name>.log.
 func TestCNORenderedConfigWorksEndToEnd(t *testing.T) {
-	raw, err := os.ReadFile("../../pkg/config/testdata/cno-rendered.json")
+	raw, err := os.ReadFile("../../internal/config/testdata/cno-rendered.json")
 	if err != nil {
 		t.Fatal(err)
 	}

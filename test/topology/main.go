@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
 )
 
 // Main is the TestMain of the end-to-end suites. It points the plugin at a node
