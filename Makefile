@@ -7,7 +7,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 0
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/egress-router/egress-router/pkg/version.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/egress-router/egress-router/internal/version.Version=$(VERSION)
 # netgo: the pure-Go resolver everywhere, so glibc's lenient address parsing never applies.
 GOFLAGS_BUILD := -trimpath -tags netgo -ldflags '$(LDFLAGS)'
 BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer
@@ -71,20 +71,20 @@ bench: build bench-plugin bench-dns bench-http
 bench-plugin: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-plugin needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
-	go test -count=1 -run '^$$' -bench '^BenchmarkPlugin' -benchtime 1x -timeout 10m -v ./test/
+	go test -count=1 -run '^$$' -bench '^BenchmarkPlugin' -benchtime 1x -timeout 10m -v ./test/plugin/
 
 # egress-dns-proxy against Debian's HAProxy in TCP mode, side by side in one run in the
 # test topology; prints the ratios the DNS proxy's targets are stated in.
 bench-dns: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-dns needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
-	go test -count=1 -run '^$$' -bench '^BenchmarkDNSProxyVsHAProxy$$' -benchtime 1x -timeout 10m ./test/
+	go test -count=1 -run '^$$' -bench '^BenchmarkDNSProxyVsHAProxy$$' -benchtime 1x -timeout 10m ./test/dnsproxy/
 
 # egress-http-proxy against Squid, side by side in one run; prints the ratios.
 bench-http: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-http needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
-	go test -count=1 -run '^$$' -bench '^BenchmarkHTTPProxyVsSquid$$' -benchtime 1x -timeout 10m -v ./test/
+	go test -count=1 -run '^$$' -bench '^BenchmarkHTTPProxyVsSquid$$' -benchtime 1x -timeout 10m -v ./test/httpproxy/
 
 # The node installer and proxy images, from scratch with buildah (offline), listed at
 # the end. IMAGE_REPO and IMAGE_TAG name them (default localhost/egress-router, VERSION).

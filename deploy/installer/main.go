@@ -16,10 +16,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/install"
-	"github.com/egress-router/egress-router/pkg/logging"
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
-	"github.com/egress-router/egress-router/pkg/version"
+	"github.com/egress-router/egress-router/internal/install"
+	"github.com/egress-router/egress-router/internal/logging"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
+	"github.com/egress-router/egress-router/internal/version"
 )
 
 // defaultBinDir is where most runtimes look for CNI plugins; OpenShift's Multus uses

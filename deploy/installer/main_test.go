@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/logging"
+	"github.com/egress-router/egress-router/internal/logging"
 	"github.com/egress-router/egress-router/test/topology"
 )
 

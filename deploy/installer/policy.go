@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/install"
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
+	"github.com/egress-router/egress-router/internal/install"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
 )
 
 // policyMode lets an admin on the node read the policy; only root writes it.

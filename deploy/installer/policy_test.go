@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/logging"
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
+	"github.com/egress-router/egress-router/internal/logging"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
 	"github.com/egress-router/egress-router/test/capture"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 // noPolicy is a delivery whose ConfigMap is absent, into a directory of its own.
@@ -84,28 +85,19 @@ func TestRunDeliversThePolicyAndFollowsIt(t *testing.T) {
 	logs := &capture.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, logging.New(logs, 0), src, t.TempDir(), d) }()
-	waitFor(t, "the first policy", func() bool { b, _ := os.ReadFile(node); return string(b) == `{}` })
-	waitFor(t, "the plugin", func() bool { return strings.Contains(logs.String(), "installed the plugin") })
+	wait.For(t, 5*time.Second, "the first policy", func() bool { b, _ := os.ReadFile(node); return string(b) == `{}` })
+	wait.For(t, 5*time.Second, "the plugin", func() bool { return strings.Contains(logs.String(), "installed the plugin") })
 	if policy, plugin := strings.Index(logs.String(), "installed the node policy"), strings.Index(logs.String(), "installed the plugin"); policy < 0 || policy > plugin {
 		t.Errorf("the policy was not delivered before the plugin:\n%s", logs.String())
 	}
 	if err := os.WriteFile(d.source, []byte(`{"logDir": "/var/log/er"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the updated policy", func() bool { b, _ := os.ReadFile(node); return string(b) == `{"logDir": "/var/log/er"}` })
+	wait.For(t, 5*time.Second, "the updated policy", func() bool { b, _ := os.ReadFile(node); return string(b) == `{"logDir": "/var/log/er"}` })
 	os.Remove(d.source)
-	waitFor(t, "the removal", func() bool { _, err := os.Stat(node); return os.IsNotExist(err) })
+	wait.For(t, 5*time.Second, "the removal", func() bool { _, err := os.Stat(node); return os.IsNotExist(err) })
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s within 5s", what)
-		}
 	}
 }

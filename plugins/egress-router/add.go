@@ -11,7 +11,9 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 
-	"github.com/egress-router/egress-router/pkg/link"
+	"github.com/egress-router/egress-router/internal/link"
+	"github.com/egress-router/egress-router/internal/nat"
+	"github.com/egress-router/egress-router/internal/plan"
 )
 
 func cmdAdd(args *skel.CmdArgs) error {
@@ -26,30 +28,36 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return err
 	}
 	defer podNS.Close()
-	iface, spec, err := add(inv, args, podNS)
+	var iface link.Interface
+	master, p, err := inv.plan(args)
+	if err == nil {
+		iface, err = attach(inv.log, podNS, p, master)
+	}
 	if err != nil {
 		inv.log.Error("ADD failed", "error", err)
 		return asCNIError("egress-router ADD", err)
 	}
-	inv.log.Info("ADD done", "mac", iface.MAC.String(), "master", spec.Master, "addresses", fmt.Sprint(spec.Addresses))
-	return types.PrintResult(newResult(inv, podNS, iface, spec), inv.cfg.CNIVersion)
+	inv.log.Info("ADD done", "mac", iface.MAC.String(), "master", p.Link.Master, "addresses", fmt.Sprint(p.Activation.Addresses))
+	return types.PrintResult(newResult(inv, podNS, iface, p.Activation), inv.cfg.CNIVersion)
 }
 
-func add(inv *invocation, args *skel.CmdArgs, podNS ns.NetNS) (link.Interface, link.Spec, error) {
+// plan resolves the master link, asks the node policy, picks the NAT backend and
+// plans the attachment: everything ADD and CHECK need before the pod namespace is
+// touched.
+func (inv *invocation) plan(args *skel.CmdArgs) (netlink.Link, plan.Plan, error) {
 	master, err := link.Master(inv.cfg.Interface.Master)
 	if err != nil {
-		return link.Interface{}, link.Spec{}, err
+		return nil, plan.Plan{}, err
 	}
 	if err := inv.admit(master); err != nil {
-		return link.Interface{}, link.Spec{}, err
+		return nil, plan.Plan{}, err
 	}
-	spec := link.Plan(inv.cfg, args.IfName, master.Attrs().Name)
-	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
+	backend, err := availableBackend(inv.cfg.Backend)
 	if err != nil {
-		return link.Interface{}, spec, err
+		return nil, plan.Plan{}, err
 	}
-	iface, err := attach(inv.log, podNS, spec, master, nat)
-	return iface, spec, err
+	att := nat.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}
+	return master, plan.New(inv.cfg, att, master.Attrs().Name, backend), nil
 }
 
 // step is one stage of ADD; undo, when set, reverses it if a later stage fails.
@@ -63,9 +71,11 @@ type step struct {
 // a failure at any point leaves nothing behind.
 var failBefore func(step string) error
 
-// attach runs the stages of ADD in order. If one fails, the completed ones are undone
-// in reverse, so the pod namespace is left as it was found.
-func attach(log *slog.Logger, podNS ns.NetNS, s link.Spec, master netlink.Link, nat *natState) (link.Interface, error) {
+// attach applies the plan's parts in the order the kernel needs: the addresses are on
+// the link before it comes up (the kernel announces IPv4 ones then), the routes need
+// it up. If a stage fails, the completed ones are undone in reverse, so the pod
+// namespace is left as it was found.
+func attach(log *slog.Logger, podNS ns.NetNS, p plan.Plan, master netlink.Link) (link.Interface, error) {
 	var (
 		iface   link.Interface
 		restore func()
@@ -78,18 +88,18 @@ func attach(log *slog.Logger, podNS ns.NetNS, s link.Spec, master netlink.Link, 
 	}
 	steps := []step{
 		{name: "create link", do: func() (err error) {
-			iface, err = link.Create(podNS, s, master)
+			iface, err = link.Create(podNS, p.Link, master)
 			return err
-		}, undo: undoInPod(func() error { return link.Delete(s.IfName) })},
-		{name: "add addresses", do: inPod(func() error { return link.AddAddresses(s) })},
+		}, undo: undoInPod(func() error { return link.Delete(p.Link.Name) })},
+		{name: "add addresses", do: inPod(func() error { return link.AddAddresses(p.Activation) })},
 		{name: "set sysctls", do: inPod(func() (err error) {
-			restore, err = link.Tune(s)
+			restore, err = link.Tune(p.Link)
 			return err
 		}), undo: func() { _ = inPod(func() error { restore(); return nil })() }},
-		{name: "set link up", do: inPod(func() error { return link.Up(s) })},
-		{name: "add routes", do: inPod(func() error { return link.AddRoutes(s) }), undo: undoInPod(link.RemoveRules)},
-		{name: "apply netfilter", do: inPod(nat.apply), undo: undoInPod(nat.remove)},
-		{name: "announce", do: inPod(func() error { return link.Announce(s) })},
+		{name: "set link up", do: inPod(func() error { return link.Up(p.Link.Name) })},
+		{name: "add routes", do: inPod(func() error { return link.AddRoutes(p.Activation) }), undo: undoInPod(link.RemoveRules)},
+		{name: "apply netfilter", do: inPod(p.Netfilter.Apply), undo: undoInPod(p.Netfilter.Remove)},
+		{name: "announce", do: inPod(func() error { return link.Announce(p.Activation) })},
 	}
 
 	for i, st := range steps {

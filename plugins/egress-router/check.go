@@ -12,7 +12,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/egress-router/egress-router/pkg/link"
+	"github.com/egress-router/egress-router/internal/link"
 )
 
 // cmdCheck compares the pod namespace with prevResult and the configuration and fails
@@ -32,23 +32,13 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return err
 	}
 	defer podNS.Close()
-	master, err := link.Master(inv.cfg.Interface.Master)
+	master, p, err := inv.plan(args)
 	if err != nil {
 		return asCNIError("egress-router CHECK", err)
 	}
-	if err := inv.admit(master); err != nil {
-		return err
-	}
-	spec := link.Plan(inv.cfg, args.IfName, master.Attrs().Name)
-	nat, err := planNAT(inv.cfg, args.ContainerID, args.IfName)
-	if err != nil {
-		return asCNIError("egress-router CHECK", err)
-	}
-	mac, err := checkPrevResult(inv.prev, spec, podNS.Path())
+	mac, err := checkPrevResult(inv.prev, p.Activation, podNS.Path())
 	if err == nil {
-		err = podNS.Do(func(ns.NetNS) error {
-			return errors.Join(link.Check(spec, master.Attrs().Index, mac), nat.check())
-		})
+		err = podNS.Do(func(ns.NetNS) error { return p.Check(master.Attrs().Index, mac) })
 	}
 	if err != nil {
 		inv.log.Warn("CHECK found drift", "error", err)
@@ -60,7 +50,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 // checkPrevResult finds the attachment's interface in prevResult and checks that the
 // addresses ADD reported are those the configuration asks for. It returns the MAC
 // ADD reported, for comparison with the live link.
-func checkPrevResult(prev *current.Result, s link.Spec, sandbox string) (net.HardwareAddr, error) {
+func checkPrevResult(prev *current.Result, s link.Reservation, sandbox string) (net.HardwareAddr, error) {
 	index := slices.IndexFunc(prev.Interfaces, func(i *current.Interface) bool { return i.Name == s.IfName && i.Sandbox == sandbox })
 	if index < 0 {
 		return nil, fmt.Errorf("prevResult has no interface %s in %s", s.IfName, sandbox)

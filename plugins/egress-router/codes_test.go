@@ -9,7 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/egress-router/egress-router/pkg/link"
+	"github.com/egress-router/egress-router/internal/link"
 )
 
 func TestFailuresGetTheirCNICode(t *testing.T) {

@@ -7,8 +7,10 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/link"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/link"
+	"github.com/egress-router/egress-router/internal/nat"
+	"github.com/egress-router/egress-router/internal/plan"
 )
 
 // cmdDel removes what ADD programmed. It never refuses a configuration: the state is
@@ -48,11 +50,11 @@ func cmdDel(args *skel.CmdArgs) error {
 	defer podNS.Close()
 	// Every mode has netfilter state (the input guard at least). No working backend
 	// means none could have been written.
-	nat, err := natOf(td.Backend, args.ContainerID, args.IfName)
-	if errors.Is(err, errNoBackend) {
-		nat = nil
+	var nf *plan.Netfilter
+	if backend, err := nat.New(string(td.Backend)); err == nil {
+		nf = &plan.Netfilter{Backend: backend, Attachment: nat.Attachment{ContainerID: args.ContainerID, IfName: args.IfName}}
 	}
-	if err := detach(podNS, args.IfName, nat); err != nil {
+	if err := detach(podNS, args.IfName, nf); err != nil {
 		inv.log.Error("DEL failed", "error", err)
 		return asCNIError("egress-router DEL", err)
 	}
@@ -64,15 +66,15 @@ func cmdDel(args *skel.CmdArgs) error {
 // the link go in parallel: removing either waits for RCU grace periods in the kernel
 // (hooks unregistered, the device unregistered), which then overlap instead of adding
 // up, and neither depends on the other — the rules match the interface by name.
-func detach(podNS ns.NetNS, ifName string, nat *natState) error {
+func detach(podNS ns.NetNS, ifName string, nf *plan.Netfilter) error {
 	inPod := func(f func() error) error { return podNS.Do(func(ns.NetNS) error { return f() }) }
 	natRemoved := make(chan error, 1)
 	go func() {
-		if nat == nil {
+		if nf == nil {
 			natRemoved <- nil
 			return
 		}
-		natRemoved <- inPod(nat.remove)
+		natRemoved <- inPod(nf.Remove)
 	}()
 	linkErr := inPod(func() error { return errors.Join(link.RemoveRules(), link.Delete(ifName)) })
 	return errors.Join(<-natRemoved, linkErr)

@@ -14,9 +14,9 @@ import (
 	cniversion "github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/logging"
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/logging"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
 )
 
 // invocation is one call's validated input: the configuration, the chained

@@ -10,7 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	cniversion "github.com/containernetworking/cni/pkg/version"
 
-	"github.com/egress-router/egress-router/pkg/version"
+	"github.com/egress-router/egress-router/internal/version"
 )
 
 // Namespaces are per thread: a goroutine that enters the pod namespace must not be

@@ -6,8 +6,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/vishvananda/netlink"
 
-	"github.com/egress-router/egress-router/pkg/link"
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
+	"github.com/egress-router/egress-router/internal/link"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
 )
 
 // logDir is the one directory log_file may write in: the node policy's, or the

@@ -11,7 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/egress-router/egress-router/pkg/nodepolicy"
+	"github.com/egress-router/egress-router/internal/nodepolicy"
 )
 
 // withNodePolicy writes policy as the node's policy file and points the plugin at it

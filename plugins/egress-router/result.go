@@ -6,7 +6,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 
-	"github.com/egress-router/egress-router/pkg/link"
+	"github.com/egress-router/egress-router/internal/link"
 )
 
 // newResult reports the attachment: the interface with its sandbox and the reserved
@@ -14,7 +14,7 @@ import (
 // which a result cannot express, so it lists none. A chained prevResult is passed
 // through with the attachment appended. It is built at the newest spec version;
 // PrintResult converts it to the caller's.
-func newResult(inv *invocation, podNS ns.NetNS, iface link.Interface, s link.Spec) *current.Result {
+func newResult(inv *invocation, podNS ns.NetNS, iface link.Interface, s link.Reservation) *current.Result {
 	r := &current.Result{CNIVersion: current.ImplementedSpecVersion}
 	if inv.prev != nil {
 		r = inv.prev

@@ -6,7 +6,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/egress-router/egress-router/pkg/link"
+	"github.com/egress-router/egress-router/internal/link"
 )
 
 // cmdStatus reports whether ADD could succeed now: the master link exists and is up,

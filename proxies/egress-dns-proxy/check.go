@@ -8,9 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/guard"
-	"github.com/egress-router/egress-router/pkg/resolver"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/guard"
+	"github.com/egress-router/egress-router/internal/resolver"
 )
 
 // checkLookupTimeout bounds -check's lookups of all names together.

@@ -5,8 +5,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/proxyflags"
-	"github.com/egress-router/egress-router/pkg/resolver"
+	"github.com/egress-router/egress-router/internal/proxyflags"
+	"github.com/egress-router/egress-router/internal/resolver"
 )
 
 // options are the command line beyond the configuration document.

@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/logging"
-	"github.com/egress-router/egress-router/pkg/proxyflags"
-	"github.com/egress-router/egress-router/pkg/resolver"
-	"github.com/egress-router/egress-router/pkg/version"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/logging"
+	"github.com/egress-router/egress-router/internal/proxyflags"
+	"github.com/egress-router/egress-router/internal/resolver"
+	"github.com/egress-router/egress-router/internal/version"
 )
 
 // debugEnv is the legacy image's switch for debug logs on stdout.

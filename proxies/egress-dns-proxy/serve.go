@@ -6,13 +6,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/connlimit"
-	"github.com/egress-router/egress-router/pkg/forwarder"
-	"github.com/egress-router/egress-router/pkg/lifecycle"
-	"github.com/egress-router/egress-router/pkg/relay"
-	"github.com/egress-router/egress-router/pkg/resolver"
-	"github.com/egress-router/egress-router/pkg/version"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/connlimit"
+	"github.com/egress-router/egress-router/internal/forwarder"
+	"github.com/egress-router/egress-router/internal/lifecycle"
+	"github.com/egress-router/egress-router/internal/relay"
+	"github.com/egress-router/egress-router/internal/resolver"
+	"github.com/egress-router/egress-router/internal/version"
 )
 
 // serve forwards cfg's lines until SIGTERM or SIGINT, then drains.
@@ -28,7 +28,7 @@ func serve(o options, cfg *config.Config, data []byte, res *resolver.Resolver, l
 		Limiter:     &connlimit.Limiter{Max: o.MaxConns, PerClient: o.MaxPerClient},
 		Log:         log,
 	}, stopped: make(chan struct{})}
-	if err := f.Apply(cfg); err != nil {
+	if err := f.SetRules(rulesOf(cfg)); err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -54,6 +54,10 @@ func serve(o options, cfg *config.Config, data []byte, res *resolver.Resolver, l
 type forwarding struct {
 	*forwarder.Forwarder
 	stopped chan struct{}
+}
+
+func (f forwarding) Apply(c *config.Config) error {
+	return f.SetRules(rulesOf(c))
 }
 
 func (f forwarding) Serve() error {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/resolver"
+	"github.com/egress-router/egress-router/internal/resolver"
 )
 
 const (

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/resolver"
-	"github.com/egress-router/egress-router/pkg/resolver/dnstest"
+	"github.com/egress-router/egress-router/internal/resolver"
+	"github.com/egress-router/egress-router/internal/resolver/dnstest"
 )
 
 // A name asked for again within its TTL is answered without a query; a TTL of zero

@@ -4,8 +4,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/httpproxy"
-	"github.com/egress-router/egress-router/pkg/proxyflags"
+	"github.com/egress-router/egress-router/internal/httpproxy"
+	"github.com/egress-router/egress-router/internal/proxyflags"
 )
 
 // options are the command line beyond the configuration document.

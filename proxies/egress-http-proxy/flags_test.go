@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/egress-router/egress-router/pkg/proxyflags/flagtest"
+	"github.com/egress-router/egress-router/internal/proxyflags/flagtest"
 )
 
 // Every flag is accepted within its range, boundaries included, and refused outside

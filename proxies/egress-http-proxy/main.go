@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/proxyflags"
-	"github.com/egress-router/egress-router/pkg/version"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/proxyflags"
+	"github.com/egress-router/egress-router/internal/version"
 )
 
 func main() {

@@ -3,8 +3,8 @@ package main
 import (
 	"time"
 
-	"github.com/egress-router/egress-router/pkg/httpproxy"
-	"github.com/egress-router/egress-router/pkg/resolver"
+	"github.com/egress-router/egress-router/internal/httpproxy"
+	"github.com/egress-router/egress-router/internal/resolver"
 )
 
 // newResolver resolves destination names with the shared resolver (its own DNS client,

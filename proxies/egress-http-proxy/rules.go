@@ -5,17 +5,13 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/httpproxy"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/httpproxy"
 )
 
 // rulesOf is what the proxy takes from a configuration.
 func rulesOf(c *config.Config) httpproxy.Rules {
-	r := httpproxy.Rules{Policy: c.HTTPProxy}
-	for _, p := range c.IP.Addresses {
-		r.Sources = append(r.Sources, p.Addr())
-	}
-	return r
+	return httpproxy.Rules{Policy: c.HTTPProxy, Sources: c.IP.Sources()}
 }
 
 // printRules prints the effective rule table: order, allow/deny, kind, normalised value.

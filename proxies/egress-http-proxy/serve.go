@@ -9,11 +9,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/egress-router/egress-router/pkg/config"
-	"github.com/egress-router/egress-router/pkg/connlimit"
-	"github.com/egress-router/egress-router/pkg/httpproxy"
-	"github.com/egress-router/egress-router/pkg/lifecycle"
-	"github.com/egress-router/egress-router/pkg/logging"
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/connlimit"
+	"github.com/egress-router/egress-router/internal/httpproxy"
+	"github.com/egress-router/egress-router/internal/lifecycle"
+	"github.com/egress-router/egress-router/internal/logging"
 )
 
 // serve runs the proxy until SIGTERM (or SIGINT), then drains for the grace period.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -173,4 +174,17 @@ func AskSourceFrom(n ns.NetNS, network string, from netip.Addr, addr string) (st
 // opposed to a timeout.
 func IsRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// Echoes reports whether c, a connection to an echo server (through a tunnel, a
+// relay), still carries data: msg comes back within three seconds.
+func Echoes(c net.Conn, msg string) bool {
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, msg); err != nil {
+		return false
+	}
+	buf := make([]byte, len(msg))
+	_, err := io.ReadFull(c, buf)
+	return err == nil && string(buf) == msg
 }

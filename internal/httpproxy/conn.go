@@ -1,0 +1,197 @@
+package httpproxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/egress-router/egress-router/internal/connlimit"
+)
+
+// clientConn is one client connection: a loop of requests, or one CONNECT tunnel.
+type clientConn struct {
+	s    *Server
+	ln   *connlimit.Listener
+	tcp  *net.TCPConn
+	rw   deadlineConn
+	peer string // the client's address, for logs
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	req  head
+	resp head
+
+	// last is the target of the previous request, with its authority bytes: a
+	// keep-alive client repeating the authority skips canonicalisation.
+	lastAuthority []byte
+	last          target
+
+	// up is the upstream of the previous request, or the tunnel's other end; this
+	// client's alone. Only the serving goroutine changes it, under mu (setUp), so
+	// abort may read it from another.
+	up *upstream
+
+	mu     sync.Mutex
+	idle   bool // waiting for a request; Shutdown may close it
+	closed bool
+}
+
+func newClientConn(s *Server, ln *connlimit.Listener, c *net.TCPConn) *clientConn {
+	cc := &clientConn{s: s, ln: ln, tcp: c, peer: clientAddr(c).String()}
+	cc.rw = deadlineConn{c: c, idle: s.IdleTimeout}
+	cc.br = bufio.NewReaderSize(&cc.rw, 4<<10)
+	cc.bw = bufio.NewWriterSize(&cc.rw, 4<<10)
+	return cc
+}
+
+// serve handles requests until the client is done, a request fails, or a CONNECT turns
+// the connection into a tunnel.
+func (c *clientConn) serve() {
+	for c.waitForRequest() && c.readRequest() {
+		if string(c.req.start[0]) == "CONNECT" {
+			c.tunnel()
+			return
+		}
+		if !c.forward() {
+			return
+		}
+	}
+}
+
+// readRequest reads a request head within the header timeout and reports whether it is
+// one to serve; a malformed, too large or too slow one is answered with its error.
+func (c *clientConn) readRequest() bool {
+	c.rw.readBy = time.Now().Add(c.s.HeaderTimeout)
+	err := c.req.read(c.br, c.s.MaxHeaderBytes, false)
+	c.rw.readBy = time.Time{}
+	switch {
+	case err == nil && isToken(c.req.start[0]):
+		return true
+	case err == nil:
+		c.fail(400)
+	case c.s.draining.Load() || errors.Is(err, io.EOF):
+	case isTimeout(err):
+		// A head that started but did not finish in time gets an answer; empty lines
+		// between requests do not count as a start.
+		if len(c.req.buf) > 0 {
+			c.fail(408)
+		}
+	default:
+		c.fail(statusForHeadError(err))
+	}
+	return false
+}
+
+// waitForRequest waits up to the idle timeout for the first byte of a request. While
+// it waits, Shutdown may close the connection.
+func (c *clientConn) waitForRequest() bool {
+	c.mu.Lock()
+	if c.s.draining.Load() {
+		c.mu.Unlock()
+		return false
+	}
+	c.idle = true
+	c.mu.Unlock()
+	_, err := c.br.Peek(1)
+	c.mu.Lock()
+	c.idle = false
+	c.mu.Unlock()
+	return err == nil
+}
+
+// closeIfIdle ends the wait of a connection between requests.
+func (c *clientConn) closeIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle {
+		c.tcp.CloseRead()
+	}
+}
+
+// abort closes the connection and its upstream from outside the serving goroutine.
+func (c *clientConn) abort() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tcp.Close()
+	if c.up != nil {
+		c.up.tcp.Close()
+	}
+}
+
+// setUp replaces the upstream (nil: none).
+func (c *clientConn) setUp(u *upstream) {
+	c.mu.Lock()
+	c.up = u
+	c.mu.Unlock()
+}
+
+func (c *clientConn) close() {
+	c.closeUpstream()
+	c.mu.Lock()
+	closed := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if !closed {
+		c.tcp.Close()
+		c.ln.Release(c.tcp)
+	}
+}
+
+// fail answers with an error status and closes the connection gracefully: the write
+// side first, then what the client still sends is read and dropped for a moment (never
+// parsed), so the answer is not lost to a reset caused by unread data.
+func (c *clientConn) fail(status int) {
+	c.bw.WriteString(errorResponse(status))
+	c.bw.Flush()
+	c.tcp.CloseWrite()
+	c.tcp.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, c.tcp, lingerBytes)
+}
+
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 64 << 10
+)
+
+// deadlineConn sets a deadline before each read and write: a read's is readBy when set
+// (a head must arrive whole by then, so a slow trickle cannot hold a connection) or
+// else the idle timeout from now (a body must keep moving); a write's is always the
+// idle timeout. It is not an embedding of the conn on purpose: bufio would find the
+// conn's ReadFrom through it and bypass the deadlines.
+//
+// It also counts the bytes each way, for the metrics, and remembers whether the
+// connection failed, to tell which side of a copy broke.
+type deadlineConn struct {
+	c             *net.TCPConn
+	idle          time.Duration
+	readBy        time.Time
+	read, written int64
+	failed        bool
+}
+
+func (d *deadlineConn) Read(p []byte) (int, error) {
+	by := d.readBy
+	if by.IsZero() {
+		by = time.Now().Add(d.idle)
+	}
+	d.c.SetReadDeadline(by)
+	n, err := d.c.Read(p)
+	d.read += int64(n)
+	d.failed = d.failed || (err != nil && err != io.EOF)
+	return n, err
+}
+
+func (d *deadlineConn) Write(p []byte) (int, error) {
+	d.c.SetWriteDeadline(time.Now().Add(d.idle))
+	n, err := d.c.Write(p)
+	d.written += int64(n)
+	d.failed = d.failed || err != nil
+	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

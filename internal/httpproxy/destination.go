@@ -1,0 +1,174 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/egress-router/egress-router/internal/dialer"
+	"github.com/egress-router/egress-router/internal/policy"
+)
+
+// Resolver returns the addresses a host name resolves to. It is a function so the
+// proxy does not care which resolver (the shared one, net's pure-Go one, a test's)
+// answers.
+type Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
+
+var (
+	errDenied  = errors.New("denied by the egress policy")
+	errLoop    = errors.New("the destination is this proxy")
+	errTimeout = errors.New("upstream timed out")
+	errNoAddrs = errors.New("no addresses")
+)
+
+// plan is what the rules say of a target before any dial.
+type plan struct {
+	// decision is the one that counts for logs and metrics: the first allowing one,
+	// or, when none allows, the first refusal.
+	decision policy.Decision
+	// byName says the name alone refused the target: no rule that could allow it
+	// comes before one that denies it (or none matches), so it was not resolved.
+	byName bool
+	// addrs are the addresses the name resolved to (or the literal), each decided.
+	addrs []AddrDecision
+}
+
+// plan decides for t with the rules of rs: a name is resolved once with resolve, and
+// every address it resolved to is decided on its own. Both a dial (open) and -explain
+// go through it, so what -explain says is what a request gets.
+func (rs *ruleSet) plan(ctx context.Context, resolve Resolver, t target) (plan, error) {
+	if t.host != "" && !rs.Policy.AllowsName(t.host) {
+		return plan{decision: rs.Policy.Decide(t.host, netip.Addr{}), byName: true}, nil
+	}
+	addrs := []netip.Addr{t.addr}
+	if t.host != "" {
+		var err error
+		if addrs, err = resolve(ctx, t.host); err == nil && len(addrs) == 0 {
+			err = errNoAddrs
+		}
+		if err != nil {
+			return plan{}, fmt.Errorf("resolve %s: %w", t.host, err)
+		}
+	}
+	p := plan{addrs: make([]AddrDecision, len(addrs))}
+	allowed := false
+	for i, a := range addrs {
+		d := rs.decide(t, a)
+		p.addrs[i] = AddrDecision{netip.AddrPortFrom(a, t.port), d}
+		if i == 0 || (d.Allow && !allowed) {
+			p.decision = d
+		}
+		allowed = allowed || d.Allow
+	}
+	return p, nil
+}
+
+// open decides for t with the rules of rs (plan) and connects to an allowed address,
+// trying them in order. The dialer checks the decision again in net.Dialer.Control on
+// the exact address connect(2) gets, so the address dialled is always one that was
+// checked. It returns the connection, unbuffered, and the plan's decision.
+func (s *Server) open(ctx context.Context, rs *ruleSet, t target) (*upstream, policy.Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
+	defer cancel()
+	start := time.Now()
+	p, err := rs.plan(ctx, s.Resolve, t)
+	if err != nil {
+		return nil, policy.Refused(err), s.classify(ctx, "resolve", err)
+	}
+	if !p.decision.Allow {
+		return nil, p.decision, errDenied
+	}
+	d := dialer.Dialer{Sources: rs.Sources, Timeout: s.DialTimeout, Check: func(dst netip.AddrPort) error {
+		if s.isSelf(dst) {
+			return errLoop
+		}
+		if d := rs.decide(t, dst.Addr()); !d.Allow {
+			return fmt.Errorf("%w: %s", errDenied, d.Reason())
+		}
+		return nil
+	}}
+	for _, a := range p.addrs {
+		if !a.Decision.Allow {
+			continue
+		}
+		var c *net.TCPConn
+		if c, err = d.Dial(ctx, a.Addr); err == nil {
+			s.Metrics.DialSeconds.Observe(time.Since(start).Seconds())
+			return &upstream{tcp: c, target: t, addr: a.Addr, source: rs.source(a.Addr.Addr())}, p.decision, nil
+		}
+		if errors.Is(err, errLoop) || errors.Is(err, errDenied) {
+			return nil, policy.Refused(err), errDenied
+		}
+	}
+	return nil, p.decision, s.classify(ctx, "", err)
+}
+
+// decide is the policy's decision for a dial to a, refused also when a is an address
+// of this pod that no address rule names exactly (dialer.CheckLocal, the DNS proxy's
+// check too), or when no reserved address of a's family exists to leave from.
+func (rs *ruleSet) decide(t target, a netip.Addr) policy.Decision {
+	d := rs.Policy.Decide(t.host, a)
+	if !d.Allow {
+		return d
+	}
+	if err := dialer.CheckLocal(a, rs.Policy.NamedAddrs()...); err != nil {
+		return policy.Refused(err)
+	}
+	if !(&dialer.Dialer{Sources: rs.Sources}).Usable(a) {
+		return policy.Refused(dialer.ErrNoSource)
+	}
+	return d
+}
+
+// source is the reserved address a dial to dst leaves from; invalid when the kernel
+// chooses.
+func (rs *ruleSet) source(dst netip.Addr) netip.Addr {
+	src, _ := rs.Sources.For(dst)
+	return src
+}
+
+// classify counts a failed resolution (stage "resolve") or connection attempt, by
+// stage or else by cause, and marks a timeout (504) apart from an unreachable
+// upstream (502).
+func (s *Server) classify(ctx context.Context, stage string, err error) error {
+	timeout := ctx.Err() != nil || isTimeout(err)
+	reason := stage
+	switch {
+	case reason != "":
+	case timeout:
+		reason = "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		reason = "refused"
+	default:
+		reason = "other"
+	}
+	s.Metrics.DialErrors.WithLabelValues(reason).Inc()
+	if timeout {
+		return fmt.Errorf("%w: %w", errTimeout, err)
+	}
+	return err
+}
+
+// isSelf reports a destination that is this proxy's own listening port on an address
+// that reaches this host: a request looping back through the proxy. It is refused
+// even when an address rule names the address, which lifts decide's refusal of the
+// pod's other ports.
+func (s *Server) isSelf(dst netip.AddrPort) bool {
+	return s.listensOn(dst.Port()) && dialer.IsLocal(dst.Addr())
+}
+
+// listensOn reports whether one of the proxy's listeners has port.
+func (s *Server) listensOn(port uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ln := range s.listeners {
+		if ln.Addr().(*net.TCPAddr).Port == int(port) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,33 @@
+// Package ratio is how the benchmarks measure: two setups side by side in one run,
+// alternating, reported as the ratio of their medians, since absolute figures on a
+// shared machine mean little.
+package ratio
+
+import (
+	"slices"
+	"testing"
+)
+
+// Medians runs each measurement once per round, alternating, and returns the median
+// of each.
+func Medians(n int, measure ...func() float64) []float64 {
+	samples := make([][]float64, len(measure))
+	for range n {
+		for i, m := range measure {
+			samples[i] = append(samples[i], m())
+		}
+	}
+	medians := make([]float64, len(measure))
+	for i, s := range samples {
+		slices.Sort(s)
+		medians[i] = s[len(s)/2]
+	}
+	return medians
+}
+
+// Report logs a ratio with its target and records it as the benchmark's metric
+// name-ratio.
+func Report(b *testing.B, name string, ratio float64, target string) {
+	b.Logf("%s: ratio %.2f (target %s)", name, ratio, target)
+	b.ReportMetric(ratio, name+"-ratio")
+}
