@@ -17,6 +17,11 @@ import (
 //     setting goes with the link.
 //   - arp_notify on the interface: the kernel announces the IPv4 addresses when the
 //     link comes up (see Announce).
+//   - arp_ignore 1 and arp_announce 2 on the interface: it answers ARP only for the
+//     addresses it holds, and asks with one of them. By default Linux answers for any
+//     address of the namespace on any link, so hosts on the node network would learn
+//     net1's MAC for the pod's cluster address, and a request sent on net1 could carry
+//     that address as its source.
 //   - accept_ra and autoconf off on the interface: a router advertisement on the node
 //     network would otherwise give the pod a second IPv6 default route, via net1, and
 //     take cluster traffic away from eth0.
@@ -30,6 +35,8 @@ func Tune(m Macvlan) (restore func(), err error) {
 	settings := []struct{ key, value string }{
 		{"net/ipv4/conf/" + m.Name + "/rp_filter", "2"},
 		{"net/ipv4/conf/" + m.Name + "/arp_notify", "1"},
+		{"net/ipv4/conf/" + m.Name + "/arp_ignore", "1"},
+		{"net/ipv4/conf/" + m.Name + "/arp_announce", "2"},
 		{"net/ipv6/conf/" + m.Name + "/accept_ra", "0"},
 		{"net/ipv6/conf/" + m.Name + "/autoconf", "0"},
 	}

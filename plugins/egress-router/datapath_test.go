@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/egress-router/egress-router/test/topology"
 )
@@ -170,5 +173,26 @@ func onEachBackend(t *testing.T, conf func(version, backend string) string, test
 			p.mustAdd(t, conf("1.0.0", backend))
 			test(t, p)
 		})
+	}
+}
+
+// net1 answers ARP only for the addresses it holds: a host on the node network that
+// asks for the pod's cluster address must not learn net1's MAC for it (the kernel's
+// default answers for any address of the namespace on any interface), nor see ARP
+// requests from net1 that carry the cluster address as their source.
+func TestNet1AnswersARPOnlyForItsOwnAddresses(t *testing.T) {
+	p := newPlugin(t)
+	r := p.mustAdd(t, proxyConf("1.0.0", "auto"))
+	cluster := p.pod.Addr.Addr().String()
+	p.tp.Exec(t, p.tp.Gateway, "ip", "route", "add", cluster+"/32", "dev", "lan").Run(t)
+	_ = p.tp.Gateway.Do(func(ns.NetNS) error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(cluster, "80"), time.Second) // asks for its MAC first
+		if err == nil {
+			c.Close()
+		}
+		return nil
+	})
+	if got := p.tp.Exec(t, p.tp.Gateway, "ip", "neigh", "show", cluster, "dev", "lan").Run(t); strings.Contains(got, r.Interfaces[0].Mac) {
+		t.Errorf("net1 answered ARP for the pod's cluster address %s: %s", cluster, got)
 	}
 }
