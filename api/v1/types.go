@@ -46,10 +46,11 @@ type EgressRouter struct {
 // +kubebuilder:validation:XValidation:rule="self.mode == 'HTTPProxy' ? has(self.httpProxy) : !has(self.httpProxy)",message="httpProxy is required with mode HTTPProxy, and allowed only then"
 // +kubebuilder:validation:XValidation:rule="self.mode == 'DNSProxy' ? has(self.dnsProxy) : !has(self.dnsProxy)",message="dnsProxy is required with mode DNSProxy, and allowed only then"
 type EgressRouterSpec struct {
-	// Mode is who moves the bytes: Redirect (the kernel), HTTPProxy or DNSProxy.
+	// Mode is who moves the bytes: Redirect (the default: the kernel), HTTPProxy or
+	// DNSProxy.
 	// +kubebuilder:default=Redirect
-	// +required
-	Mode Mode `json:"mode"`
+	// +optional
+	Mode Mode `json:"mode,omitempty"`
 
 	// Redirect holds the redirect rules; required with mode Redirect.
 	// +optional
@@ -65,7 +66,7 @@ type EgressRouterSpec struct {
 
 	// NetworkInterface is the interface the reserved addresses live on.
 	// +kubebuilder:default={macvlan: {mode: Bridge}}
-	// +required
+	// +optional
 	NetworkInterface EgressRouterInterface `json:"networkInterface"`
 
 	// Addresses are the reserved addresses, every one of them configured on the
@@ -87,7 +88,7 @@ type EgressRouterSpec struct {
 type EgressRouterInterface struct {
 	// Macvlan is the macvlan interface's settings.
 	// +kubebuilder:default={mode: Bridge}
-	// +required
+	// +optional
 	Macvlan MacvlanConfig `json:"macvlan"`
 }
 
@@ -99,8 +100,8 @@ type MacvlanMode string
 type MacvlanConfig struct {
 	// Mode is the macvlan mode: Bridge (the default), Private, VEPA or Passthru.
 	// +kubebuilder:default=Bridge
-	// +required
-	Mode MacvlanMode `json:"mode"`
+	// +optional
+	Mode MacvlanMode `json:"mode,omitempty"`
 
 	// Master is the node link the interface sits on; by default the link of the
 	// node's default route.
