@@ -170,16 +170,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // CacheByObject limits the manager's cache of the kinds a router owns to the objects
 // the controller renders (their managed-by label), so a cluster's other ConfigMaps,
-// Services and Deployments never take its memory.
+// Services and Deployments never take its memory. NetworkAttachmentDefinitions are
+// left out: naming a kind here makes the manager fail to start where it is not served,
+// and a cluster holds few of them.
 func CacheByObject() map[client.Object]cache.ByObject {
 	rendered := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.FieldManager})}
-	network := &unstructured.Unstructured{}
-	network.SetGroupVersionKind(render.NetworkGVK)
 	return map[client.Object]cache.ByObject{
 		&corev1.ConfigMap{}:      rendered,
 		&corev1.ServiceAccount{}: rendered,
 		&corev1.Service{}:        rendered,
 		&appsv1.Deployment{}:     rendered,
-		network:                  rendered,
 	}
 }

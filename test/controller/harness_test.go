@@ -196,3 +196,7 @@ func markAvailable(t testing.TB, c client.Client, d *appsv1.Deployment) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func key(namespace, name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: namespace, Name: name}
+}
