@@ -41,10 +41,12 @@ type Reconciler struct {
 
 // +kubebuilder:rbac:groups=egress-router.io,resources=egressrouters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=egress-router.io,resources=egressrouters/status,verbs=update
+// blockOwnerDeletion needs update on the owner's finalizers where the
+// OwnerReferencesPermissionEnforcement admission plugin runs (OpenShift).
+// +kubebuilder:rbac:groups=egress-router.io,resources=egressrouters/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Reconcile renders and applies one router's objects and writes its status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
