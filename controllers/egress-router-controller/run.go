@@ -9,10 +9,9 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	kubeconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -29,7 +28,9 @@ const leaderElectionID = "egress-router-controller.egress-router.io"
 // runCommand runs the controller until SIGTERM or SIGINT.
 func runCommand(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("egress-router-controller", flag.ContinueOnError)
-	kubeconfig := fs.String("kubeconfig", "", "`file` to reach the API server by; default: $KUBECONFIG, then the in-cluster account")
+	// -kubeconfig, else $KUBECONFIG, the in-cluster account, ~/.kube/config; with no
+	// client-side rate limit (the API server's priority and fairness applies).
+	kubeconfig.RegisterFlags(fs)
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "`address` of the Prometheus metrics (0 disables them)")
 	healthAddr := fs.String("health-probe-bind-address", ":8081", "`address` of /healthz and /readyz (0 disables them)")
 	leaderElect := fs.Bool("leader-elect", true, "run only while holding the controller's Lease, so replicas never reconcile at once")
@@ -56,7 +57,7 @@ func runCommand(args []string, stderr io.Writer) int {
 		return 1
 	}
 
-	restConfig, err := restConfig(*kubeconfig)
+	restConfig, err := ctrl.GetConfig()
 	if err != nil {
 		return fail("no API server to talk to", err)
 	}
@@ -99,15 +100,6 @@ func runCommand(args []string, stderr io.Writer) int {
 		return fail("egress-router-controller stopped", err)
 	}
 	return 0
-}
-
-// restConfig reads -kubeconfig when given, else what controller-runtime finds
-// ($KUBECONFIG, the in-cluster account, ~/.kube/config).
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	return ctrl.GetConfig()
 }
 
 func ptr[T any](v T) *T { return &v }

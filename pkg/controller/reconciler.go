@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -152,6 +153,8 @@ func (r *Reconciler) apply(ctx context.Context, router *v1.EgressRouter) outcome
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("egressrouter").
+		// Routers are independent, and a reconcile mostly waits on the API server.
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4}).
 		// Spec changes only: the controller's own status writes must not wake it.
 		For(&v1.EgressRouter{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ConfigMap{}).
