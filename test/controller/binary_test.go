@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -135,7 +134,8 @@ func installRBAC(t *testing.T, c client.Client) string {
 			t.Fatalf("create %s %s: %v", r.GetKind(), r.GetName(), err)
 		}
 		if r.GetKind() == "ServiceAccount" && r.GetName() == "egress-router-controller" {
-			account = serviceaccount.MakeUsername(r.GetNamespace(), r.GetName())
+			// The user name RBAC matches a ServiceAccount subject by.
+			account = "system:serviceaccount:" + r.GetNamespace() + ":" + r.GetName()
 		}
 	}
 	if account == "" {
