@@ -90,7 +90,9 @@ func configuration(r *v1.EgressRouter, name string) ([]byte, *config.Config, err
 	}
 	mode, ok := modes[specMode]
 	if !ok {
+		// Without a mode the configuration's checks would only add noise.
 		problems = append(problems, fmt.Sprintf("spec.mode: %q is not one of Redirect, HTTPProxy, DNSProxy", r.Spec.Mode))
+		return nil, nil, &InvalidError{Problems: problems}
 	}
 	doc := document{
 		CNIVersion:    cniVersion,
