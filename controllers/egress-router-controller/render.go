@@ -72,7 +72,7 @@ func renderAll(in io.Reader, name string, images render.Images) ([]byte, error) 
 			return nil, fmt.Errorf("%s: document %d: %w", name, doc, err)
 		}
 		if router.APIVersion != v1.GroupVersion.String() || router.Kind != "EgressRouter" {
-			return nil, fmt.Errorf("%s: document %d: %s %s is not an EgressRouter (%s)", name, doc, router.APIVersion, router.Kind, v1.GroupVersion)
+			return nil, fmt.Errorf("%s: document %d: apiVersion %q kind %q, want %s EgressRouter", name, doc, router.APIVersion, router.Kind, v1.GroupVersion)
 		}
 		objects, err := render.Render(&router, images)
 		if err != nil {
