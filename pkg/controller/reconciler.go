@@ -7,6 +7,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -61,20 +62,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := router.Status.DeepCopy()
 	outcome := r.apply(ctx, &router)
-	var deployment appsv1.Deployment
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: router.Namespace, Name: render.Name(router.Name)}, &deployment)
-	switch {
-	case apierrors.IsNotFound(err):
-		setConditions(&router, outcome, nil)
-	case err != nil:
-		return ctrl.Result{}, fmt.Errorf("read the Deployment of %s: %w", req.NamespacedName, err)
-	default:
-		setConditions(&router, outcome, &deployment)
+	deployment := outcome.deployment
+	if deployment == nil {
+		// Nothing applied: what runs is what the cache last saw.
+		deployment = &appsv1.Deployment{}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: router.Namespace, Name: render.Name(router.Name)}, deployment)
+		if apierrors.IsNotFound(err) {
+			deployment = nil
+		} else if err != nil {
+			return ctrl.Result{}, fmt.Errorf("read the Deployment of %s: %w", req.NamespacedName, err)
+		}
 	}
-	if equality.Semantic.DeepEqual(before, &router.Status) {
-		// Nothing new to say; an update would only wake the watchers.
-	} else if err := r.Client.Status().Update(ctx, &router); err != nil {
-		return ctrl.Result{}, fmt.Errorf("write the status of %s: %w", req.NamespacedName, err)
+	setConditions(&router, outcome, deployment)
+	// Only a change is written: an identical update would still wake the watchers.
+	if !equality.Semantic.DeepEqual(before, &router.Status) {
+		if err := r.Client.Status().Update(ctx, &router); err != nil {
+			return ctrl.Result{}, fmt.Errorf("write the status of %s: %w", req.NamespacedName, err)
+		}
 	}
 	if outcome.err != nil {
 		return ctrl.Result{}, outcome.err
@@ -84,11 +88,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // outcome is what applying the router's objects came to.
 type outcome struct {
-	applied bool   // every object applied
-	reason  string // why not, as a condition reason
-	message string
-	retry   time.Duration // try again after this long, without an error
-	err     error         // a transient failure: retried with backoff
+	applied    bool               // every object applied
+	deployment *appsv1.Deployment // as the API server answered the apply
+	reason     string             // why not, as a condition reason
+	message    string
+	retry      time.Duration // try again after this long, without an error
+	err        error         // a transient failure: retried with backoff
 }
 
 // Condition reasons.
@@ -144,7 +149,23 @@ func (r *Reconciler) apply(ctx context.Context, router *v1.EgressRouter) outcome
 			return outcome{reason: ReasonApplyFailed, message: fmt.Sprintf("apply the %s: %v", s.kind, err), err: err}
 		}
 	}
-	return outcome{applied: true, reason: ReasonApplied, message: "every object is applied"}
+	// The apply's answer is the Deployment as it now is (its new generation
+	// included), where the cache may still hold the one before this edit.
+	var deployment appsv1.Deployment
+	if err := convert(objects.Deployment, &deployment); err != nil {
+		return outcome{reason: ReasonApplyFailed, message: err.Error(), err: err}
+	}
+	return outcome{applied: true, deployment: &deployment, reason: ReasonApplied, message: "every object is applied"}
+}
+
+// convert copies an apply configuration holding the API server's answer into the
+// object type: the two share their JSON form.
+func convert(from any, to any) error {
+	data, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, to)
 }
 
 // SetupWithManager registers the reconciler, watching the routers and the objects they

@@ -326,8 +326,18 @@ func TestEditUpdatesNetworkConfigMapAndPodTemplate(t *testing.T) {
 	if err := c.Update(context.Background(), &r); err != nil {
 		t.Fatal(err)
 	}
-	// The Deployment's new generation is not rolled out until the test says so.
-	waitCondition(t, c, ns, "egress", v1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonRollingOut)
+	// The first status written for the edit already says the new generation is not
+	// rolled out (until the test says so), never the previous rollout's RolledOut.
+	eventually(t, 10*time.Second, "the status of the edit", func() error {
+		get(t, c, ns, "egress", &r)
+		if r.Status.ObservedGeneration != r.Generation {
+			return fmt.Errorf("status for generation %d, the spec is at %d", r.Status.ObservedGeneration, r.Generation)
+		}
+		return nil
+	})
+	if p := meta.FindStatusCondition(r.Status.Conditions, v1.ConditionProgressing); p.Status != metav1.ConditionTrue || p.Reason != controller.ReasonRollingOut {
+		t.Errorf("right after the edit: Progressing %s (%s), want True (RollingOut)", p.Status, p.Reason)
+	}
 	after := checkOwnedObjects(t, c, router, name)
 	if conf := networkConfig(t, after.network); !strings.Contains(conf, added) {
 		t.Errorf("the network's config lacks the new line:\n%s", conf)
