@@ -187,6 +187,12 @@ func namedPort(number uint16, protocol corev1.Protocol) port {
 
 func service(name, namespace string, labels, selector map[string]string, ports []port) *coreac.ServiceApplyConfiguration {
 	spec := coreac.ServiceSpec().WithSelector(selector)
+	if len(ports) == 0 {
+		// A redirect router with only a fallback forwards every port, which a
+		// Service's port list cannot say: a headless Service names the pod's address
+		// itself, on any port.
+		spec.WithClusterIP(corev1.ClusterIPNone)
+	}
 	for _, p := range ports {
 		spec.WithPorts(coreac.ServicePort().
 			WithName(p.name).WithPort(p.number).WithProtocol(p.protocol).

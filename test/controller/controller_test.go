@@ -42,6 +42,8 @@ func TestEachModeGetsItsObjectsAndFollowsTheDeployment(t *testing.T) {
 		{"redirect", redirectSpec, config.Redirect, "pause", []string{"tcp-80/80/TCP", "tcp-8080/8080/TCP", "udp-53/53/UDP"}},
 		{"http-proxy", httpProxySpec, config.HTTPProxy, "proxy", []string{"http-proxy/8080/TCP"}},
 		{"dns-proxy", dnsProxySpec, config.DNSProxy, "proxy", []string{"tcp-80/80/TCP", "tcp-8443/8443/TCP"}},
+		// Every port goes to the fallback: a headless Service, without ports.
+		{"redirect, fallback only", v1.EgressRouterSpec{Redirect: &v1.RedirectConfig{FallbackIP: "203.0.113.27"}}, config.Redirect, "pause", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t, c)
@@ -73,6 +75,9 @@ func TestEachModeGetsItsObjectsAndFollowsTheDeployment(t *testing.T) {
 			}
 			if !slices.Equal(ports, tc.ports) {
 				t.Errorf("Service ports %v, want %v", ports, tc.ports)
+			}
+			if headless := objects.service.Spec.ClusterIP == corev1.ClusterIPNone; headless != (len(tc.ports) == 0) {
+				t.Errorf("Service clusterIP %q with ports %v: want headless exactly when there is no port", objects.service.Spec.ClusterIP, tc.ports)
 			}
 			if sa := objects.serviceAccount; sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
 				t.Error("the ServiceAccount mounts a token, but the router never talks to the API server")
