@@ -10,11 +10,11 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/egress-router/egress-router/internal/version.Version=$(VERSION)
 # netgo: the pure-Go resolver everywhere, so glibc's lenient address parsing never applies.
 GOFLAGS_BUILD := -trimpath -tags netgo -ldflags '$(LDFLAGS)'
-BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer
+BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer egress-router-controller
 FUZZTIME ?= 30s
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all build test unit lint fuzz bench bench-plugin bench-dns bench-http demo deps images clean
+.PHONY: all build generate test unit lint fuzz bench bench-plugin bench-dns bench-http bench-controller demo deps images clean
 
 all: build
 
@@ -28,6 +28,8 @@ bin/egress-dns-proxy: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./proxies/egress-dns-proxy
 bin/egress-router-installer: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./deploy/installer
+bin/egress-router-controller: FORCE
+	go build $(GOFLAGS_BUILD) -o $@ ./controllers/egress-router-controller
 # cnitool drives the plugin in the demo, at the version go.mod pins.
 bin/cnitool: FORCE
 	go build -trimpath -o $@ github.com/containernetworking/cni/cnitool
@@ -35,6 +37,15 @@ FORCE:
 
 deps:
 	scripts/install-deps.sh
+
+# The EgressRouter API's generated code and manifests, from the +kubebuilder markers of
+# api/ and internal/controller: deepcopy functions, the CRD and the controller's ClusterRole.
+# controller-gen is pinned by go.mod's tool directive; api/v1's tests fail when the
+# committed files differ from what this generates.
+generate:
+	go tool controller-gen object paths=./api/... \
+	  crd paths=./api/... output:crd:artifacts:config=deploy/kubernetes/controller/crd \
+	  rbac:roleName=egress-router-controller paths=./internal/controller/... output:rbac:artifacts:config=deploy/kubernetes/controller/rbac
 
 # Every test: unit tests, fuzz seed corpora, namespace and end-to-end suites, and the
 # demo (test/demo runs scripts/demo.sh). The namespace suites create network
@@ -85,6 +96,12 @@ bench-http: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-http needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
 	go test -count=1 -run '^$$' -bench '^BenchmarkHTTPProxyVsSquid$$' -benchtime 1x -timeout 10m -v ./test/httpproxy/
+
+# egress-router-controller against a real kube-apiserver (envtest, built once by
+# scripts/envtest-assets.sh): create -> all objects applied (p50, p99), and 200
+# EgressRouters created -> all reconciled, with the controller's peak memory.
+bench-controller: build
+	go test -count=1 -run '^$$' -bench '^BenchmarkController' -benchtime 1x -timeout 20m -v ./test/controller/
 
 # The node installer and proxy images, from scratch with buildah (offline), listed at
 # the end. IMAGE_REPO and IMAGE_TAG name them (default localhost/egress-router, VERSION).

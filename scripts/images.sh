@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the three container images from scratch and the static binaries in $BIN_DIR
+# Builds the container images from scratch and the static binaries in $BIN_DIR
 # (default bin/: run `make build` first), offline with buildah: no base image is
 # pulled. Images are named $IMAGE_REPO/<name>:$IMAGE_TAG and land in buildah's storage,
 # which CONTAINERS_STORAGE_CONF redirects (the podman end-to-end test builds its own
@@ -12,7 +12,7 @@ VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo de
 IMAGE_TAG=${IMAGE_TAG:-$VERSION}
 BIN_DIR=${BIN_DIR:-bin}
 
-for b in egress-router egress-router-installer egress-http-proxy egress-dns-proxy; do
+for b in egress-router egress-router-installer egress-http-proxy egress-dns-proxy egress-router-controller; do
   [ -x "$BIN_DIR/$b" ] || { echo "images: $BIN_DIR/$b is missing; run make build first" >&2; exit 1; }
 done
 
@@ -29,5 +29,6 @@ build() {
 build egress-router-node-installer node-installer.Containerfile
 build egress-http-proxy proxy.Containerfile PROXY=egress-http-proxy
 build egress-dns-proxy proxy.Containerfile PROXY=egress-dns-proxy
+build egress-router-controller controller.Containerfile
 
 buildah images --filter "reference=$IMAGE_REPO/*:$IMAGE_TAG"

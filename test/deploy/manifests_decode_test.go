@@ -6,6 +6,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -32,6 +34,11 @@ type bundle struct {
 	namespaces      []corev1.Namespace
 	serviceAccounts []corev1.ServiceAccount
 	networks        []networkAttachmentDefinition
+	crds            []apiextensionsv1.CustomResourceDefinition
+	clusterRoles    []rbacv1.ClusterRole
+	clusterBindings []rbacv1.ClusterRoleBinding
+	roles           []rbacv1.Role
+	roleBindings    []rbacv1.RoleBinding
 }
 
 // apiVersions is every kind the manifests may hold, with its one accepted apiVersion.
@@ -44,6 +51,11 @@ var apiVersions = map[string]string{
 	"Namespace":                   "v1",
 	"ServiceAccount":              "v1",
 	"NetworkAttachmentDefinition": "k8s.cni.cncf.io/v1",
+	"CustomResourceDefinition":    "apiextensions.k8s.io/v1",
+	"ClusterRole":                 "rbac.authorization.k8s.io/v1",
+	"ClusterRoleBinding":          "rbac.authorization.k8s.io/v1",
+	"Role":                        "rbac.authorization.k8s.io/v1",
+	"RoleBinding":                 "rbac.authorization.k8s.io/v1",
 }
 
 // render builds the kustomization in dir in process, as `kubectl apply -k` would, and
@@ -94,6 +106,16 @@ func (b *bundle) add(kind string, doc []byte) error {
 		return decodeInto(doc, &b.serviceAccounts)
 	case "NetworkAttachmentDefinition":
 		return decodeInto(doc, &b.networks)
+	case "CustomResourceDefinition":
+		return decodeInto(doc, &b.crds)
+	case "ClusterRole":
+		return decodeInto(doc, &b.clusterRoles)
+	case "ClusterRoleBinding":
+		return decodeInto(doc, &b.clusterBindings)
+	case "Role":
+		return decodeInto(doc, &b.roles)
+	case "RoleBinding":
+		return decodeInto(doc, &b.roleBindings)
 	}
 	return fmt.Errorf("kind %s has an apiVersion but no decoder", kind)
 }

@@ -40,6 +40,7 @@ const configKey = "config.json"
 var kustomizations = map[string]config.Mode{
 	"node-installer":           "",
 	"node-installer-openshift": "",
+	"controller":               "",
 	"redirect":                 config.Redirect,
 	"http-proxy":               config.HTTPProxy,
 	"dns-proxy":                config.DNSProxy,
@@ -182,6 +183,12 @@ func checkObjects(t *testing.T, b *bundle) {
 	}
 	for _, n := range b.networks {
 		metas = append(metas, n.ObjectMeta)
+	}
+	for _, r := range b.roles {
+		metas = append(metas, r.ObjectMeta)
+	}
+	for _, r := range b.roleBindings {
+		metas = append(metas, r.ObjectMeta)
 	}
 	for _, m := range metas {
 		isTemplate := m.Name == ""

@@ -121,11 +121,12 @@ func imageBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, pkg := range map[string]string{
-		"egress-router":           topology.RouterPlugin,
-		"egress-router-installer": module + "/deploy/installer",
-		"egress-http-proxy":       module + "/proxies/egress-http-proxy",
-		"egress-dns-proxy":        module + "/proxies/egress-dns-proxy",
-		"pause":                   module + "/test/pause",
+		"egress-router":            topology.RouterPlugin,
+		"egress-router-installer":  module + "/deploy/installer",
+		"egress-http-proxy":        module + "/proxies/egress-http-proxy",
+		"egress-dns-proxy":         module + "/proxies/egress-dns-proxy",
+		"egress-router-controller": module + "/controllers/egress-router-controller",
+		"pause":                    module + "/test/pause",
 	} {
 		built := filepath.Join(topology.Build(t, pkg), path.Base(pkg))
 		if err := os.Link(built, filepath.Join(dir, name)); err != nil {
@@ -135,7 +136,7 @@ func imageBinaries(t *testing.T) string {
 	return dir
 }
 
-// buildImages builds the three images with scripts/images.sh from the binaries in
+// buildImages builds the project's images with scripts/images.sh from the binaries in
 // binDir (imageBinaries), and the pause image, into the private store. Images are
 // named localhost/<repo>/<name>:e2e and removed, by name, when the test ends.
 func (p *podman) buildImages(binDir, repo string) {
@@ -159,7 +160,7 @@ func (p *podman) buildImages(binDir, repo string) {
 		p.t.Fatalf("buildah build pause: %v\n%s", err, out)
 	}
 	p.t.Cleanup(func() {
-		for _, n := range []string{"pause", "egress-router-node-installer", "egress-http-proxy", "egress-dns-proxy"} {
+		for _, n := range []string{"pause", "egress-router-node-installer", "egress-http-proxy", "egress-dns-proxy", "egress-router-controller"} {
 			if out, err := p.command("rmi", "--force", "localhost/"+repo+"/"+n+":e2e").CombinedOutput(); err != nil {
 				p.t.Logf("podman rmi %s: %v\n%s", n, err, out)
 			}

@@ -1,0 +1,81 @@
+// Package controller_test runs egress-router-controller against a real API server
+// (etcd and kube-apiserver started by controller-runtime's envtest, from
+// scripts/envtest-assets.sh) and drives the configurations it renders through the
+// plugin and the proxies in the namespace topology.
+package controller_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/egress-router/egress-router/test/topology"
+)
+
+// The CRDs: the controller's own, as deployed, and Multus' NetworkAttachmentDefinition.
+var (
+	routerCRD = filepath.Join("..", "..", "deploy", "kubernetes", "controller", "crd")
+	multusCRD = filepath.Join("testdata", "multus")
+)
+
+// apiServer is the API server every test shares, with both CRDs installed.
+var apiServer *envtest.Environment
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	defer topology.RemoveBuilds()
+	flag.Parse()
+	if testing.Short() {
+		// `make unit`: no API server (its first build takes minutes), no namespaces.
+		fmt.Println("test/controller needs an API server: not run with -short")
+		return 0
+	}
+	if err := findAssets(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var err error
+	if apiServer, err = startAPIServer(routerCRD, multusCRD); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer apiServer.Stop()
+	return m.Run()
+}
+
+// findAssets points envtest at etcd and kube-apiserver: the script builds them once
+// (cached outside the repository) and prints their directory.
+func findAssets() error {
+	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
+		return nil
+	}
+	cmd := exec.Command(filepath.Join("..", "..", "scripts", "envtest-assets.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("scripts/envtest-assets.sh: %w", err)
+	}
+	return os.Setenv("KUBEBUILDER_ASSETS", strings.TrimSpace(string(out)))
+}
+
+// startAPIServer starts etcd and kube-apiserver with the CRDs of the directories.
+func startAPIServer(crdDirs ...string) (*envtest.Environment, error) {
+	env := &envtest.Environment{CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: true}
+	if _, err := env.Start(); err != nil {
+		return nil, fmt.Errorf("start the API server: %w", err)
+	}
+	return env, nil
+}
+
+// adminConfig is the shared API server's admin configuration.
+func adminConfig() *rest.Config { return rest.CopyConfig(apiServer.Config) }
