@@ -76,10 +76,15 @@ type EgressRouterSpec struct {
 	// +required
 	Addresses []EgressRouterAddress `json:"addresses"`
 
-	// Replicas is the number of router pods. Only 1 is accepted until high
-	// availability lands: one pod holds the reserved addresses.
+	// Replicas is the number of router pods. With 1 (the default) the pod holds the
+	// reserved addresses and is replaced, not overlapped, on every change. With more
+	// (high availability), every pod runs egress-router-agent and a Lease elects the
+	// one that holds the addresses; the others stand by, each on its own node, to take
+	// them over within seconds. At most 5: a standby only waits, so more buys nothing
+	// but Lease watchers and nodes kept busy.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 }
@@ -205,7 +210,9 @@ type DNSProxyConfig struct {
 
 // The condition types of status.conditions.
 const (
-	// ConditionAvailable: the router's pod is available.
+	// ConditionAvailable: a router pod is available. With replicas > 1 that is the
+	// active pod: only the Lease holder is ready, so one ready pod is the whole
+	// router.
 	ConditionAvailable = "Available"
 	// ConditionProgressing: the router's objects are being rolled out.
 	ConditionProgressing = "Progressing"

@@ -29,6 +29,7 @@ func imageFlags(fs *flag.FlagSet) *render.Images {
 	fs.StringVar(&images.HTTPProxy, "http-proxy-image", images.HTTPProxy, "`image` of egress-http-proxy, for HTTPProxy routers")
 	fs.StringVar(&images.DNSProxy, "dns-proxy-image", images.DNSProxy, "`image` of egress-dns-proxy, for DNSProxy routers")
 	fs.StringVar(&images.Pause, "pause-image", images.Pause, "`image` that keeps a Redirect router's pod alive")
+	fs.StringVar(&images.Agent, "agent-image", images.Agent, "`image` of egress-router-agent, in every pod of a router with replicas > 1")
 	return &images
 }
 

@@ -14,9 +14,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -49,6 +52,14 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=k8s.cni.cncf.io,resources=network-attachment-definitions,verbs=get;list;watch;create;patch
+// A highly available router's Role, RoleBinding and PodDisruptionBudget are deleted
+// when it goes back to one replica.
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// The API server lets the controller grant only what it holds itself (RBAC's escalation
+// check), so it holds what the routers' Role grants their agents.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile renders and applies one router's objects and writes its status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -120,16 +131,24 @@ func (r *Reconciler) apply(ctx context.Context, router *v1.EgressRouter) outcome
 	if err != nil {
 		return outcome{reason: ReasonApplyFailed, message: err.Error(), err: err}
 	}
-	steps := []struct {
+	type step struct {
 		kind string
 		obj  runtime.ApplyConfiguration
-	}{
+	}
+	steps := []step{
 		{"ConfigMap", objects.ConfigMap},
 		{"ServiceAccount", objects.ServiceAccount},
-		{"NetworkAttachmentDefinition", client.ApplyConfigurationFromUnstructured(objects.Network)},
-		{"Service", objects.Service},
-		{"Deployment", objects.Deployment},
 	}
+	if objects.Role != nil {
+		steps = append(steps, step{"Role", objects.Role}, step{"RoleBinding", objects.RoleBinding})
+	}
+	steps = append(steps,
+		step{"NetworkAttachmentDefinition", client.ApplyConfigurationFromUnstructured(objects.Network)},
+		step{"Service", objects.Service})
+	if objects.DisruptionBudget != nil {
+		steps = append(steps, step{"PodDisruptionBudget", objects.DisruptionBudget})
+	}
+	steps = append(steps, step{"Deployment", objects.Deployment})
 	for _, s := range steps {
 		err := r.Client.Apply(ctx, s.obj, client.FieldOwner(render.FieldManager), client.ForceOwnership)
 		switch {
@@ -149,6 +168,11 @@ func (r *Reconciler) apply(ctx context.Context, router *v1.EgressRouter) outcome
 			return outcome{reason: ReasonApplyFailed, message: fmt.Sprintf("apply the %s: %v", s.kind, err), err: err}
 		}
 	}
+	if objects.Role == nil {
+		if err := r.deleteHighAvailability(ctx, router); err != nil {
+			return outcome{reason: ReasonApplyFailed, message: err.Error(), err: err}
+		}
+	}
 	// The apply's answer is the Deployment as it now is (its new generation
 	// included), where the cache may still hold the one before this edit.
 	var deployment appsv1.Deployment
@@ -156,6 +180,32 @@ func (r *Reconciler) apply(ctx context.Context, router *v1.EgressRouter) outcome
 		return outcome{reason: ReasonApplyFailed, message: err.Error(), err: err}
 	}
 	return outcome{applied: true, deployment: &deployment, reason: ReasonApplied, message: "every object is applied"}
+}
+
+// deleteHighAvailability deletes what a router rendered while it had more than one
+// replica. Applying a smaller set of objects does not remove the others (server-side
+// apply only forgets fields within an object), so they are deleted here, after the
+// Deployment without the agent is applied: the agents stop using the Role with their
+// pods. Only objects the router controls are deleted, and only that very object (its
+// UID), never one created in the meantime under the same name.
+func (r *Reconciler) deleteHighAvailability(ctx context.Context, router *v1.EgressRouter) error {
+	key := client.ObjectKey{Namespace: router.Namespace, Name: render.Name(router.Name)}
+	for _, obj := range []client.Object{&policyv1.PodDisruptionBudget{}, &rbacv1.RoleBinding{}, &rbacv1.Role{}} {
+		if err := r.Client.Get(ctx, key, obj); apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("read the %T %s: %w", obj, key.Name, err)
+		}
+		if !metav1.IsControlledBy(obj, router) {
+			continue
+		}
+		uid := obj.GetUID()
+		err := r.Client.Delete(ctx, obj, client.Preconditions{UID: &uid})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete the %T %s of a router with one replica: %w", obj, key.Name, err)
+		}
+	}
+	return nil
 }
 
 // convert copies an apply configuration holding the API server's answer into the
@@ -181,7 +231,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&corev1.Service{}).
-		Owns(&appsv1.Deployment{})
+		Owns(&appsv1.Deployment{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Owns(&policyv1.PodDisruptionBudget{})
 	if _, err := mgr.GetRESTMapper().RESTMapping(render.NetworkGVK.GroupKind(), render.NetworkGVK.Version); err == nil {
 		network := &unstructured.Unstructured{}
 		network.SetGroupVersionKind(render.NetworkGVK)
@@ -202,9 +255,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 func CacheByObject() map[client.Object]cache.ByObject {
 	rendered := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{render.ManagedByLabel: render.FieldManager})}
 	return map[client.Object]cache.ByObject{
-		&corev1.ConfigMap{}:      rendered,
-		&corev1.ServiceAccount{}: rendered,
-		&corev1.Service{}:        rendered,
-		&appsv1.Deployment{}:     rendered,
+		&corev1.ConfigMap{}:             rendered,
+		&corev1.ServiceAccount{}:        rendered,
+		&corev1.Service{}:               rendered,
+		&appsv1.Deployment{}:            rendered,
+		&rbacv1.Role{}:                  rendered,
+		&rbacv1.RoleBinding{}:           rendered,
+		&policyv1.PodDisruptionBudget{}: rendered,
 	}
 }

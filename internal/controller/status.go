@@ -54,7 +54,9 @@ func setConditions(r *v1.EgressRouter, o outcome, d *appsv1.Deployment) {
 	}
 }
 
-// deploymentAvailable reads the Deployment controller's verdict.
+// deploymentAvailable reads the Deployment controller's verdict: available with at
+// least one ready pod. With replicas > 1 that one is the active pod, the only one ever
+// ready (the standbys' agents fail their readiness), and it is the whole router.
 func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
 	if d == nil {
 		return false, ""
@@ -70,8 +72,9 @@ func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
 	return false, fmt.Sprintf("Deployment %s has no available pod yet", d.Name)
 }
 
-// rolledOut reports whether the Deployment controller has seen the latest template and
-// its one pod runs it, available.
+// rolledOut reports whether the Deployment controller has seen the latest template,
+// every pod runs it and one of them is available: the active one, where there are
+// standbys, which never become ready.
 func rolledOut(d *appsv1.Deployment) bool {
 	want := int32(1)
 	if d.Spec.Replicas != nil {
@@ -79,5 +82,5 @@ func rolledOut(d *appsv1.Deployment) bool {
 	}
 	s := d.Status
 	ok, _ := deploymentAvailable(d)
-	return ok && s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
+	return ok && s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want
 }

@@ -37,6 +37,13 @@ type document struct {
 	IP            ip             `json:"ip"`
 	HTTPProxy     *proxySettings `json:"httpProxy,omitempty"`
 	DNSProxy      *proxySettings `json:"dnsProxy,omitempty"`
+	HA            *haSettings    `json:"ha,omitempty"`
+}
+
+// haSettings tells the plugin to leave the reserved addresses to egress-router-agent,
+// which adds them only in the pod that holds the router's Lease.
+type haSettings struct {
+	Enabled bool `json:"enabled"`
 }
 
 type interfaceArgs struct {
@@ -81,9 +88,6 @@ var specFields = map[string]string{
 // plugin and the proxies will: the same code, so the same verdict and messages.
 func configuration(r *v1.EgressRouter, name string) ([]byte, *config.Config, error) {
 	var problems []string
-	if n := replicas(r); n != 1 {
-		problems = append(problems, fmt.Sprintf("spec.replicas: %d is not supported: one pod holds the reserved addresses until high availability lands; use 1", n))
-	}
 	specMode := r.Spec.Mode
 	if specMode == "" {
 		specMode = v1.ModeRedirect // the schema's default, for render -f
@@ -118,6 +122,9 @@ func configuration(r *v1.EgressRouter, name string) ([]byte, *config.Config, err
 			doc.IP.Destinations = append(doc.IP.Destinations, line)
 		}
 		doc.IP.FallbackIP = rd.FallbackIP
+	}
+	if HighlyAvailable(r) {
+		doc.HA = &haSettings{Enabled: true}
 	}
 	if p := r.Spec.HTTPProxy; p != nil {
 		doc.HTTPProxy = &proxySettings{Destinations: p.Destinations}
@@ -185,6 +192,10 @@ func specProblems(err error) []string {
 	}
 	return out
 }
+
+// HighlyAvailable reports whether the router runs more than one pod, a Lease electing
+// the one holding the reserved addresses.
+func HighlyAvailable(r *v1.EgressRouter) bool { return replicas(r) > 1 }
 
 func replicas(r *v1.EgressRouter) int32 {
 	if r.Spec.Replicas == nil {

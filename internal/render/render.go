@@ -1,8 +1,9 @@
 // Package render turns an EgressRouter into the objects that make it work: the
 // ConfigMap holding its network configuration, the NetworkAttachmentDefinition with
 // the same bytes, the Deployment of its pod, the Service clients use and the pod's
-// ServiceAccount. The controller applies them; `egress-router-controller render`
-// prints them. Rendering validates the configuration with pkg/config, so a router the
+// ServiceAccount; and with replicas > 1 the Role and RoleBinding its
+// egress-router-agent containers elect the active pod with, and a PodDisruptionBudget.
+// The controller applies them; `egress-router-controller render` prints them. Rendering validates the configuration with pkg/config, so a router the
 // plugin would refuse is never rendered.
 package render
 
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +24,8 @@ import (
 	appsac "k8s.io/client-go/applyconfigurations/apps/v1"
 	coreac "k8s.io/client-go/applyconfigurations/core/v1"
 	metaac "k8s.io/client-go/applyconfigurations/meta/v1"
+	policyac "k8s.io/client-go/applyconfigurations/policy/v1"
+	rbacac "k8s.io/client-go/applyconfigurations/rbac/v1"
 
 	v1 "github.com/egress-router/egress-router/api/v1"
 	"github.com/egress-router/egress-router/internal/config"
@@ -29,13 +33,17 @@ import (
 )
 
 // Objects are the objects of one router, in the order they are applied: what the
-// pod needs exists before the Deployment that creates it.
+// pod needs exists before the Deployment that creates it. Role, RoleBinding and
+// DisruptionBudget are nil unless the router is highly available.
 type Objects struct {
-	ConfigMap      *coreac.ConfigMapApplyConfiguration
-	ServiceAccount *coreac.ServiceAccountApplyConfiguration
-	Network        *unstructured.Unstructured // Multus' NetworkAttachmentDefinition
-	Service        *coreac.ServiceApplyConfiguration
-	Deployment     *appsac.DeploymentApplyConfiguration
+	ConfigMap        *coreac.ConfigMapApplyConfiguration
+	ServiceAccount   *coreac.ServiceAccountApplyConfiguration
+	Role             *rbacac.RoleApplyConfiguration
+	RoleBinding      *rbacac.RoleBindingApplyConfiguration
+	Network          *unstructured.Unstructured // Multus' NetworkAttachmentDefinition
+	Service          *coreac.ServiceApplyConfiguration
+	DisruptionBudget *policyac.PodDisruptionBudgetApplyConfiguration
+	Deployment       *appsac.DeploymentApplyConfiguration
 }
 
 // NetworkGVK is Multus' NetworkAttachmentDefinition. The type is its metadata and
@@ -48,6 +56,7 @@ type Images struct {
 	HTTPProxy string
 	DNSProxy  string
 	Pause     string // redirect mode's container, which only keeps the pod alive
+	Agent     string // egress-router-agent, in every pod of a highly available router
 }
 
 // DefaultImages are the images scripts/images.sh builds for this version, and the
@@ -58,6 +67,7 @@ func DefaultImages() Images {
 		HTTPProxy: repo + "egress-http-proxy:" + version.Version,
 		DNSProxy:  repo + "egress-dns-proxy:" + version.Version,
 		Pause:     "registry.k8s.io/pause:3.10",
+		Agent:     repo + "egress-router-agent:" + version.Version,
 	}
 }
 
@@ -74,6 +84,9 @@ const (
 	NetworksAnnotation = "k8s.v1.cni.cncf.io/networks"
 	// MetricsPort serves the proxies' metrics, /healthz and /readyz.
 	MetricsPort = 9090
+	// AgentMetricsPort serves egress-router-agent's metrics, /healthz and /readyz
+	// (200 only in the pod holding the Lease).
+	AgentMetricsPort = 9091
 	// HTTPProxyPort is where egress-http-proxy listens.
 	HTTPProxyPort = 8080
 	// ManagedByLabel marks every rendered object, with the value FieldManager.
@@ -108,15 +121,26 @@ func Render(r *v1.EgressRouter, images Images) (*Objects, error) {
 			WithData(map[string]string{ConfigKey: string(data)}),
 		ServiceAccount: coreac.ServiceAccount(name, r.Namespace).
 			WithLabels(labels).
-			// The router's containers never talk to the API server.
+			// No token in every container: only a highly available router's agent
+			// talks to the API server, with a token mounted for it alone.
 			WithAutomountServiceAccountToken(false),
 		Network:    network(name, r.Namespace, labels, data),
 		Service:    service(name, r.Namespace, labels, selector, ports),
-		Deployment: deployment(name, r.Namespace, labels, selector, cfg, data, ports, images),
+		Deployment: deployment(name, r.Namespace, labels, selector, cfg, data, ports, images, replicas(r)),
+	}
+	metas := []*metaac.ObjectMetaApplyConfiguration{o.ConfigMap.ObjectMetaApplyConfiguration, o.ServiceAccount.ObjectMetaApplyConfiguration, o.Service.ObjectMetaApplyConfiguration, o.Deployment.ObjectMetaApplyConfiguration}
+	if HighlyAvailable(r) {
+		if r.Namespace == "" {
+			// A RoleBinding names its ServiceAccount subject with the namespace.
+			return nil, &InvalidError{Problems: []string{"metadata.namespace: a router with spec.replicas > 1 binds its pods' ServiceAccount to a Role by namespace; give the router one"}}
+		}
+		o.Role, o.RoleBinding = leaseRBAC(name, r.Namespace, labels)
+		o.DisruptionBudget = disruptionBudget(name, r.Namespace, labels, selector)
+		metas = append(metas, o.Role.ObjectMetaApplyConfiguration, o.RoleBinding.ObjectMetaApplyConfiguration, o.DisruptionBudget.ObjectMetaApplyConfiguration)
 	}
 	if r.Namespace == "" {
 		// Offline (render -f) without a namespace: the one kubectl applies to.
-		for _, m := range []*metaac.ObjectMetaApplyConfiguration{o.ConfigMap.ObjectMetaApplyConfiguration, o.ServiceAccount.ObjectMetaApplyConfiguration, o.Service.ObjectMetaApplyConfiguration, o.Deployment.ObjectMetaApplyConfiguration} {
+		for _, m := range metas {
 			m.Namespace = nil
 		}
 	}
@@ -125,10 +149,9 @@ func Render(r *v1.EgressRouter, images Images) (*Objects, error) {
 			WithAPIVersion(v1.GroupVersion.String()).WithKind("EgressRouter").
 			WithName(r.Name).WithUID(r.UID).
 			WithController(true).WithBlockOwnerDeletion(true)
-		o.ConfigMap.WithOwnerReferences(owner)
-		o.ServiceAccount.WithOwnerReferences(owner)
-		o.Service.WithOwnerReferences(owner)
-		o.Deployment.WithOwnerReferences(owner)
+		for _, m := range metas {
+			m.WithOwnerReferences(owner)
+		}
 		o.Network.SetOwnerReferences(ownerReferences(owner))
 	}
 	return o, nil
@@ -201,15 +224,31 @@ func service(name, namespace string, labels, selector map[string]string, ports [
 	return coreac.Service(name, namespace).WithLabels(labels).WithSpec(spec)
 }
 
-func deployment(name, namespace string, labels, selector map[string]string, cfg *config.Config, data []byte, ports []port, images Images) *appsac.DeploymentApplyConfiguration {
+func deployment(name, namespace string, labels, selector map[string]string, cfg *config.Config, data []byte, ports []port, images Images, replicas int32) *appsac.DeploymentApplyConfiguration {
 	sum := sha256.Sum256(data)
 	pod := coreac.PodSpec().
 		WithServiceAccountName(name).
+		// Only the agent talks to the API server, and it gets its token through its
+		// own volume (agentContainer): the proxy never sees one.
 		WithAutomountServiceAccountToken(false).
 		WithSecurityContext(podSecurity(cfg, ports)).
 		WithContainers(container(cfg, ports, images)).
 		WithVolumes(coreac.Volume().WithName("config").
 			WithConfigMap(coreac.ConfigMapVolumeSource().WithName(name)))
+	// One pod only, and never two at once: the reserved addresses may live on one
+	// interface only, so the old pod is gone before the new one starts.
+	strategy := appsac.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType)
+	if replicas > 1 {
+		pod.WithContainers(agentContainer(name, images)).
+			WithVolumes(apiAccessVolume()).
+			// Each pod on its own node: a standby on the active pod's node would
+			// fail with it.
+			WithAffinity(coreac.Affinity().WithPodAntiAffinity(coreac.PodAntiAffinity().
+				WithRequiredDuringSchedulingIgnoredDuringExecution(coreac.PodAffinityTerm().
+					WithTopologyKey(corev1.LabelHostname).
+					WithLabelSelector(metaac.LabelSelector().WithMatchLabels(selector)))))
+		strategy = rollingUpdate()
+	}
 	template := coreac.PodTemplateSpec().
 		WithLabels(labels).
 		WithAnnotations(map[string]string{
@@ -220,10 +259,8 @@ func deployment(name, namespace string, labels, selector map[string]string, cfg 
 	return appsac.Deployment(name, namespace).
 		WithLabels(labels).
 		WithSpec(appsac.DeploymentSpec().
-			// One pod only, and never two at once: the reserved addresses may live on
-			// one interface only.
-			WithReplicas(1).
-			WithStrategy(appsac.DeploymentStrategy().WithType("Recreate")).
+			WithReplicas(replicas).
+			WithStrategy(strategy).
 			WithSelector(metaac.LabelSelector().WithMatchLabels(selector)).
 			WithTemplate(template))
 }

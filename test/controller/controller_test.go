@@ -235,6 +235,7 @@ func TestSchemaRefusesWhatItCanCheck(t *testing.T) {
 			s.Redirect.RedirectRules = append(s.Redirect.RedirectRules, v1.L4RedirectRule{DestinationIP: "203.0.113.9", Port: 80, Protocol: "TCP"})
 		}, "Duplicate value"},
 		{"no replicas", func(s *v1.EgressRouterSpec) { s.Replicas = ptr(int32(0)) }, "should be greater than or equal to 1"},
+		{"more replicas than standbys are worth", func(s *v1.EgressRouterSpec) { s.Replicas = ptr(int32(6)) }, "should be less than or equal to 5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := redirectSpec.DeepCopy()
@@ -248,8 +249,7 @@ func TestSchemaRefusesWhatItCanCheck(t *testing.T) {
 	}
 }
 
-// A spec the schema accepts but the configuration package refuses, or one asking for
-// more than one pod, gives Degraded with the plugin's message naming the spec's field;
+// A spec the schema accepts but the configuration package refuses gives Degraded with the plugin's message naming the spec's field;
 // nothing is applied, so the router that ran keeps running as it was.
 func TestInvalidSpecIsDegradedAndKeepsWhatRuns(t *testing.T) {
 	c := newClient(t, adminConfig())
@@ -275,7 +275,6 @@ func TestInvalidSpecIsDegradedAndKeepsWhatRuns(t *testing.T) {
 		{"two gateways of one family", func(s *v1.EgressRouterSpec) {
 			s.Addresses = append(s.Addresses, v1.EgressRouterAddress{IP: "192.0.2.98/24", Gateway: "192.0.2.2"})
 		}, "spec.addresses[].gateway: 192.0.2.2: only one IPv4 gateway is allowed"},
-		{"two replicas", func(s *v1.EgressRouterSpec) { s.Replicas = ptr(int32(2)) }, "spec.replicas: 2 is not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r v1.EgressRouter
