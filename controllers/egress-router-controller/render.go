@@ -78,8 +78,8 @@ func renderAll(in io.Reader, name string, images render.Images) ([]byte, error) 
 		if err != nil {
 			return nil, fmt.Errorf("%s: EgressRouter %s: %w", name, router.Name, err)
 		}
-		for _, o := range []any{objects.ConfigMap, objects.ServiceAccount, objects.Network.Object, objects.Service, objects.Deployment} {
-			y, err := yaml.Marshal(o)
+		for _, o := range objects.InOrder() {
+			y, err := yaml.Marshal(o.Object)
 			if err != nil {
 				return nil, err
 			}

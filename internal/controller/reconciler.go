@@ -131,29 +131,18 @@ func (r *Reconciler) apply(ctx context.Context, router *v1.EgressRouter) outcome
 	if err != nil {
 		return outcome{reason: ReasonApplyFailed, message: err.Error(), err: err}
 	}
-	type step struct {
-		kind string
-		obj  runtime.ApplyConfiguration
-	}
-	steps := []step{
-		{"ConfigMap", objects.ConfigMap},
-		{"ServiceAccount", objects.ServiceAccount},
-	}
-	if objects.Role != nil {
-		steps = append(steps, step{"Role", objects.Role}, step{"RoleBinding", objects.RoleBinding})
-	}
-	steps = append(steps,
-		step{"NetworkAttachmentDefinition", client.ApplyConfigurationFromUnstructured(objects.Network)},
-		step{"Service", objects.Service})
-	if objects.DisruptionBudget != nil {
-		steps = append(steps, step{"PodDisruptionBudget", objects.DisruptionBudget})
-	}
-	steps = append(steps, step{"Deployment", objects.Deployment})
-	for _, s := range steps {
-		err := r.Client.Apply(ctx, s.obj, client.FieldOwner(render.FieldManager), client.ForceOwnership)
+	for _, s := range objects.InOrder() {
+		var obj runtime.ApplyConfiguration
+		switch o := s.Object.(type) {
+		case *unstructured.Unstructured: // the NetworkAttachmentDefinition
+			obj = client.ApplyConfigurationFromUnstructured(o)
+		case runtime.ApplyConfiguration:
+			obj = o
+		}
+		err := r.Client.Apply(ctx, obj, client.FieldOwner(render.FieldManager), client.ForceOwnership)
 		switch {
 		case err == nil:
-		case s.kind == "NetworkAttachmentDefinition" && meta.IsNoMatchError(err):
+		case s.Kind == "NetworkAttachmentDefinition" && meta.IsNoMatchError(err):
 			// Without the network the pod would start without net1: stop before
 			// the Deployment, and look again later for Multus.
 			retry := r.MultusRetry
@@ -165,7 +154,7 @@ func (r *Reconciler) apply(ctx context.Context, router *v1.EgressRouter) outcome
 				"the API server does not serve %s (%s): install Multus, whose CRD defines it; the Deployment is not created until then",
 				render.NetworkGVK.Kind, render.NetworkGVK.GroupVersion())}
 		default:
-			return outcome{reason: ReasonApplyFailed, message: fmt.Sprintf("apply the %s: %v", s.kind, err), err: err}
+			return outcome{reason: ReasonApplyFailed, message: fmt.Sprintf("apply the %s: %v", s.Kind, err), err: err}
 		}
 	}
 	if objects.Role == nil {

@@ -25,7 +25,7 @@ const apiAccessDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 func agentContainer(name string, images Images) *coreac.ContainerApplyConfiguration {
 	fromPod := func(env, field string) *coreac.EnvVarApplyConfiguration {
 		return coreac.EnvVar().WithName(env).WithValueFrom(coreac.EnvVarSource().
-			WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath(field)))
+			WithFieldRef(coreac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath(field)))
 	}
 	probe := func(path string) *coreac.ProbeApplyConfiguration {
 		return coreac.Probe().WithHTTPGet(coreac.HTTPGetAction().WithPath(path).WithPort(intstr.FromString("agent-metrics")))
@@ -75,7 +75,7 @@ func apiAccessVolume() *coreac.VolumeApplyConfiguration {
 			WithItems(coreac.KeyToPath().WithKey("ca.crt").WithPath("ca.crt"))),
 		coreac.VolumeProjection().WithDownwardAPI(coreac.DownwardAPIProjection().
 			WithItems(coreac.DownwardAPIVolumeFile().WithPath("namespace").
-				WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath("metadata.namespace")))),
+				WithFieldRef(coreac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("metadata.namespace")))),
 	))
 }
 

@@ -46,6 +46,26 @@ type Objects struct {
 	Deployment       *appsac.DeploymentApplyConfiguration
 }
 
+// Object is one rendered object: an apply configuration, or the
+// NetworkAttachmentDefinition's *unstructured.Unstructured.
+type Object struct {
+	Kind   string
+	Object any
+}
+
+// InOrder lists the objects that are rendered, in the order they are applied.
+func (o *Objects) InOrder() []Object {
+	list := []Object{{"ConfigMap", o.ConfigMap}, {"ServiceAccount", o.ServiceAccount}}
+	if o.Role != nil {
+		list = append(list, Object{"Role", o.Role}, Object{"RoleBinding", o.RoleBinding})
+	}
+	list = append(list, Object{"NetworkAttachmentDefinition", o.Network}, Object{"Service", o.Service})
+	if o.DisruptionBudget != nil {
+		list = append(list, Object{"PodDisruptionBudget", o.DisruptionBudget})
+	}
+	return append(list, Object{"Deployment", o.Deployment})
+}
+
 // NetworkGVK is Multus' NetworkAttachmentDefinition. The type is its metadata and
 // spec.config alone, so it is rendered unstructured rather than through Multus'
 // client module, which would bring a second generated clientset along.

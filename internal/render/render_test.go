@@ -53,6 +53,11 @@ func TestInvalidSpecNamesTheSpecField(t *testing.T) {
 			s.DNSProxy = &v1.DNSProxyConfig{Destinations: []string{"80"}}
 			return s
 		}, `spec.dnsProxy.destinations: line 1 "80"`},
+		{"replicas > 1 offline without a namespace for the RoleBinding", func(s v1.EgressRouterSpec) v1.EgressRouterSpec {
+			s.Replicas = ptr(int32(2))
+			s.Redirect = &v1.RedirectConfig{FallbackIP: "203.0.113.9"}
+			return s
+		}, "metadata.namespace: a router with spec.replicas > 1 binds its pods' ServiceAccount"},
 		{"reserved address the plugin refuses", func(s v1.EgressRouterSpec) v1.EgressRouterSpec {
 			s.Addresses[0].IP = "127.0.0.1"
 			s.Redirect = &v1.RedirectConfig{FallbackIP: "203.0.113.9"}
@@ -68,3 +73,5 @@ func TestInvalidSpecNamesTheSpecField(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -22,6 +22,7 @@ import (
 
 	v1 "github.com/egress-router/egress-router/api/v1"
 	"github.com/egress-router/egress-router/internal/controller"
+	"github.com/egress-router/egress-router/internal/render"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -30,8 +31,9 @@ const controllerPkg = "github.com/egress-router/egress-router/controllers/egress
 
 // The built binary, with a kubeconfig for its ServiceAccount and nothing but the RBAC
 // of deploy/kubernetes/controller: it takes its Lease, serves health and metrics,
-// reconciles a router, and on SIGTERM exits at once, releasing the Lease for the next
-// replica.
+// reconciles a highly available router (creating its Role passes RBAC's escalation
+// check: the controller holds what the Role grants), and on SIGTERM exits at once,
+// releasing the Lease for the next replica.
 func TestControllerBinaryWithTheManifestsRBAC(t *testing.T) {
 	c := newClient(t, adminConfig())
 	ns := newNamespace(t, c)
@@ -75,10 +77,13 @@ func TestControllerBinaryWithTheManifestsRBAC(t *testing.T) {
 		return nil
 	})
 
-	if err := c.Create(context.Background(), routerOf(ns, "egress", *httpProxySpec.DeepCopy())); err != nil {
+	spec := *httpProxySpec.DeepCopy()
+	spec.Replicas = ptr(int32(2))
+	if err := c.Create(context.Background(), routerOf(ns, "egress", spec)); err != nil {
 		t.Fatal(err)
 	}
 	waitCondition(t, c, ns, "egress", v1.ConditionProgressing, metav1.ConditionTrue, controller.ReasonRollingOut)
+	checkLeaseRBACAndBudget(t, c, ns, render.Name("egress"))
 	body, err := httpGet(metrics + "/metrics")
 	if err != nil || !strings.Contains(body, `controller_runtime_reconcile_total{controller="egressrouter",result="success"}`) {
 		t.Errorf("metrics: %v; want the reconcile counter of the egressrouter controller", err)

@@ -179,12 +179,14 @@ func waitCondition(t testing.TB, c client.Client, namespace, name, condition str
 }
 
 // markAvailable does what kubelet and the Deployment controller would once the
-// router's pod runs: it reports the Deployment's current template rolled out and
-// available, through the status subresource.
+// router's pods run: it reports the Deployment's current template rolled out with one
+// pod available (of several, only the active one is ever ready), through the status
+// subresource.
 func markAvailable(t testing.TB, c client.Client, d *appsv1.Deployment) {
 	t.Helper()
+	n := *d.Spec.Replicas
 	d.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: 1, AvailableReplicas: 1, UnavailableReplicas: n - 1,
 		Conditions: []appsv1.DeploymentCondition{{
 			Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
 			Message: "Deployment has minimum availability.", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now(),

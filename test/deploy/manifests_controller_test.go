@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -10,7 +11,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	coreac "k8s.io/client-go/applyconfigurations/core/v1"
+	"sigs.k8s.io/yaml"
 
+	v1 "github.com/egress-router/egress-router/api/v1"
+	egressrender "github.com/egress-router/egress-router/internal/render"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -47,6 +52,11 @@ func TestControllerManifests(t *testing.T) {
 		t.Error("the controller needs a readiness and a liveness probe (checkPodSpec checks their ports)")
 	}
 
+	// The agent's image is pushed beside the proxies'.
+	if got, want := flagValue(t, ctr.Args, "agent-image"), strings.Replace(flagValue(t, ctr.Args, "http-proxy-image"), "egress-http-proxy", "egress-router-agent", 1); got != want {
+		t.Errorf("-agent-image=%s, want %s beside the proxies", got, want)
+	}
+
 	// The proxies' images are those the per-mode kustomizations deploy.
 	for mode, flag := range map[string]string{"http-proxy": "http-proxy-image", "dns-proxy": "dns-proxy-image"} {
 		want := render(t, filepath.Join(manifestsDir, mode)).deployments[0].Spec.Template.Spec.Containers[0].Image
@@ -78,5 +88,46 @@ func TestControllerManifests(t *testing.T) {
 	bin := filepath.Join(topology.Build(t, module+"/controllers/egress-router-controller"), "egress-router-controller")
 	if out, err := exec.Command(bin, append(slices.Clone(ctr.Args), "-version")...).CombinedOutput(); err != nil {
 		t.Errorf("egress-router-controller %s -version: %v\n%s", strings.Join(ctr.Args, " "), err, out)
+	}
+}
+
+// Every EgressRouter example beside the controller's kustomization decodes strictly
+// and renders; the highly available one renders its agent, Lease RBAC and budget.
+func TestControllerExampleManifests(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(manifestsDir, "controller", "examples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example under controller/examples (%v)", err)
+	}
+	highlyAvailable := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var router v1.EgressRouter
+		if err := yaml.UnmarshalStrict(data, &router); err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if router.APIVersion != v1.GroupVersion.String() || router.Kind != "EgressRouter" {
+			t.Errorf("%s: %s %s, want an EgressRouter of %s", file, router.APIVersion, router.Kind, v1.GroupVersion)
+		}
+		objects, err := egressrender.Render(&router, egressrender.DefaultImages())
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if !egressrender.HighlyAvailable(&router) {
+			continue
+		}
+		highlyAvailable++
+		containers := objects.Deployment.Spec.Template.Spec.Containers
+		if objects.Role == nil || objects.RoleBinding == nil || objects.DisruptionBudget == nil ||
+			!slices.ContainsFunc(containers, func(c coreac.ContainerApplyConfiguration) bool { return *c.Name == "agent" }) {
+			t.Errorf("%s: replicas %d renders no agent, Lease RBAC or budget", file, *router.Spec.Replicas)
+		}
+	}
+	if highlyAvailable == 0 {
+		t.Error("no example of a highly available router (spec.replicas > 1)")
 	}
 }
