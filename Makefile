@@ -10,7 +10,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/egress-router/egress-router/internal/version.Version=$(VERSION)
 # netgo: the pure-Go resolver everywhere, so glibc's lenient address parsing never applies.
 GOFLAGS_BUILD := -trimpath -tags netgo -ldflags '$(LDFLAGS)'
-BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer egress-router-controller
+BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer egress-router-controller egress-router-agent
 FUZZTIME ?= 30s
 TEST_TIMEOUT ?= 60m
 
@@ -30,6 +30,8 @@ bin/egress-router-installer: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./deploy/installer
 bin/egress-router-controller: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./controllers/egress-router-controller
+bin/egress-router-agent: FORCE
+	go build $(GOFLAGS_BUILD) -o $@ ./agents/egress-router-agent
 # cnitool drives the plugin in the demo, at the version go.mod pins.
 bin/cnitool: FORCE
 	go build -trimpath -o $@ github.com/containernetworking/cni/cnitool

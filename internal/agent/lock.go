@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+)
+
+// errFenced refuses a renewal after the watchdog dropped the addresses: the elector
+// then stops leading, and this pod competes again from a clean start.
+var errFenced = errors.New("fenced: the reserved addresses were given up, this term is over")
+
+// fencingLock is the Lease lock with two duties added for the fencing argument (see
+// Timers): it remembers when the last successful write of this holder's record was
+// sent, the instant every other replica's lease expiry is measured from at the
+// earliest; and it runs fence before a write that gives the lease up (client-go's
+// ReleaseOnCancel), so the lease is never released while this pod holds the address.
+type fencingLock struct {
+	resourcelock.Interface
+	fence func()
+
+	mu         sync.Mutex
+	lastRenew  time.Time // send time of the last successful acquire or renew; monotonic
+	renewed    chan struct{}
+	fencedTerm bool
+}
+
+func newFencingLock(inner resourcelock.Interface, fence func()) *fencingLock {
+	return &fencingLock{Interface: inner, fence: fence, renewed: make(chan struct{}, 1)}
+}
+
+func (l *fencingLock) Create(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	return l.write(ctx, r, l.Interface.Create)
+}
+
+func (l *fencingLock) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
+	return l.write(ctx, r, l.Interface.Update)
+}
+
+func (l *fencingLock) write(ctx context.Context, r resourcelock.LeaderElectionRecord, do func(context.Context, resourcelock.LeaderElectionRecord) error) error {
+	if r.HolderIdentity != l.Identity() {
+		l.fence() // a release: the addresses go first
+		return do(ctx, r)
+	}
+	l.mu.Lock()
+	fenced := l.fencedTerm
+	l.mu.Unlock()
+	if fenced {
+		return errFenced
+	}
+	sent := time.Now()
+	if err := do(ctx, r); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fencedTerm {
+		// The watchdog fired while this write was in flight: the term is over even
+		// though the server took the write.
+		return errFenced
+	}
+	l.lastRenew = sent
+	select {
+	case l.renewed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// deadlinePassed marks the term fenced if no renewal was sent within after of the
+// last one, and reports whether it did; renewed tells the watchdog when to look again.
+func (l *fencingLock) deadlinePassed(after time.Duration) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	deadline := l.lastRenew.Add(after)
+	if time.Now().Before(deadline) {
+		return deadline, false
+	}
+	l.fencedTerm = true
+	return deadline, true
+}
