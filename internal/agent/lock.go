@@ -17,7 +17,8 @@ var errFenced = errors.New("fenced: the reserved addresses were given up, this t
 // Timers): it remembers when the last successful write of this holder's record was
 // sent, the instant every other replica's lease expiry is measured from at the
 // earliest; and it runs fence before a write that gives the lease up (client-go's
-// ReleaseOnCancel), so the lease is never released while this pod holds the address.
+// ReleaseOnCancel), so the lease is never released while this pod holds the address,
+// and releases only a lease this pod still holds.
 type fencingLock struct {
 	resourcelock.Interface
 	fence func()
@@ -42,7 +43,19 @@ func (l *fencingLock) Update(ctx context.Context, r resourcelock.LeaderElectionR
 
 func (l *fencingLock) write(ctx context.Context, r resourcelock.LeaderElectionRecord, do func(context.Context, resourcelock.LeaderElectionRecord) error) error {
 	if r.HolderIdentity != l.Identity() {
-		l.fence() // a release: the addresses go first
+		// A release (ReleaseOnCancel). The addresses go first. Then the record is read
+		// again: client-go's tryRelease decides that this pod still leads from the last
+		// record it observed, not from the one it has just read, so a leader that was
+		// fenced (or frozen) while another took over would overwrite the new holder's
+		// lease with an empty one and let a third candidate in beside it.
+		l.fence()
+		current, _, err := l.Interface.Get(ctx)
+		if err != nil {
+			return err
+		}
+		if current.HolderIdentity != l.Identity() {
+			return nil // not ours to release
+		}
 		return do(ctx, r)
 	}
 	l.mu.Lock()
