@@ -48,7 +48,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	timers := agent.DefaultTimers
 	fs.DurationVar(&timers.LeaseDuration, "lease-duration", timers.LeaseDuration, "how long a standby waits after the last renewal it saw (whole seconds)")
 	fs.DurationVar(&timers.RenewDeadline, "renew-deadline", timers.RenewDeadline, "how long the leader tries to renew before it gives the addresses up")
-	fs.DurationVar(&timers.RetryPeriod, "retry-period", timers.RetryPeriod, "how often the leader renews and standbys poll")
+	fs.DurationVar(&timers.RetryPeriod, "retry-period", timers.RetryPeriod, "how often standbys poll the Lease (reads) and the leader considers renewing")
+	fs.DurationVar(&timers.RenewInterval, "renew-interval", timers.RenewInterval, "the least time between two renewals the leader writes")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

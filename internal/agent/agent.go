@@ -121,7 +121,7 @@ func (a *Agent) term(ctx context.Context) error {
 		Client:     a.o.Client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: a.o.Identity},
 	}
-	lock := newFencingLock(lease, func() { a.stepDown("releasing the lease") })
+	lock := newFencingLock(lease, func() { a.stepDown("releasing the lease") }, a.o.Timers.RenewInterval)
 	t := a.o.Timers
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,

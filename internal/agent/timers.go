@@ -39,21 +39,31 @@ import (
 // passed (timers run on the monotonic clock, which keeps counting while a process is
 // stopped).
 //
-// Failover and API load: a crashed leader's addresses move after about LeaseDuration
-// plus up to 2.2 RetryPeriods (a standby polls every RetryPeriod, jittered by up to
-// 1.2 of it); a released Lease is taken at the next poll. The leader writes the Lease
-// once per RetryPeriod (plus the request time); standbys only read it. Halving
-// RetryPeriod halves the polling delay and doubles the writes; LeaseDuration must stay
-// a whole number of seconds (the Lease stores whole seconds) and above RenewDeadline by
-// the margin.
+// Failover and API load. client-go uses one RetryPeriod for a standby's polls (reads)
+// and the leader's renewals (writes); the agent separates them: the elector runs at
+// RetryPeriod, and fencingLock lets a renewal reach the API server only once
+// RenewInterval has passed since the last one it sent (a skipped renewal changes
+// nothing the argument above relies on: S is the last renewal actually sent). A
+// crashed leader's addresses move after about LeaseDuration, less the time since its
+// last renewal, plus up to two polls (a standby notices the last renewal, then the
+// expiry, each at a poll; client-go jitters a poll by up to 1.2 RetryPeriods); a
+// released Lease is taken at the next poll. The leader writes once per RenewInterval
+// plus a RetryPeriod at most; standbys only read. A shorter RetryPeriod buys faster
+// takeovers with reads, a shorter RenewInterval nothing but writes; LeaseDuration is
+// what a crash costs, and must stay a whole number of seconds (the Lease stores whole
+// seconds) and above RenewDeadline by the margin.
 type Timers struct {
 	LeaseDuration time.Duration
 	RenewDeadline time.Duration
 	RetryPeriod   time.Duration
+	// RenewInterval is the least time between two renewals sent (see above).
+	RenewInterval time.Duration
 }
 
-// DefaultTimers: crash failover ~2.5 s, graceful ~0.5 s, under 2 Lease writes a second.
-var DefaultTimers = Timers{LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 500 * time.Millisecond}
+// DefaultTimers: crash failover ~2.2 s, graceful ~0.3 s, under 2 Lease writes a second
+// (measured: README, "High availability").
+var DefaultTimers = Timers{LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond,
+	RetryPeriod: 200 * time.Millisecond, RenewInterval: 500 * time.Millisecond}
 
 // fencingMargin is the least LeaseDuration - RenewDeadline accepted (see Timers).
 const fencingMargin = 250 * time.Millisecond
@@ -67,6 +77,9 @@ func (t Timers) Validate() error {
 		return fmt.Errorf("retry period %s: want more than 0", t.RetryPeriod)
 	case t.RenewDeadline <= time.Duration(leaderelection.JitterFactor*float64(t.RetryPeriod)):
 		return fmt.Errorf("renew deadline %s: want more than %.1f × the retry period %s", t.RenewDeadline, leaderelection.JitterFactor, t.RetryPeriod)
+	case t.RenewInterval < 0 || t.RenewInterval+t.RetryPeriod >= t.RenewDeadline:
+		return fmt.Errorf("renew interval %s: want at least 0 and, with the retry period %s, less than the renew deadline %s (a renewal must be sent before the deadline)",
+			t.RenewInterval, t.RetryPeriod, t.RenewDeadline)
 	case t.LeaseDuration-t.RenewDeadline < fencingMargin:
 		return fmt.Errorf("renew deadline %s: want at least %s less than the lease duration %s, or a leader that cannot renew may still hold the address when another takes over",
 			t.RenewDeadline, fencingMargin, t.LeaseDuration)

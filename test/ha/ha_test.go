@@ -21,7 +21,7 @@ type fault struct {
 var (
 	// The pod is deleted gracefully: its agent gets SIGTERM, gives the address up and
 	// releases the Lease.
-	graceful = fault{"graceful SIGTERM",
+	graceful = fault{"graceful",
 		func(r *router, active int) {
 			a := r.pods[active].agent
 			a.signal(r.t, syscall.SIGTERM)
@@ -33,7 +33,7 @@ var (
 	// The pod vanishes: its agent is SIGKILLed and its network goes (the node's
 	// runtime deletes the namespace; here net1 is deleted, which takes the address
 	// with it, and the runtime's DEL and a new pod's ADD bring the replica back).
-	crash = fault{"SIGKILL, network gone",
+	crash = fault{"crash",
 		func(r *router, active int) {
 			a := r.pods[active].agent
 			a.signal(r.t, syscall.SIGKILL)

@@ -55,7 +55,7 @@ type routerPod struct {
 // router is an HA router of two replicas on two nodes, with its Lease in a namespace
 // of its own on the shared API server.
 type router struct {
-	t          *testing.T
+	t          testing.TB
 	tp         *topology.Topology
 	pods       [2]*routerPod
 	res        link.Reservation
@@ -68,7 +68,7 @@ type router struct {
 	sampler    *holderSampler
 }
 
-func newRouter(t *testing.T) *router {
+func newRouter(t testing.TB) *router {
 	t.Helper()
 	tp := topology.New(t)
 	topology.ServeSource(t, tp.Dest, "tcp", 80)
@@ -267,7 +267,7 @@ type holderSampler struct {
 	done  chan struct{}
 }
 
-func startSampler(t *testing.T, r *router) *holderSampler {
+func startSampler(t testing.TB, r *router) *holderSampler {
 	s := &holderSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
@@ -310,7 +310,7 @@ type agentProcess struct {
 	stopped bool // SIGSTOPped
 }
 
-func startAgent(t *testing.T, netns ns.NetNS, name, bin string, args ...string) *agentProcess {
+func startAgent(t testing.TB, netns ns.NetNS, name, bin string, args ...string) *agentProcess {
 	t.Helper()
 	a := &agentProcess{name: name, logs: &capture.Buffer{}, exited: make(chan struct{})}
 	a.cmd = exec.Command("nsenter", append([]string{"--net=" + netns.Path(), "--", bin}, args...)...)
@@ -330,7 +330,7 @@ func startAgent(t *testing.T, netns ns.NetNS, name, bin string, args ...string) 
 	return a
 }
 
-func (a *agentProcess) signal(t *testing.T, s syscall.Signal) {
+func (a *agentProcess) signal(t testing.TB, s syscall.Signal) {
 	t.Helper()
 	if err := a.cmd.Process.Signal(s); err != nil {
 		t.Fatalf("signal %s to %s: %v", s, a.name, err)
@@ -348,7 +348,7 @@ func (a *agentProcess) exitedOrStopped() bool {
 }
 
 // waitExit fails the test unless the agent exits within d.
-func (a *agentProcess) waitExit(t *testing.T, d time.Duration) {
+func (a *agentProcess) waitExit(t testing.TB, d time.Duration) {
 	t.Helper()
 	select {
 	case <-a.exited:
@@ -367,7 +367,7 @@ type apiForwarder struct {
 	conns map[net.Conn]bool
 }
 
-func forwardAPI(t *testing.T, podNS ns.NetNS) *apiForwarder {
+func forwardAPI(t testing.TB, podNS ns.NetNS) *apiForwarder {
 	t.Helper()
 	target, err := url.Parse(apiServer.Config.Host)
 	if err != nil {
