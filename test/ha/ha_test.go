@@ -116,6 +116,9 @@ func TestFrozenLeaderNeverSharesTheAddress(t *testing.T) {
 	if r.holds(standby) {
 		t.Fatal("the standby holds the address while the frozen leader does")
 	}
+	if holder := r.leaseHolder(); holder != r.pods[standby].name {
+		t.Fatalf("the Lease is held by %q, want the standby %s (the test would not show that it waits)", holder, r.pods[standby].name)
+	}
 	thawed := time.Now()
 	r.pods[old].agent.signal(t, syscall.SIGCONT)
 	next, at := r.waitActive(5*time.Second, old)

@@ -428,6 +428,18 @@ func (f *apiForwarder) Restore() {
 	f.mu.Unlock()
 }
 
+// leaseHolder is the router's Lease's holder, as the API server has it.
+func (r *router) leaseHolder() string {
+	l, err := r.client.CoordinationV1().Leases(r.namespace).Get(context.Background(), r.lease, metav1.GetOptions{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
+
 var errNoEvent = errors.New("no event")
 
 // eventFor finds an event with reason about pod i.
