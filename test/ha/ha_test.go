@@ -3,6 +3,7 @@ package ha_test
 import (
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,6 +84,16 @@ func TestFailover(t *testing.T) {
 			t.Logf("%s: fault → first connection through the new leader: %v", f.name, took)
 			if err := r.eventFor(first, "BecameActive"); err != nil {
 				t.Error(err)
+			}
+			next, _ := r.waitActive(10*time.Second, first)
+			_, metrics, err := r.get(next, "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"egress_router_agent_active 1", `egress_router_agent_transitions_total{to="active"} 1`, "egress_router_agent_last_takeover_seconds 0."} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("the new leader's /metrics lacks %q", want)
+				}
 			}
 			if f.name == graceful.name {
 				if err := r.eventFor(first, "SteppedDown"); err != nil {

@@ -19,9 +19,11 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/egress-router/egress-router/internal/config"
 	"github.com/egress-router/egress-router/internal/link"
@@ -89,7 +91,7 @@ func newRouter(t testing.TB) *router {
 		t.Fatal(err)
 	}
 	r.namespace = nsObj.Name
-	r.kubeconfig = r.writeKubeconfig()
+	r.kubeconfig = r.writeKubeconfig(r.agentAccount())
 	cni := tp.CNI(t, plugins)
 	nodes := [2]ns.NetNS{tp.Node, tp.AddNode(t)}
 	for i := range r.pods {
@@ -135,10 +137,41 @@ func (r *router) attach(p *routerPod) {
 	}
 }
 
-// writeKubeconfig points the agents at the API server through their pod's forwarder
-// (127.0.0.1:6443 inside each pod), as the admin user.
-func (r *router) writeKubeconfig() string {
-	cfg, err := clientcmd.Load(apiServer.KubeConfig)
+// agentAccount is a user with only the RBAC the HA contract gives a router's agents:
+// create Leases, get and update the router's; create and patch Events. It returns the
+// user's kubeconfig.
+func (r *router) agentAccount() []byte {
+	ctx := context.Background()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "egress-ha-agent"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{r.lease}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}}
+	if _, err := r.client.RbacV1().Roles(r.namespace).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+	user := "egress-ha-agent-" + r.namespace
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "egress-ha-agent"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}}}
+	if _, err := r.client.RbacV1().RoleBindings(r.namespace).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+	u, err := apiServer.AddUser(envtest.User{Name: user}, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	kubeconfig, err := u.KubeConfig()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return kubeconfig
+}
+
+// writeKubeconfig writes kubeconfig pointed at the API server through each pod's
+// forwarder (127.0.0.1:6443 inside the pod).
+func (r *router) writeKubeconfig(kubeconfig []byte) string {
+	cfg, err := clientcmd.Load(kubeconfig)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -176,6 +209,13 @@ func (r *router) ready(i int) bool {
 	if p.agent == nil || p.agent.exitedOrStopped() {
 		return false
 	}
+	code, _, err := r.get(i, "/readyz")
+	return err == nil && code == http.StatusOK
+}
+
+// get fetches path from pod i's agent (-metrics-listen, inside the pod).
+func (r *router) get(i int, path string) (int, string, error) {
+	p := r.pods[i]
 	c := http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
 			err = p.pod.NS.Do(func(ns.NetNS) error {
@@ -184,12 +224,13 @@ func (r *router) ready(i int) bool {
 			})
 			return conn, err
 		}}}
-	resp, err := c.Get("http://127.0.0.1:9091/readyz")
+	resp, err := c.Get("http://127.0.0.1:9091" + path)
 	if err != nil {
-		return false
+		return 0, "", err
 	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
 }
 
 // waitActive waits until exactly one pod, not excluded, is ready and holds the
