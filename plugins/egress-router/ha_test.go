@@ -75,6 +75,7 @@ func TestHAAddLeavesAStandbyAndCheckAcceptsBothRoles(t *testing.T) {
 				}
 			}
 			inPod(func() error { return link.Hold(res) })
+			inPod(func() error { return link.Hold(res) }) // holding twice is harmless
 			inPod(func() error { return link.AnnounceHeld(res) })
 			p.assertLive(t, r, tc.redirect)
 			mustCheck("active pod")
