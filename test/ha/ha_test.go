@@ -196,6 +196,15 @@ func TestRepeatedFailoversLeaveNothingBehind(t *testing.T) {
 		f := []fault{graceful, crash}[i%2]
 		t.Logf("failover %d (%s): %v", i+1, f.name, r.failover(f))
 	}
+	r.assertLeavesNothing()
+}
+
+// assertLeavesNothing checks one active pod and a clean standby, then stops both
+// agents (each leaves a clean standby) and runs DEL: no interface, rule or netfilter
+// state of the router is left in either pod.
+func (r *router) assertLeavesNothing() {
+	t := r.t
+	t.Helper()
 	active, _ := r.waitActive(10*time.Second, -1)
 	r.assertStandby(1 - active)
 	for i, p := range r.pods {
@@ -207,6 +216,12 @@ func TestRepeatedFailoversLeaveNothingBehind(t *testing.T) {
 		}
 		if out, err := r.tp.Exec(t, p.pod.NS, "ip", "link", "show", "net1").Output(); err == nil {
 			t.Errorf("net1 is left in %s:\n%s", p.name, out)
+		}
+		for _, list := range []string{"nft list ruleset", "iptables-save", "ip rule show"} {
+			f := strings.Fields(list)
+			if out := r.tp.Exec(t, p.pod.NS, f[0], f[1:]...).Run(t); strings.Contains(strings.ToLower(out), "egr") || strings.Contains(out, "17746") {
+				t.Errorf("%s: %s shows the router's state:\n%s", p.name, list, out)
+			}
 		}
 	}
 }
