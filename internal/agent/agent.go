@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -117,7 +118,7 @@ func (a *Agent) term(ctx context.Context) error {
 	termCtx, endTerm := context.WithCancel(ctx)
 	defer endTerm()
 	lease := &resourcelock.LeaseLock{
-		LeaseMeta:  metaFor(a.o.Namespace, a.o.LeaseName),
+		LeaseMeta:  metav1.ObjectMeta{Namespace: a.o.Namespace, Name: a.o.LeaseName},
 		Client:     a.o.Client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: a.o.Identity},
 	}

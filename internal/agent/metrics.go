@@ -1,9 +1,6 @@
 package agent
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	active      prometheus.Gauge
@@ -22,8 +19,4 @@ func newMetrics(r prometheus.Registerer) metrics {
 	}
 	r.MustRegister(m.active, m.transitions, m.takeover)
 	return m
-}
-
-func metaFor(namespace, name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Namespace: namespace, Name: name}
 }

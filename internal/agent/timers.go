@@ -60,8 +60,8 @@ type Timers struct {
 	RenewInterval time.Duration
 }
 
-// DefaultTimers: crash failover ~2.2 s, graceful ~0.3 s, under 2 Lease writes a second
-// (measured: README, "High availability").
+// DefaultTimers: crash failover about 2.4 s, graceful about 0.2 s, under 2 Lease writes
+// a second (measured: README, "High availability").
 var DefaultTimers = Timers{LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond,
 	RetryPeriod: 200 * time.Millisecond, RenewInterval: 500 * time.Millisecond}
 

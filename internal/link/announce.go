@@ -70,9 +70,14 @@ func gratuitousARP(ifIndex int, mac net.HardwareAddr, ip netip.Addr) error {
 		return fmt.Errorf("packet socket: %w", err)
 	}
 	defer unix.Close(fd)
+	return unix.Sendto(fd, arpAnnouncement(mac, ip), 0, arpBroadcast(ifIndex))
+}
+
+// arpBroadcast is the Ethernet broadcast address of an ARP packet on ifIndex.
+func arpBroadcast(ifIndex int) *unix.SockaddrLinklayer {
 	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifIndex, Halen: 6}
 	copy(to.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	return unix.Sendto(fd, arpAnnouncement(mac, ip), 0, to)
+	return to
 }
 
 // arpAnnouncement is the ARP payload (RFC 826) of a request whose sender and target

@@ -39,8 +39,7 @@ func InUse(r Reservation, wait time.Duration) (bool, error) {
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: l.Attrs().Index}); err != nil {
 		return false, fmt.Errorf("bind packet socket to %s: %w", r.IfName, err)
 	}
-	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: l.Attrs().Index, Halen: 6}
-	copy(to.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	to := arpBroadcast(l.Attrs().Index)
 	for _, ip := range targets {
 		probe := arpAnnouncement(l.Attrs().HardwareAddr, netip.AddrFrom4(ip))
 		clear(probe[14:18]) // sender address 0: a probe
