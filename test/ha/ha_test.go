@@ -144,6 +144,45 @@ func TestFrozenLeaderNeverSharesTheAddress(t *testing.T) {
 	r.assertStandby(old)
 }
 
+// A leader cut off from the API server (a partition: it runs, but cannot renew)
+// gives the address up at its renew deadline, before the standby, which still reaches
+// the API server, can take the Lease: the standby never finds the address answered
+// for, so the fence held by timing alone, not by the standby's probe.
+func TestPartitionedLeaderFencesBeforeTheStandbyTakesOver(t *testing.T) {
+	r := newRouter(t)
+	r.start(0)
+	old, _ := r.waitActive(10*time.Second, -1)
+	r.start(1)
+	if _, err := r.connectThrough(old); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	cut := time.Now()
+	r.pods[old].api.Cut()
+	for r.holds(old) {
+		if time.Since(cut) > 1700*time.Millisecond {
+			t.Fatal("the leader still holds the address 1.7s after it lost the API server (renew deadline 1.5s)")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dropped := time.Since(cut)
+	next, at := r.waitActive(5*time.Second, old)
+	t.Logf("partition → leader gave the address up: %v; → standby active: %v", dropped, at.Sub(cut))
+	if strings.Contains(r.pods[next].agent.logs.String(), "still answers") {
+		t.Error("the new leader found the address still answered for: the fence relied on the probe")
+	}
+	if err := r.gatewayKnows(next); err != nil {
+		t.Error(err)
+	}
+	r.firstConnection(3 * time.Second)
+	r.pods[old].api.Restore()
+	time.Sleep(2 * time.Second) // the old leader reaches the API server again, as a standby
+	if r.holds(old) || r.ready(old) {
+		t.Error("the old leader took the address back")
+	}
+	r.assertStandby(old)
+}
+
 // With the API server unreachable from both pods for longer than the lease, the
 // leader gives the address up at its renew deadline (no one can tell it still leads);
 // when the API server is back, one pod takes it again.
