@@ -43,7 +43,10 @@ import (
 // and the leader's renewals (writes); the agent separates them: the elector runs at
 // RetryPeriod, and fencingLock lets a renewal reach the API server only once
 // RenewInterval has passed since the last one it sent (a skipped renewal changes
-// nothing the argument above relies on: S is the last renewal actually sent). A
+// nothing the argument above relies on: S is the last renewal actually sent). The
+// elector takes a skipped renewal for a success, so its own give-up comes later
+// still: with a renew interval, the watchdog is what fences (test/ha shows the leader
+// keeping the address past its deadline without it). A
 // crashed leader's addresses move after about LeaseDuration, less the time since its
 // last renewal, plus up to two polls (a standby notices the last renewal, then the
 // expiry, each at a poll; client-go jitters a poll by up to 1.2 RetryPeriods); a
