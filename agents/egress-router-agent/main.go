@@ -60,6 +60,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "egress-router-agent: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	for _, required := range []struct{ flag, value string }{
+		{"-lease-name", *leaseName}, {"-lease-namespace (or POD_NAMESPACE)", *namespace}, {"-identity (or POD_NAME)", *identity},
+	} {
+		if required.value == "" {
+			fmt.Fprintf(stderr, "egress-router-agent: %s is required\n", required.flag)
+			return 2
+		}
+	}
 	if err := serve(ctx, *configPath, *kubeconfig, *listen, agent.Options{
 		LeaseName: *leaseName, Namespace: *namespace, Identity: *identity, Timers: timers,
 	}, *ifName, stderr); err != nil {
