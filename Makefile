@@ -10,11 +10,11 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/egress-router/egress-router/internal/version.Version=$(VERSION)
 # netgo: the pure-Go resolver everywhere, so glibc's lenient address parsing never applies.
 GOFLAGS_BUILD := -trimpath -tags netgo -ldflags '$(LDFLAGS)'
-BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer egress-router-controller
+BINARIES := egress-router egress-http-proxy egress-dns-proxy egress-router-installer egress-router-controller egress-router-agent
 FUZZTIME ?= 30s
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all build generate test unit lint fuzz bench bench-plugin bench-dns bench-http bench-controller demo deps images clean
+.PHONY: all build generate test unit lint fuzz bench bench-plugin bench-dns bench-http bench-controller bench-ha demo deps images clean
 
 all: build
 
@@ -30,6 +30,8 @@ bin/egress-router-installer: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./deploy/installer
 bin/egress-router-controller: FORCE
 	go build $(GOFLAGS_BUILD) -o $@ ./controllers/egress-router-controller
+bin/egress-router-agent: FORCE
+	go build $(GOFLAGS_BUILD) -o $@ ./agents/egress-router-agent
 # cnitool drives the plugin in the demo, at the version go.mod pins.
 bin/cnitool: FORCE
 	go build -trimpath -o $@ github.com/containernetworking/cni/cnitool
@@ -102,6 +104,13 @@ bench-http: build
 # EgressRouters created -> all reconciled, with the controller's peak memory.
 bench-controller: build
 	go test -count=1 -run '^$$' -bench '^BenchmarkController' -benchtime 1x -timeout 20m -v ./test/controller/
+
+# Two replicas of an HA router against the test API server, in the namespace topology:
+# fault -> first connection through the new leader over 20 graceful handoffs and 20
+# crashes (p50, p99), and the API writes per second per router at steady state.
+bench-ha: build
+	@[ "$$(id -u)" = 0 ] || { echo "make bench-ha needs root (it creates network namespaces)"; exit 1; }
+	go test -count=1 -run '^$$' -bench '^BenchmarkHA' -benchtime 1x -timeout 20m -v ./test/ha/
 
 # The node installer and proxy images, from scratch with buildah (offline), listed at
 # the end. IMAGE_REPO and IMAGE_TAG name them (default localhost/egress-router, VERSION).

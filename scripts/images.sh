@@ -12,7 +12,7 @@ VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo de
 IMAGE_TAG=${IMAGE_TAG:-$VERSION}
 BIN_DIR=${BIN_DIR:-bin}
 
-for b in egress-router egress-router-installer egress-http-proxy egress-dns-proxy egress-router-controller; do
+for b in egress-router egress-router-installer egress-http-proxy egress-dns-proxy egress-router-controller egress-router-agent; do
   [ -x "$BIN_DIR/$b" ] || { echo "images: $BIN_DIR/$b is missing; run make build first" >&2; exit 1; }
 done
 
@@ -30,5 +30,6 @@ build egress-router-node-installer node-installer.Containerfile
 build egress-http-proxy proxy.Containerfile PROXY=egress-http-proxy
 build egress-dns-proxy proxy.Containerfile PROXY=egress-dns-proxy
 build egress-router-controller controller.Containerfile
+build egress-router-agent agent.Containerfile
 
 buildah images --filter "reference=$IMAGE_REPO/*:$IMAGE_TAG"

@@ -59,6 +59,7 @@ type Config struct {
 	IP            IP
 	HTTPProxy     policy.Policy
 	DNSProxy      dnstable.Table
+	HA            HA
 	LogFile       string
 	LogLevel      slog.Level
 }
@@ -68,6 +69,14 @@ type Interface struct {
 	Master string // "" = the link of the node's default route
 	Mode   string // macvlan mode, lowercase
 	MTU    int    // 0 = the master's
+}
+
+// HA is the "ha" object: whether the router runs as one of several replicas.
+type HA struct {
+	// Enabled: the reserved addresses move between replicas. The plugin creates net1
+	// and its netfilter state but leaves the addresses, table and rules to
+	// egress-router-agent, which adds them while its pod holds the router's Lease.
+	Enabled bool
 }
 
 // IP is the reserved addressing and the redirect destinations.
@@ -202,6 +211,9 @@ func build(doc *document, requireAddress bool) (*Config, []error) {
 		}
 	}
 	p.checkMode(c)
+	if doc.HA != nil {
+		c.HA.Enabled = doc.HA.Enabled
+	}
 	c.LogFile = doc.LogFile
 	var err error
 	if c.LogLevel, err = ParseLogLevel(doc.LogLevel); err != nil {
@@ -493,6 +505,9 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 	}
 	if len(c.DNSProxy.Rules) > 0 {
 		doc.DNSProxy = &proxyJSON{Destinations: encodeJSON(c.DNSProxy.Lines())}
+	}
+	if c.HA.Enabled {
+		doc.HA = &haJSON{Enabled: true}
 	}
 	return json.Marshal(doc)
 }

@@ -116,6 +116,29 @@ func owned(c *Config) Config {
 	return o
 }
 
+func TestHAEnabledLoadsAndRendersBack(t *testing.T) {
+	for _, tc := range []struct {
+		name, ha string
+		want     bool
+	}{
+		{"absent", ``, false},
+		{"enabled", `, "ha": {"enabled": true}`, true},
+		{"disabled", `, "ha": {"enabled": false}`, false},
+		{"empty object", `, "ha": {}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load([]byte(`{"ip": {"addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1", "fallbackIP": "203.0.113.27"}` + tc.ha + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HA.Enabled != tc.want {
+				t.Fatalf("HA.Enabled = %v, want %v", c.HA.Enabled, tc.want)
+			}
+			assertRoundTrip(t, c)
+		})
+	}
+}
+
 func TestDestinationsAsOneMultiLineString(t *testing.T) {
 	c, err := Load([]byte(`{"ip": {"addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1",
 		"destinations": "# pasted EGRESS_DESTINATION\n80   tcp 203.0.113.25\n8080 tcp 203.0.113.26 80\n203.0.113.27\n"}}`))
@@ -223,6 +246,29 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 				`ip.fallbackIp: unknown field "fallbackIp" in ip: did you mean "fallbackIP"?`,
 				`logLevel: unknown field "logLevel": did you mean "log_level"?`,
 			},
+		},
+		{
+			name: "ha refuses every field but enabled",
+			doc: `{"ip": {"addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1", "fallbackIP": "203.0.113.27"},
+				"ha": {"enabled": true, "Enable": true, "leaseDuration": "15s"}}`,
+			want: []string{
+				`ha.Enable: unknown field "Enable" in ha: did you mean "enabled"?`,
+				`ha.leaseDuration: unknown field "leaseDuration" in ha: ha has only "enabled"`,
+			},
+		},
+		{
+			name: "ha misspelt or of the wrong type",
+			doc: `{"ip": {"addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1", "fallbackIP": "203.0.113.27"},
+				"HA": {"enabled": true}, "ha": {"enabled": "yes"}}`,
+			want: []string{
+				`HA: unknown field "HA": did you mean "ha"?`,
+				`ha.enabled: want true or false, got a JSON string`,
+			},
+		},
+		{
+			name: "ha is an object",
+			doc:  `{"ip": {"addresses": ["192.0.2.99/24"], "gateway": "192.0.2.1", "fallbackIP": "203.0.113.27"}, "ha": true}`,
+			want: []string{`ha: want an object, got a JSON bool`},
 		},
 		{
 			name: "no address, nothing to redirect",

@@ -22,6 +22,7 @@ type document struct {
 	IP            *ipJSON            `json:"ip,omitempty"`
 	HTTPProxy     *proxyJSON         `json:"httpProxy,omitempty"`
 	DNSProxy      *proxyJSON         `json:"dnsProxy,omitempty"`
+	HA            *haJSON            `json:"ha,omitempty"`
 	LogFile       string             `json:"log_file,omitempty"`
 	LogLevel      string             `json:"log_level,omitempty"`
 }
@@ -38,6 +39,10 @@ type ipJSON struct {
 	Gateways     []string        `json:"gateways,omitempty"`
 	Destinations json.RawMessage `json:"destinations,omitempty"`
 	FallbackIP   string          `json:"fallbackIP,omitempty"`
+}
+
+type haJSON struct {
+	Enabled bool `json:"enabled"`
 }
 
 type proxyJSON struct {
@@ -114,12 +119,18 @@ func jsonKind(b []byte) string {
 // that differs from one of them only in case, separators or a typo is reported rather
 // than ignored: "fallbackIp" must not silently drop the fallback.
 var ownedFields = map[string][]string{
-	"":              {"mode", "backend", "interfaceType", "interfaceArgs", "ip", "httpProxy", "dnsProxy", "log_file", "log_level"},
+	"":              {"mode", "backend", "interfaceType", "interfaceArgs", "ip", "httpProxy", "dnsProxy", "ha", "log_file", "log_level"},
 	"ip":            {"addresses", "gateway", "gateways", "destinations", "fallbackIP"},
 	"interfaceArgs": {"master", "mode", "mtu"},
 	"httpProxy":     {"destinations"},
 	"dnsProxy":      {"destinations"},
+	"ha":            {"enabled"},
 }
+
+// strictObjects are the owned objects that accept no field but their own: "ha" is new
+// to this project, so no existing document carries extensions in it, and a field the
+// agent would not read (a timer, say) must not look as if it were honoured.
+var strictObjects = []string{"ha"}
 
 // misspelt reports keys of the raw document that look like a misspelling of a field
 // the project owns.
@@ -129,7 +140,7 @@ func misspelt(data []byte) []error {
 		return nil // the typed decode reports the syntax error
 	}
 	errs := nearMisses("", top)
-	for _, object := range []string{"ip", "interfaceArgs", "httpProxy", "dnsProxy"} {
+	for _, object := range []string{"ip", "interfaceArgs", "httpProxy", "dnsProxy", "ha"} {
 		var fields map[string]json.RawMessage
 		if raw, ok := top[object]; ok && json.Unmarshal(raw, &fields) == nil {
 			errs = append(errs, nearMisses(object, fields)...)
@@ -145,18 +156,28 @@ func nearMisses(object string, fields map[string]json.RawMessage) []error {
 		if slices.Contains(known, key) {
 			continue
 		}
-		for _, want := range known {
-			if looksLike(key, want) {
-				where := "unknown field " + strconv.Quote(key)
-				if object != "" {
-					where += " in " + object
-				}
-				errs = append(errs, &FieldError{Field: strings.TrimPrefix(object+"."+key, "."), Err: fmt.Errorf("%s: did you mean %q?", where, want)})
-				break
-			}
+		where := "unknown field " + strconv.Quote(key)
+		if object != "" {
+			where += " in " + object
+		}
+		field := strings.TrimPrefix(object+"."+key, ".")
+		i := slices.IndexFunc(known, func(want string) bool { return looksLike(key, want) })
+		switch {
+		case i >= 0:
+			errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf("%s: did you mean %q?", where, known[i])})
+		case slices.Contains(strictObjects, object):
+			errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf("%s: %s has only %s", where, object, quoteAll(known))})
 		}
 	}
 	return errs
+}
+
+func quoteAll(fields []string) string {
+	q := make([]string, len(fields))
+	for i, f := range fields {
+		q[i] = strconv.Quote(f)
+	}
+	return strings.Join(q, ", ")
 }
 
 // looksLike is true for keys equal but for case and separators, and for keys one or

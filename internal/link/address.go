@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AddAddresses assigns the reserved addresses to the interface. Call it in the pod
-// namespace.
+// AddAddresses assigns the reserved addresses to the interface; one already there
+// stays. Call it in the pod namespace.
 //
 // IPv6 addresses skip duplicate address detection (IFA_F_NODAD). With DAD the address
 // stays tentative for about a second after ADD returns: the proxies could not bind it
@@ -30,7 +30,7 @@ func AddAddresses(r Reservation) error {
 		if a.Addr().Is6() {
 			addr.Flags = unix.IFA_F_NODAD
 		}
-		if err := netlink.AddrAdd(l, addr); err != nil {
+		if err := netlink.AddrReplace(l, addr); err != nil {
 			return fmt.Errorf("add address %s to %s: %w", a, r.IfName, err)
 		}
 	}

@@ -41,6 +41,62 @@ func Announce(r Reservation) error {
 	return nil
 }
 
+// AnnounceHeld announces addresses Hold added to a link already up (an agent taking
+// over): the kernel announces neither family then, so this sends a gratuitous ARP
+// request for each IPv4 address and an unsolicited neighbour advertisement for each
+// IPv6 one. The AF_PACKET socket's slow close does not matter here: the agent
+// announces after it has taken over, not on a runtime's critical path. Call it in the
+// pod namespace.
+func AnnounceHeld(r Reservation) error {
+	l, err := netlinksafe.LinkByName(r.IfName)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", r.IfName, err)
+	}
+	for _, a := range r.Addresses {
+		if a.Addr().Is4() {
+			if err := gratuitousARP(l.Attrs().Index, l.Attrs().HardwareAddr, a.Addr()); err != nil {
+				return fmt.Errorf("announce %s on %s: %w", a.Addr(), r.IfName, err)
+			}
+		}
+	}
+	return Announce(r)
+}
+
+// gratuitousARP broadcasts an ARP request for ip from ip (RFC 5227's announcement):
+// receivers with an entry for ip replace its MAC, even within their lock time.
+func gratuitousARP(ifIndex int, mac net.HardwareAddr, ip netip.Addr) error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("packet socket: %w", err)
+	}
+	defer unix.Close(fd)
+	return unix.Sendto(fd, arpAnnouncement(mac, ip), 0, arpBroadcast(ifIndex))
+}
+
+// arpBroadcast is the Ethernet broadcast address of an ARP packet on ifIndex.
+func arpBroadcast(ifIndex int) *unix.SockaddrLinklayer {
+	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifIndex, Halen: 6}
+	copy(to.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	return to
+}
+
+// arpAnnouncement is the ARP payload (RFC 826) of a request whose sender and target
+// protocol addresses are both ip; the kernel adds the Ethernet header.
+func arpAnnouncement(mac net.HardwareAddr, ip netip.Addr) []byte {
+	b := make([]byte, 28)
+	b[1] = 1          // hardware type: Ethernet
+	b[2], b[3] = 8, 0 // protocol type: IPv4
+	b[4], b[5] = 6, 4 // address lengths
+	b[7] = 1          // request
+	copy(b[8:14], mac)
+	a := ip.As4()
+	copy(b[14:18], a[:])
+	copy(b[24:28], a[:])
+	return b
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // advertise sends an unsolicited neighbour advertisement for ip to all nodes on the

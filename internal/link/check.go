@@ -12,12 +12,11 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Check compares the pod namespace with m and r: the interface is a macvlan of the
-// right mode on masterIndex (the master's index in the caller's namespace) with mac
-// (when known), up, holding exactly the reserved addresses, with r's routes and rules
-// and m's forwarding. It returns every drift found, each naming what differs. Call it
-// in the pod namespace.
-func Check(m Macvlan, r Reservation, masterIndex int, mac net.HardwareAddr) error {
+// CheckLink compares the pod namespace with m: the interface is a macvlan of the right
+// mode on masterIndex (the master's index in the caller's namespace) with mac (when
+// known), up, with m's forwarding. It returns every drift found, each naming what
+// differs. Call it in the pod namespace.
+func CheckLink(m Macvlan, masterIndex int, mac net.HardwareAddr) error {
 	l, err := netlinksafe.LinkByName(m.Name)
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", m.Name, err)
@@ -45,16 +44,20 @@ func Check(m Macvlan, r Reservation, masterIndex int, mac net.HardwareAddr) erro
 	if l.Attrs().Flags&net.FlagUp == 0 {
 		drift("link is down")
 	}
-	if err := checkAddresses(r, l); err != nil {
-		errs = append(errs, err)
-	}
-	if err := checkRoutes(r, l); err != nil {
-		errs = append(errs, err)
-	}
 	if err := checkForwarding(m); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// CheckHeld compares the pod namespace with r: the interface holds exactly the
+// reserved addresses, with r's routes and rules. Call it in the pod namespace.
+func CheckHeld(r Reservation) error {
+	l, err := netlinksafe.LinkByName(r.IfName)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", r.IfName, err)
+	}
+	return errors.Join(checkAddresses(r, l), checkRoutes(r, l))
 }
 
 // checkAddresses reports reserved addresses missing from the link and global

@@ -13,11 +13,12 @@
 //     announcements, is what makes this pod the one that answers for the reserved IP.
 //
 // The CNI plugin applies all three (ADD), removes them (DEL) and compares them with
-// the live namespace (CHECK). An agent that moves the reserved IP between router pods
-// keeps Link and Netfilter for the pod's life and adds or removes Activation as it
-// gains or loses its lease. (IPv4 is announced by the kernel when the link comes up
-// holding the addresses, see link.Tune: an agent adding them to a link already up
-// announces them itself.)
+// the live namespace (CHECK). In HA mode (config.HA) egress-router-agent moves the
+// reserved IP between router pods: ADD applies Link and Netfilter only, which stay
+// for the pod's life, and the agent adds Activation (link.Hold, link.AnnounceHeld) or
+// removes it (link.Release) as it gains or loses its lease. (IPv4 is announced by the
+// kernel when the link comes up holding the addresses, see link.Tune: an agent adding
+// them to a link already up announces them itself.)
 package plan
 
 import (
@@ -37,6 +38,9 @@ type Plan struct {
 	Link       link.Macvlan
 	Activation link.Reservation
 	Netfilter  Netfilter
+	// HA: Activation is the agent's. ADD leaves it out, and CHECK accepts it held
+	// exactly as planned (the active pod) or released entirely (a standby).
+	HA bool
 }
 
 // New plans the attachment a of the validated configuration c, on the master link
@@ -53,6 +57,7 @@ type Plan struct {
 // for hundreds of routes.
 func New(c *config.Config, a nat.Attachment, master string, backend nat.Backend) Plan {
 	p := Plan{
+		HA: c.HA.Enabled,
 		Link: link.Macvlan{Name: a.IfName, Master: master, Mode: c.Interface.Mode, MTU: c.Interface.MTU,
 			IPv6: slices.ContainsFunc(c.IP.Addresses, func(p netip.Prefix) bool { return p.Addr().Is6() })},
 		Activation: link.Reservation{IfName: a.IfName, Addresses: c.IP.Addresses},
@@ -97,7 +102,31 @@ func (p *Plan) addRoute(r link.Route) {
 // the master's index in the caller's namespace, mac the interface's as ADD reported
 // it. Call it in the pod namespace.
 func (p Plan) Check(masterIndex int, mac net.HardwareAddr) error {
-	return errors.Join(link.Check(p.Link, p.Activation, masterIndex, mac), p.Netfilter.Check())
+	return errors.Join(link.CheckLink(p.Link, masterIndex, mac), p.checkActivation(), p.Netfilter.Check())
+}
+
+// checkActivation: without HA, Activation is held as planned. With HA, either held as
+// planned or released entirely; anything between (an address without its rules, a
+// rule left after the address went) is drift, reported against both roles.
+func (p Plan) checkActivation() error {
+	held := link.CheckHeld(p.Activation)
+	if !p.HA || held == nil {
+		return held
+	}
+	released := link.CheckReleased(p.Activation)
+	if released == nil {
+		return nil
+	}
+	return fmt.Errorf("HA: the reserved addresses are neither held nor released: as the active pod: %w; as a standby: %w", held, released)
+}
+
+// ResultAddresses are the addresses ADD reports in the CNI result: those it added,
+// none in HA mode.
+func (p Plan) ResultAddresses() []netip.Prefix {
+	if p.HA {
+		return nil
+	}
+	return p.Activation.Addresses
 }
 
 // Netfilter is the attachment's packet filter state: the input guard in every mode,

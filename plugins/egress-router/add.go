@@ -38,7 +38,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return asCNIError("egress-router ADD", err)
 	}
 	inv.log.Info("ADD done", "mac", iface.MAC.String(), "master", p.Link.Master, "addresses", fmt.Sprint(p.Activation.Addresses))
-	return types.PrintResult(newResult(inv, podNS, iface, p.Activation), inv.cfg.CNIVersion)
+	return types.PrintResult(newResult(inv, podNS, iface, p.ResultAddresses()), inv.cfg.CNIVersion)
 }
 
 // plan resolves the master link, asks the node policy, picks the NAT backend and
@@ -65,6 +65,8 @@ type step struct {
 	name string
 	do   func() error
 	undo func()
+	// activation marks the stages of plan.Activation, which in HA mode are the agent's.
+	activation bool
 }
 
 // failBefore, set only by tests, makes ADD fail before the named step, to prove that
@@ -73,7 +75,8 @@ var failBefore func(step string) error
 
 // attach applies the plan's parts in the order the kernel needs: the addresses are on
 // the link before it comes up (the kernel announces IPv4 ones then), the routes need
-// it up. If a stage fails, the completed ones are undone in reverse, so the pod
+// it up. In HA mode it applies Link and Netfilter only: the agent holding the Lease
+// adds the rest. If a stage fails, the completed ones are undone in reverse, so the pod
 // namespace is left as it was found.
 func attach(log *slog.Logger, podNS ns.NetNS, p plan.Plan, master netlink.Link) (link.Interface, error) {
 	var (
@@ -91,15 +94,18 @@ func attach(log *slog.Logger, podNS ns.NetNS, p plan.Plan, master netlink.Link) 
 			iface, err = link.Create(podNS, p.Link, master)
 			return err
 		}, undo: undoInPod(func() error { return link.Delete(p.Link.Name) })},
-		{name: "add addresses", do: inPod(func() error { return link.AddAddresses(p.Activation) })},
+		{name: "add addresses", do: inPod(func() error { return link.AddAddresses(p.Activation) }), activation: true},
 		{name: "set sysctls", do: inPod(func() (err error) {
 			restore, err = link.Tune(p.Link)
 			return err
 		}), undo: func() { _ = inPod(func() error { restore(); return nil })() }},
 		{name: "set link up", do: inPod(func() error { return link.Up(p.Link.Name) })},
-		{name: "add routes", do: inPod(func() error { return link.AddRoutes(p.Activation) }), undo: undoInPod(link.RemoveRules)},
+		{name: "add routes", do: inPod(func() error { return link.AddRoutes(p.Activation) }), undo: undoInPod(link.RemoveRules), activation: true},
 		{name: "apply netfilter", do: inPod(p.Netfilter.Apply), undo: undoInPod(p.Netfilter.Remove)},
-		{name: "announce", do: inPod(func() error { return link.Announce(p.Activation) })},
+		{name: "announce", do: inPod(func() error { return link.Announce(p.Activation) }), activation: true},
+	}
+	if p.HA {
+		steps = slices.DeleteFunc(steps, func(st step) bool { return st.activation })
 	}
 
 	for i, st := range steps {

@@ -11,8 +11,6 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
-
-	"github.com/egress-router/egress-router/internal/link"
 )
 
 // cmdCheck compares the pod namespace with prevResult and the configuration and fails
@@ -36,7 +34,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if err != nil {
 		return asCNIError("egress-router CHECK", err)
 	}
-	mac, err := checkPrevResult(inv.prev, p.Activation, podNS.Path())
+	mac, err := checkPrevResult(inv.prev, p.Activation.IfName, p.ResultAddresses(), podNS.Path())
 	if err == nil {
 		err = podNS.Do(func(ns.NetNS) error { return p.Check(master.Attrs().Index, mac) })
 	}
@@ -47,17 +45,17 @@ func cmdCheck(args *skel.CmdArgs) error {
 	return nil
 }
 
-// checkPrevResult finds the attachment's interface in prevResult and checks that the
-// addresses ADD reported are those the configuration asks for. It returns the MAC
-// ADD reported, for comparison with the live link.
-func checkPrevResult(prev *current.Result, s link.Reservation, sandbox string) (net.HardwareAddr, error) {
-	index := slices.IndexFunc(prev.Interfaces, func(i *current.Interface) bool { return i.Name == s.IfName && i.Sandbox == sandbox })
+// checkPrevResult finds the interface ifName in prevResult and checks that the
+// addresses ADD reported are those the configuration has it report (want). It returns
+// the MAC ADD reported, for comparison with the live link.
+func checkPrevResult(prev *current.Result, ifName string, want []netip.Prefix, sandbox string) (net.HardwareAddr, error) {
+	index := slices.IndexFunc(prev.Interfaces, func(i *current.Interface) bool { return i.Name == ifName && i.Sandbox == sandbox })
 	if index < 0 {
-		return nil, fmt.Errorf("prevResult has no interface %s in %s", s.IfName, sandbox)
+		return nil, fmt.Errorf("prevResult has no interface %s in %s", ifName, sandbox)
 	}
 	mac, err := net.ParseMAC(prev.Interfaces[index].Mac)
 	if err != nil {
-		return nil, fmt.Errorf("prevResult: MAC of %s: %w", s.IfName, err)
+		return nil, fmt.Errorf("prevResult: MAC of %s: %w", ifName, err)
 	}
 	var reported []netip.Prefix
 	for _, ipc := range prev.IPs {
@@ -69,11 +67,11 @@ func checkPrevResult(prev *current.Result, s link.Reservation, sandbox string) (
 	}
 	var errs []error
 	for _, p := range reported {
-		if !slices.Contains(s.Addresses, p) {
-			errs = append(errs, fmt.Errorf("prevResult reports address %s, which ip.addresses no longer lists", p))
+		if !slices.Contains(want, p) {
+			errs = append(errs, fmt.Errorf("prevResult reports address %s, which this configuration does not (ip.addresses, ha)", p))
 		}
 	}
-	for _, p := range s.Addresses {
+	for _, p := range want {
 		if !slices.Contains(reported, p) {
 			errs = append(errs, fmt.Errorf("ip.addresses lists %s, which prevResult does not report", p))
 		}

@@ -1,6 +1,6 @@
 // Package controller_test runs egress-router-controller against a real API server
 // (etcd and kube-apiserver started by controller-runtime's envtest, from
-// scripts/envtest-assets.sh) and drives the configurations it renders through the
+// scripts/envtest-assets.sh, see test/apiserver) and drives the configurations it renders through the
 // plugin and the proxies in the namespace topology.
 package controller_test
 
@@ -8,14 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/egress-router/egress-router/test/apiserver"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -40,41 +39,13 @@ func run(m *testing.M) int {
 		fmt.Println("test/controller needs an API server: not run with -short")
 		return 0
 	}
-	if err := findAssets(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	var err error
-	if apiServer, err = startAPIServer(routerCRD, multusCRD); err != nil {
+	if apiServer, err = apiserver.Start(routerCRD, multusCRD); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer apiServer.Stop()
 	return m.Run()
-}
-
-// findAssets points envtest at etcd and kube-apiserver: the script builds them once
-// (cached outside the repository) and prints their directory.
-func findAssets() error {
-	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
-		return nil
-	}
-	cmd := exec.Command(filepath.Join("..", "..", "scripts", "envtest-assets.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("scripts/envtest-assets.sh: %w", err)
-	}
-	return os.Setenv("KUBEBUILDER_ASSETS", strings.TrimSpace(string(out)))
-}
-
-// startAPIServer starts etcd and kube-apiserver with the CRDs of the directories.
-func startAPIServer(crdDirs ...string) (*envtest.Environment, error) {
-	env := &envtest.Environment{CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: true}
-	if _, err := env.Start(); err != nil {
-		return nil, fmt.Errorf("start the API server: %w", err)
-	}
-	return env, nil
 }
 
 // adminConfig is the shared API server's admin configuration.

@@ -16,13 +16,14 @@ import (
 	v1 "github.com/egress-router/egress-router/api/v1"
 	"github.com/egress-router/egress-router/internal/controller"
 	"github.com/egress-router/egress-router/internal/render"
+	"github.com/egress-router/egress-router/test/apiserver"
 )
 
 // On a cluster without Multus, a router is Degraded with a reason that says so, and no
 // Deployment is created (its pod would start without net1); once Multus' CRD is
 // installed the controller carries on by itself.
 func TestWithoutMultusTheRouterWaitsForIt(t *testing.T) {
-	env, err := startAPIServer(routerCRD)
+	env, err := apiserver.Start(routerCRD)
 	if err != nil {
 		t.Fatal(err)
 	}

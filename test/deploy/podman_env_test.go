@@ -126,6 +126,7 @@ func imageBinaries(t *testing.T) string {
 		"egress-http-proxy":        module + "/proxies/egress-http-proxy",
 		"egress-dns-proxy":         module + "/proxies/egress-dns-proxy",
 		"egress-router-controller": module + "/controllers/egress-router-controller",
+		"egress-router-agent":      module + "/agents/egress-router-agent",
 		"pause":                    module + "/test/pause",
 	} {
 		built := filepath.Join(topology.Build(t, pkg), path.Base(pkg))

@@ -19,14 +19,21 @@ import (
 // node would: from the node namespace (where the master link is), with the plugin
 // binaries of Dirs, and a result cache of its own (never the shared /var/lib/cni).
 type CNI struct {
-	tp     *Topology
+	node   ns.NetNS
 	Dirs   []string
 	config *libcni.CNIConfig
 }
 
 // CNI returns a libcni runtime for plugins in dirs, its cache in a temporary directory.
 func (tp *Topology) CNI(t testing.TB, dirs ...string) *CNI {
-	return &CNI{tp: tp, Dirs: dirs, config: libcni.NewCNIConfigWithCacheDir(dirs, t.TempDir(), nil)}
+	return &CNI{node: tp.Node, Dirs: dirs, config: libcni.NewCNIConfigWithCacheDir(dirs, t.TempDir(), nil)}
+}
+
+// On is the same runtime on another node (AddNode), sharing the result cache.
+func (c *CNI) On(node ns.NetNS) *CNI {
+	on := *c
+	on.node = node
+	return &on
 }
 
 // Attachment is one network on one pod: the network configuration (a single plugin's
@@ -61,7 +68,7 @@ func (c *CNI) Attach(t testing.TB, pod *Pod, conf []byte, ifName string) *Attach
 // Add runs ADD in the node namespace and returns the result.
 func (c *CNI) Add(a *Attachment) (types.Result, error) {
 	var r types.Result
-	err := c.tp.Node.Do(func(ns.NetNS) (err error) {
+	err := c.node.Do(func(ns.NetNS) (err error) {
 		r, err = c.config.AddNetworkList(context.Background(), a.list, a.rt)
 		return err
 	})
@@ -70,17 +77,17 @@ func (c *CNI) Add(a *Attachment) (types.Result, error) {
 
 // Check runs CHECK with the cached result of ADD as prevResult.
 func (c *CNI) Check(a *Attachment) error {
-	return c.tp.Node.Do(func(ns.NetNS) error { return c.config.CheckNetworkList(context.Background(), a.list, a.rt) })
+	return c.node.Do(func(ns.NetNS) error { return c.config.CheckNetworkList(context.Background(), a.list, a.rt) })
 }
 
 // Del runs DEL with the cached result of ADD, if any.
 func (c *CNI) Del(a *Attachment) error {
-	return c.tp.Node.Do(func(ns.NetNS) error { return c.config.DelNetworkList(context.Background(), a.list, a.rt) })
+	return c.node.Do(func(ns.NetNS) error { return c.config.DelNetworkList(context.Background(), a.list, a.rt) })
 }
 
 // Status runs STATUS for the attachment's network.
 func (c *CNI) Status(a *Attachment) error {
-	return c.tp.Node.Do(func(ns.NetNS) error { return c.config.GetStatusNetworkList(context.Background(), a.list) })
+	return c.node.Do(func(ns.NetNS) error { return c.config.GetStatusNetworkList(context.Background(), a.list) })
 }
 
 // Build builds the main packages pkgs (import paths) as the Makefile does, once per

@@ -13,6 +13,11 @@ import (
 // what a test writes) whatever this machine has at the real path, and removes the
 // binaries the tests built (Build) once they have run.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main for a TestMain with more to set up around it: it returns the exit code.
+func Run(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "egress-router-node-policy")
 	if err != nil {
 		panic(err)
@@ -21,5 +26,5 @@ func Main(m *testing.M) {
 	code := m.Run()
 	RemoveBuilds()
 	os.RemoveAll(dir)
-	os.Exit(code)
+	return code
 }

@@ -4,6 +4,7 @@
 //
 //	client ──veth── node (bridge "cluster", 10.128.0.1) ──veth── router pod eth0
 //	                node: ext0 (veth, the macvlan master) ──veth── gateway ──veth── dest
+//	       (AddNode) node2: ext0 ──veth──┘ (the gateway's bridge "lan": one segment)
 //
 // The destination namespace answers on every address of 203.0.113.0/24 and
 // 2001:db8:20::/64 and accepts only the reserved source addresses. Everything lives in
@@ -56,9 +57,10 @@ const Master = "ext0"
 type Topology struct {
 	Node, Client, Gateway, Dest ns.NetNS
 	// Pod is the first router pod; AddPod makes more on the same cluster bridge.
-	Pod  *Pod
-	pods int
-	mu   sync.Mutex
+	Pod   *Pod
+	pods  int
+	nodes int // besides Node
+	mu    sync.Mutex
 }
 
 // Pod is a router pod namespace with its cluster interface eth0.
@@ -94,8 +96,15 @@ func New(t testing.TB) *Topology {
 	tp.attachToCluster(t, tp.Client, "veth-client", ClientAddr, ClientAddr6)
 	tp.Pod = tp.AddPod(t)
 
-	// node ext0 <-> gateway lan
-	veth(t, tp.Node, Master, tp.Gateway, "lan")
+	// node ext0 <-> gateway lan0, a port of the bridge lan: the node network's segment,
+	// which AddNode's nodes join too.
+	veth(t, tp.Node, Master, tp.Gateway, "lan0")
+	must(t, "gateway lan", tp.Gateway.Do(func(ns.NetNS) error {
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "lan"}}); err != nil {
+			return fmt.Errorf("bridge lan: %w", err)
+		}
+		return joinSegment("lan0")
+	}))
 	must(t, "node ext0", tp.Node.Do(func(ns.NetNS) error {
 		if err := setUp(Master, NodeAddr, NodeAddr6); err != nil {
 			return err
@@ -167,6 +176,53 @@ func (tp *Topology) AddPod(t testing.TB) *Pod {
 	}
 	tp.attachToCluster(t, p.NS, p.Bridge, p.Addr, p.Addr6)
 	return p
+}
+
+// AddNode makes another node namespace with a master link ext0 on the gateway's
+// segment (192.0.2.10 + n, default routes via the gateway), as Node's: router pods whose net1 sits on either node's ext0
+// share one layer 2 with the gateway, as replicas on two nodes of one network do. The
+// cluster network stays Node's bridge, which stands for the whole cluster's: pods
+// made with AddPod reach each other and the client whichever node their net1 is on.
+func (tp *Topology) AddNode(t testing.TB) ns.NetNS {
+	t.Helper()
+	tp.mu.Lock()
+	tp.nodes++
+	n := tp.nodes
+	tp.mu.Unlock()
+	if n > 200 {
+		t.Fatal("topology: too many nodes")
+	}
+	port := fmt.Sprintf("lan%d", n)
+	addr := NodeAddr.Addr().As4()
+	addr[3] += byte(n)
+	node := NewNS(t)
+	must(t, "no DAD", node.Do(func(ns.NetNS) error { return withoutDAD() }))
+	veth(t, node, Master, tp.Gateway, port)
+	must(t, "gateway "+port, tp.Gateway.Do(func(ns.NetNS) error { return joinSegment(port) }))
+	must(t, "node ext0", node.Do(func(ns.NetNS) error {
+		if err := setUp(Master, netip.PrefixFrom(netip.AddrFrom4(addr), NodeAddr.Bits()),
+			netip.MustParsePrefix(fmt.Sprintf("2001:db8:12::%x/64", 0x10+n))); err != nil {
+			return err
+		}
+		return defaultRoutes(Master, Gateway.Addr(), Gateway6.Addr())
+	}))
+	return node
+}
+
+// joinSegment makes port a port of the gateway's bridge lan, up.
+func joinSegment(port string) error {
+	l, err := netlink.LinkByName(port)
+	if err != nil {
+		return err
+	}
+	br, err := netlink.LinkByName("lan")
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetMaster(l, br); err != nil {
+		return fmt.Errorf("%s into lan: %w", port, err)
+	}
+	return netlink.LinkSetUp(l)
 }
 
 func (tp *Topology) attachToCluster(t testing.TB, peer ns.NetNS, nodeSide string, addr, addr6 netip.Prefix) {

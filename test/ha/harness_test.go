@@ -1,0 +1,498 @@
+package ha_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/egress-router/egress-router/internal/config"
+	"github.com/egress-router/egress-router/internal/link"
+	"github.com/egress-router/egress-router/internal/nat"
+	"github.com/egress-router/egress-router/internal/plan"
+	"github.com/egress-router/egress-router/test/capture"
+	"github.com/egress-router/egress-router/test/topology"
+)
+
+const agentPkg = "github.com/egress-router/egress-router/agents/egress-router-agent"
+
+// conf is the router's configuration: redirect mode, IPv4 (the address a new leader
+// probes for before taking it, see internal/agent), HA on.
+var conf = fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "egress-ha", "type": "egress-router",
+  "interfaceArgs": {"master": %q},
+  "ip": {"addresses": [%q], "gateway": %q, "destinations": ["80 tcp 203.0.113.25"]},
+  "ha": {"enabled": true}}`, topology.Master, topology.Reserved.String(), topology.Gateway.Addr().String())
+
+// routerPod is one replica: a pod namespace whose net1 is on node's ext0, and its agent.
+type routerPod struct {
+	name  string
+	pod   *topology.Pod
+	node  ns.NetNS
+	cni   *topology.CNI
+	att   *topology.Attachment
+	mac   string
+	agent *agentProcess
+	api   *apiForwarder
+}
+
+// router is an HA router of two replicas on two nodes, with its Lease in a namespace
+// of its own on the shared API server.
+type router struct {
+	t          testing.TB
+	tp         *topology.Topology
+	pods       [2]*routerPod
+	res        link.Reservation
+	namespace  string
+	lease      string
+	configPath string
+	agentBin   string
+	kubeconfig string
+	client     kubernetes.Interface
+	sampler    *holderSampler
+}
+
+func newRouter(t testing.TB) *router {
+	t.Helper()
+	tp := topology.New(t)
+	topology.ServeSource(t, tp.Dest, "tcp", 80)
+	plugins := topology.Build(t, topology.RouterPlugin)
+	r := &router{t: t, tp: tp, lease: "egress-ha", agentBin: filepath.Join(topology.Build(t, agentPkg), "egress-router-agent")}
+	c, err := config.Load([]byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.res = plan.New(c, nat.Attachment{IfName: "net1"}, "", nil).Activation
+	r.configPath = filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(r.configPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.client = kubernetes.NewForConfigOrDie(apiServer.Config)
+	nsObj, err := r.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ha-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.namespace = nsObj.Name
+	r.kubeconfig = r.writeKubeconfig(r.agentAccount())
+	cni := tp.CNI(t, plugins)
+	nodes := [2]ns.NetNS{tp.Node, tp.AddNode(t)}
+	for i := range r.pods {
+		p := &routerPod{name: fmt.Sprintf("router-%d", i), node: nodes[i], cni: cni.On(nodes[i])}
+		if i == 0 {
+			p.pod = tp.Pod
+		} else {
+			p.pod = tp.AddPod(t)
+		}
+		p.api = forwardAPI(t, p.pod.NS)
+		r.pods[i] = p
+		r.attach(p)
+	}
+	r.sampler = startSampler(t, r)
+	return r
+}
+
+// attach runs the plugin's ADD for p (a DEL first, for a pod whose network was
+// removed) and checks the standby state the plugin leaves.
+func (r *router) attach(p *routerPod) {
+	t := r.t
+	t.Helper()
+	p.att = p.cni.Attach(t, p.pod, []byte(conf), "net1")
+	_ = p.cni.Del(p.att)
+	res, err := p.cni.Add(p.att)
+	if err != nil {
+		t.Fatalf("ADD %s: %v", p.name, err)
+	}
+	out := fmt.Sprint(res)
+	p.mac = ""
+	err = p.pod.NS.Do(func(ns.NetNS) error {
+		l, err := net.InterfaceByName("net1")
+		if err == nil {
+			p.mac = l.HardwareAddr.String()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, topology.Reserved.Addr().String()) {
+		t.Fatalf("HA ADD reported the reserved address: %s", out)
+	}
+}
+
+// agentAccount is a user with only the RBAC the HA contract gives a router's agents:
+// create Leases, get and update the router's; create and patch Events. It returns the
+// user's kubeconfig.
+func (r *router) agentAccount() []byte {
+	ctx := context.Background()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "egress-ha-agent"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{r.lease}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}}
+	if _, err := r.client.RbacV1().Roles(r.namespace).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+	user := "egress-ha-agent-" + r.namespace
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "egress-ha-agent"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}}}
+	if _, err := r.client.RbacV1().RoleBindings(r.namespace).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+	u, err := apiServer.AddUser(envtest.User{Name: user}, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	kubeconfig, err := u.KubeConfig()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return kubeconfig
+}
+
+// writeKubeconfig writes kubeconfig pointed at the API server through each pod's
+// forwarder (127.0.0.1:6443 inside the pod).
+func (r *router) writeKubeconfig(kubeconfig []byte) string {
+	cfg, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, c := range cfg.Clusters {
+		c.Server = "https://127.0.0.1:6443"
+	}
+	path := filepath.Join(r.t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		r.t.Fatal(err)
+	}
+	return path
+}
+
+// start runs pod i's agent.
+func (r *router) start(i int) {
+	p := r.pods[i]
+	p.agent = startAgent(r.t, p.pod.NS, p.name, r.agentBin, "-config="+r.configPath, "-lease-name="+r.lease,
+		"-lease-namespace="+r.namespace, "-identity="+p.name, "-kubeconfig="+r.kubeconfig, "-metrics-listen=127.0.0.1:9091")
+}
+
+// holds reports whether pod i's net1 holds the reserved address; a pod without net1
+// holds nothing.
+func (r *router) holds(i int) bool {
+	var held bool
+	_ = r.pods[i].pod.NS.Do(func(ns.NetNS) (err error) {
+		held, err = link.Holds(r.res)
+		return err
+	})
+	return held
+}
+
+// ready asks pod i's agent for /readyz.
+func (r *router) ready(i int) bool {
+	p := r.pods[i]
+	if p.agent == nil || p.agent.exitedOrStopped() {
+		return false
+	}
+	code, _, err := r.get(i, "/readyz")
+	return err == nil && code == http.StatusOK
+}
+
+// get fetches path from pod i's agent (-metrics-listen, inside the pod).
+func (r *router) get(i int, path string) (int, string, error) {
+	p := r.pods[i]
+	c := http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+			err = p.pod.NS.Do(func(ns.NetNS) error {
+				conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return conn, err
+		}}}
+	resp, err := c.Get("http://127.0.0.1:9091" + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// waitActive waits until exactly one pod, not excluded, is ready and holds the
+// address, and returns it and when that was first seen.
+func (r *router) waitActive(within time.Duration, exclude int) (int, time.Time) {
+	r.t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for i := range r.pods {
+			if i != exclude && r.ready(i) && r.holds(i) {
+				return i, time.Now()
+			}
+		}
+	}
+	r.t.Fatalf("no pod became active within %v (ready %v/%v, holds %v/%v)", within, r.ready(0), r.ready(1), r.holds(0), r.holds(1))
+	return -1, time.Time{}
+}
+
+// connectThrough opens a connection through pod i to the destination and returns the
+// source the destination saw.
+func (r *router) connectThrough(i int) (string, error) {
+	return topology.AskSource(r.tp.Client, "tcp", net.JoinHostPort(r.pods[i].pod.Addr.Addr().String(), "80"))
+}
+
+// firstConnection keeps connecting through whichever pod is ready (a Service's
+// endpoints follow readiness) until the destination sees the reserved address, and
+// returns when.
+func (r *router) firstConnection(within time.Duration) (int, time.Time) {
+	r.t.Helper()
+	var lastErr error
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for i := range r.pods {
+			if !r.ready(i) {
+				continue
+			}
+			src, err := r.connectThrough(i)
+			if err == nil && src == topology.Reserved.Addr().String() {
+				return i, time.Now()
+			}
+			lastErr = fmt.Errorf("through %s: source %q, %v", r.pods[i].name, src, err)
+		}
+	}
+	r.t.Fatalf("no connection through a ready pod within %v: %v", within, lastErr)
+	return -1, time.Time{}
+}
+
+// gatewayKnows checks that the gateway's neighbour entry for the reserved address
+// holds pod i's MAC.
+func (r *router) gatewayKnows(i int) error {
+	out, err := r.tp.Exec(r.t, r.tp.Gateway, "ip", "neigh", "show", topology.Reserved.Addr().String(), "dev", "lan").Output()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, r.pods[i].mac) {
+		return fmt.Errorf("gateway's entry for %s is %q, want %s's MAC %s", topology.Reserved.Addr(), strings.TrimSpace(out), r.pods[i].name, r.pods[i].mac)
+	}
+	return nil
+}
+
+// assertStandby checks that pod i holds nothing of the activation.
+func (r *router) assertStandby(i int) {
+	r.t.Helper()
+	err := r.pods[i].pod.NS.Do(func(ns.NetNS) error { return link.CheckReleased(r.res) })
+	if err != nil {
+		r.t.Errorf("%s is not a clean standby: %v", r.pods[i].name, err)
+	}
+}
+
+// holderSampler looks at both pods every 20 ms and remembers every sample in which
+// both held the address.
+type holderSampler struct {
+	mu    sync.Mutex
+	both  []time.Time
+	count int
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func startSampler(t testing.TB, r *router) *holderSampler {
+	s := &holderSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+			both := r.holds(0) && r.holds(1)
+			s.mu.Lock()
+			s.count++
+			if both {
+				s.both = append(s.both, time.Now())
+			}
+			s.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		close(s.stop)
+		<-s.done
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.both) > 0 {
+			t.Errorf("both pods held %s in %d of %d samples (first at %s)", topology.Reserved.Addr(), len(s.both), s.count, s.both[0].Format(time.StampMilli))
+		}
+	})
+	return s
+}
+
+// agentProcess is an agent the test runs in a pod namespace; it is killed (by PID)
+// when the test ends and its output logged if the test failed.
+type agentProcess struct {
+	name    string
+	cmd     *exec.Cmd
+	logs    *capture.Buffer
+	exited  chan struct{}
+	stopped bool // SIGSTOPped
+}
+
+func startAgent(t testing.TB, netns ns.NetNS, name, bin string, args ...string) *agentProcess {
+	t.Helper()
+	a := &agentProcess{name: name, logs: &capture.Buffer{}, exited: make(chan struct{})}
+	a.cmd = exec.Command("nsenter", append([]string{"--net=" + netns.Path(), "--", bin}, args...)...)
+	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.cmd.Wait(); close(a.exited) }()
+	t.Cleanup(func() {
+		a.cmd.Process.Signal(syscall.SIGCONT)
+		a.cmd.Process.Kill()
+		<-a.exited
+		if t.Failed() {
+			t.Logf("%s agent output:\n%s", name, a.logs.String())
+		}
+	})
+	return a
+}
+
+func (a *agentProcess) signal(t testing.TB, s syscall.Signal) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(s); err != nil {
+		t.Fatalf("signal %s to %s: %v", s, a.name, err)
+	}
+	a.stopped = s == syscall.SIGSTOP
+}
+
+func (a *agentProcess) exitedOrStopped() bool {
+	select {
+	case <-a.exited:
+		return true
+	default:
+		return a.stopped
+	}
+}
+
+// waitExit fails the test unless the agent exits within d.
+func (a *agentProcess) waitExit(t testing.TB, d time.Duration) {
+	t.Helper()
+	select {
+	case <-a.exited:
+	case <-time.After(d):
+		t.Fatalf("%s still running %v after the signal", a.name, d)
+	}
+}
+
+// apiForwarder is the API server as an agent in one pod sees it: 127.0.0.1:6443 in
+// the pod namespace, relayed to the API server. Cut makes it unreachable (every
+// connection reset, new ones refused), like an API server stopped or a partition
+// between the pod and it; Restore brings it back.
+type apiForwarder struct {
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]bool
+}
+
+func forwardAPI(t testing.TB, podNS ns.NetNS) *apiForwarder {
+	t.Helper()
+	target, err := url.Parse(apiServer.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := topology.Listen(t, podNS, "tcp", "127.0.0.1:6443")
+	f := &apiForwarder{conns: map[net.Conn]bool{}}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.relay(c, target.Host)
+		}
+	}()
+	t.Cleanup(f.Cut)
+	return f
+}
+
+func (f *apiForwarder) relay(c net.Conn, target string) {
+	up, err := net.Dial("tcp", target)
+	f.mu.Lock()
+	if err != nil || f.cut {
+		f.mu.Unlock()
+		c.Close()
+		if up != nil {
+			up.Close()
+		}
+		return
+	}
+	f.conns[c], f.conns[up] = true, true
+	f.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, c); done <- struct{}{} }()
+	go func() { io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	c.Close()
+	up.Close()
+	f.mu.Lock()
+	delete(f.conns, c)
+	delete(f.conns, up)
+	f.mu.Unlock()
+}
+
+func (f *apiForwarder) Cut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cut = true
+	for c := range f.conns {
+		c.Close()
+	}
+}
+
+func (f *apiForwarder) Restore() {
+	f.mu.Lock()
+	f.cut = false
+	f.mu.Unlock()
+}
+
+// leaseHolder is the router's Lease's holder, as the API server has it.
+func (r *router) leaseHolder() string {
+	l, err := r.client.CoordinationV1().Leases(r.namespace).Get(context.Background(), r.lease, metav1.GetOptions{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
+
+var errNoEvent = errors.New("no event")
+
+// eventFor finds an event with reason about pod i.
+func (r *router) eventFor(i int, reason string) error {
+	list, err := r.client.CoreV1().Events(r.namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, e := range list.Items {
+		if e.InvolvedObject.Name == r.pods[i].name && e.Reason == reason {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %s for %s among %d", errNoEvent, reason, r.pods[i].name, len(list.Items))
+}
