@@ -3,9 +3,7 @@ package controller_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 
 	v1 "github.com/egress-router/egress-router/api/v1"
 	"github.com/egress-router/egress-router/internal/render"
+	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -32,7 +31,7 @@ func BenchmarkController(b *testing.B) {
 	c := newClient(b, adminConfig())
 	bin := topology.Build(b, controllerPkg) + "/egress-router-controller"
 	kubeconfig := writeFile(b, "kubeconfig", apiServer.KubeConfig)
-	p := startProcess(b, nil, bin, "-kubeconfig="+kubeconfig, "-leader-elect=false",
+	p := (&proxyproc.Process{}).Run(b, nil, bin, "-kubeconfig="+kubeconfig, "-leader-elect=false",
 		"-health-probe-bind-address=0", "-metrics-bind-address=0", "-log-level=warning")
 	for b.Loop() {
 		ns := newNamespace(b, c)
@@ -48,7 +47,7 @@ func BenchmarkController(b *testing.B) {
 			case at := <-applied(render.Name(name)):
 				latencies = append(latencies, at.Sub(start))
 			case <-time.After(30 * time.Second):
-				b.Fatalf("router %s: no Deployment after 30s\n%s", name, p.logs.String())
+				b.Fatalf("router %s: no Deployment after 30s\n%s", name, p.Logs.String())
 			}
 		}
 		slices.Sort(latencies)
@@ -90,7 +89,7 @@ func BenchmarkController(b *testing.B) {
 			}
 		}
 		all := time.Since(start)
-		peak := procStatus(b, p.cmd.Process.Pid, "VmHWM")
+		peak := p.Memory(b, "VmHWM")
 
 		b.ReportMetric(float64(p50.Microseconds())/1000, "create-to-applied-p50-ms")
 		b.ReportMetric(float64(p99.Microseconds())/1000, "create-to-applied-p99-ms")
@@ -132,21 +131,4 @@ func watchDeployments(b *testing.B, namespace string) func(name string) <-chan t
 		}
 	}()
 	return func(name string) <-chan time.Time { return channel(name) }
-}
-
-// procStatus reads a memory figure (in bytes) of /proc/<pid>/status, such as VmHWM.
-func procStatus(b *testing.B, pid int, field string) int64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for l := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			var kib int64
-			fmt.Sscan(v, &kib) // "  1234 kB"
-			return kib << 10
-		}
-	}
-	b.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	v1 "github.com/egress-router/egress-router/api/v1"
 	"github.com/egress-router/egress-router/internal/controller"
 	"github.com/egress-router/egress-router/internal/render"
+	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -54,12 +56,12 @@ func TestControllerBinaryWithTheManifestsRBAC(t *testing.T) {
 	bin := topology.Build(t, controllerPkg) + "/egress-router-controller"
 	health, metrics := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	const leaseNamespace = "egress-router"
-	p := startProcess(t, nil, bin, "-kubeconfig="+kubeconfig, "-leader-election-namespace="+leaseNamespace,
+	p := (&proxyproc.Process{}).Run(t, nil, bin, "-kubeconfig="+kubeconfig, "-leader-election-namespace="+leaseNamespace,
 		"-health-probe-bind-address="+health, "-metrics-bind-address="+metrics)
 
 	for _, path := range []string{health + "/healthz", health + "/readyz"} {
 		eventually(t, 20*time.Second, path, func() error {
-			if err := p.running(); err != nil {
+			if err := p.Exited(); err != nil {
 				t.Fatal(err)
 			}
 			_, err := httpGet(path)
@@ -89,7 +91,8 @@ func TestControllerBinaryWithTheManifestsRBAC(t *testing.T) {
 		t.Errorf("metrics: %v; want the reconcile counter of the egressrouter controller", err)
 	}
 
-	if err := p.stop(t, 15*time.Second); err != nil {
+	p.Signal(t, syscall.SIGTERM)
+	if err := p.WaitExit(t, 15*time.Second, "SIGTERM"); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 	if err := c.Get(context.Background(), key(leaseNamespace, "egress-router-controller.egress-router.io"), &lease); err != nil {

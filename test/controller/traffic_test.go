@@ -16,6 +16,7 @@ import (
 	v1 "github.com/egress-router/egress-router/api/v1"
 	"github.com/egress-router/egress-router/internal/controller"
 	"github.com/egress-router/egress-router/internal/render"
+	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -87,11 +88,11 @@ func TestRenderedRouterForwardsFromTheReservedAddress(t *testing.T) {
 				mounted := "-config=" + render.ConfigDir + "/" + render.ConfigKey
 				conf := writeFile(t, render.ConfigKey, []byte(objects.configMap.Data[render.ConfigKey]))
 				bin := topology.Build(t, "github.com/egress-router/egress-router/"+tc.proxy)
-				p := startProcess(t, tp.Pod.NS, bin+"/"+tc.proxy[strings.LastIndex(tc.proxy, "/")+1:], replaceArg(t, ctr.Args, mounted, "-config="+conf)...)
+				p := (&proxyproc.Process{}).Run(t, tp.Pod.NS, bin+"/"+tc.proxy[strings.LastIndex(tc.proxy, "/")+1:], replaceArg(t, ctr.Args, mounted, "-config="+conf)...)
 				// The rendered readiness probe: /readyz on the metrics port.
 				ready := fmt.Sprintf("http://127.0.0.1:%d%s", render.MetricsPort, ctr.ReadinessProbe.HTTPGet.Path)
 				eventually(t, 10*time.Second, ready, func() error {
-					if err := p.running(); err != nil {
+					if err := p.Exited(); err != nil {
 						t.Fatal(err)
 					}
 					_, err := getIn(tp.Pod.NS, "", ready)

@@ -1,5 +1,5 @@
-// Package proxyproc runs a proxy binary in a test namespace and watches it: its
-// output, its exit, its metrics server.
+// Package proxyproc runs a program the tests start (a proxy in a test namespace, the
+// controller) and watches it: its output, its exit, its metrics server, its memory.
 package proxyproc
 
 import (
@@ -49,12 +49,15 @@ func (p *Process) Start(t testing.TB, n ns.NetNS, bin string, conf []byte, flags
 	return p
 }
 
-// Run runs name with args in namespace n. It is killed (by its PID) when the test
-// ends, and its output logged if the test failed.
+// Run runs name with args in namespace n, or in the test's own when n is nil. It is
+// killed (by its PID) when the test ends, and its output logged if the test failed.
 func (p *Process) Run(t testing.TB, n ns.NetNS, name string, args ...string) *Process {
 	t.Helper()
 	p.name, p.Logs, p.exited = filepath.Base(name), &capture.Buffer{}, make(chan error, 1)
-	p.cmd = exec.Command("nsenter", append([]string{"--net=" + n.Path(), "--", name}, args...)...)
+	if n != nil {
+		name, args = "nsenter", append([]string{"--net=" + n.Path(), "--", name}, args...)
+	}
+	p.cmd = exec.Command(name, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -102,6 +105,17 @@ func (p *Process) WaitExit(t testing.TB, within time.Duration, why string) error
 		return err
 	case <-time.After(within):
 		t.Fatalf("%s still running %v after %s", p.name, within, why)
+		return nil
+	}
+}
+
+// Exited returns an error saying so, with the output, once the process has exited;
+// nil while it runs.
+func (p *Process) Exited() error {
+	select {
+	case err := <-p.exited:
+		return fmt.Errorf("%s exited (%v):\n%s", p.name, err, p.Logs.String())
+	default:
 		return nil
 	}
 }
@@ -160,7 +174,11 @@ func (p *Process) Metric(t testing.TB, sample string) float64 {
 }
 
 // ResidentBytes reads the process's resident memory (VmRSS).
-func (p *Process) ResidentBytes(t testing.TB) int64 {
+func (p *Process) ResidentBytes(t testing.TB) int64 { return p.Memory(t, "VmRSS") }
+
+// Memory reads a memory figure of the process, in bytes, from /proc/<pid>/status:
+// VmRSS (resident now), VmHWM (its peak).
+func (p *Process) Memory(t testing.TB, field string) int64 {
 	t.Helper()
 	pid := p.cmd.Process.Pid
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -168,13 +186,13 @@ func (p *Process) ResidentBytes(t testing.TB) int64 {
 		t.Fatal(err)
 	}
 	for l := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			var kib int64
 			fmt.Sscan(v, &kib) // "  1234 kB"
 			return kib << 10
 		}
 	}
-	t.Fatalf("no VmRSS for pid %d", pid)
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
 
