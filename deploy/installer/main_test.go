@@ -15,6 +15,9 @@ import (
 	"github.com/egress-router/egress-router/test/topology"
 )
 
+// TestMain removes the binaries the tests built (topology.Build) once they have run.
+func TestMain(m *testing.M) { topology.Main(m) }
+
 func TestRunInstallsThenIdlesUntilStopped(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "egress-router")
 	if err := os.WriteFile(src, []byte("plugin"), 0o755); err != nil {

@@ -19,6 +19,9 @@ import (
 	"github.com/egress-router/egress-router/test/topology"
 )
 
+// TestMain removes the binaries the tests built (topology.Build) once they have run.
+func TestMain(m *testing.M) { topology.Main(m) }
+
 var specVersions = []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"}
 
 // redirectConf is a dual-stack redirect attachment on the topology's master.
