@@ -11,6 +11,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -49,14 +50,21 @@ func Master(name string) (netlink.Link, error) {
 // DefaultRouteLinks returns the links of the caller's default routes, IPv4's first,
 // each once.
 func DefaultRouteLinks() ([]netlink.Link, error) {
+	routes, err := netlinksafe.RouteList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	return defaultRouteLinks(routes)
+}
+
+// defaultRouteLinks returns the links of the main table's default routes among
+// routes, IPv4's first, each once.
+func defaultRouteLinks(routes []netlink.Route) ([]netlink.Link, error) {
 	var links []netlink.Link
 	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		routes, err := netlinksafe.RouteList(nil, family)
-		if err != nil {
-			return nil, fmt.Errorf("list routes: %w", err)
-		}
 		for _, r := range routes {
-			if !isDefault(r.Dst) || r.LinkIndex <= 0 || slices.ContainsFunc(links, func(l netlink.Link) bool { return l.Attrs().Index == r.LinkIndex }) {
+			if r.Family != family || r.Table != unix.RT_TABLE_MAIN || !isDefault(r.Dst) || r.LinkIndex <= 0 ||
+				slices.ContainsFunc(links, func(l netlink.Link) bool { return l.Attrs().Index == r.LinkIndex }) {
 				continue
 			}
 			l, err := netlink.LinkByIndex(r.LinkIndex)

@@ -27,17 +27,34 @@ func NodeAddresses() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Gateways returns the next hops of every route, in every routing table, of the
-// caller's namespace, multipath routes' included.
-func Gateways() ([]netip.Addr, error) {
+// Routing is what the node's routes tell its policy checks.
+type Routing struct {
+	// DefaultRouteLinks are the names of the main table's default routes' links, IPv4's
+	// first: what a configuration without a master takes.
+	DefaultRouteLinks []string
+	// Gateways are the next hops of every route, in every table, multipath routes'
+	// included.
+	Gateways []netip.Addr
+}
+
+// ReadRouting reads Routing from one dump of every routing table of the caller's
+// namespace: it runs on every ADD, CHECK and STATUS.
+func ReadRouting() (Routing, error) {
 	routes, err := netlinksafe.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
+		return Routing{}, fmt.Errorf("list routes: %w", err)
 	}
-	var out []netip.Addr
+	var rt Routing
+	links, err := defaultRouteLinks(routes)
+	if err != nil {
+		return Routing{}, err
+	}
+	for _, l := range links {
+		rt.DefaultRouteLinks = append(rt.DefaultRouteLinks, l.Attrs().Name)
+	}
 	add := func(gw net.IP) {
 		if a, ok := netip.AddrFromSlice(gw); ok {
-			out = append(out, a.Unmap())
+			rt.Gateways = append(rt.Gateways, a.Unmap())
 		}
 	}
 	for _, r := range routes {
@@ -46,5 +63,5 @@ func Gateways() ([]netip.Addr, error) {
 			add(hop.Gw)
 		}
 	}
-	return out, nil
+	return rt, nil
 }

@@ -54,16 +54,11 @@ func readNode(master netlink.Link) (nodepolicy.Node, error) {
 		n.Master = master.Attrs().Name
 		n.MasterIsLoopback = master.Attrs().Flags&net.FlagLoopback != 0
 	}
-	defaults, err := link.DefaultRouteLinks()
+	routing, err := link.ReadRouting()
 	if err != nil {
 		return n, err
 	}
-	for _, l := range defaults {
-		n.DefaultRouteLinks = append(n.DefaultRouteLinks, l.Attrs().Name)
-	}
-	if n.Addresses, err = link.NodeAddresses(); err != nil {
-		return n, err
-	}
-	n.Gateways, err = link.Gateways()
+	n.DefaultRouteLinks, n.Gateways = routing.DefaultRouteLinks, routing.Gateways
+	n.Addresses, err = link.NodeAddresses()
 	return n, err
 }
