@@ -13,9 +13,9 @@ import (
 	"github.com/egress-router/egress-router/internal/policy"
 )
 
-// Resolver returns the addresses a host name resolves to. It is a function so the
-// proxy does not care which resolver (the shared one, net's pure-Go one, a test's)
-// answers.
+// Resolver returns the addresses a host name resolves to; its errors name the host.
+// It is a function so the proxy does not care which resolver (the shared one, net's
+// pure-Go one, a test's) answers.
 type Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
 
 var (
@@ -47,11 +47,11 @@ func (rs *ruleSet) plan(ctx context.Context, resolve Resolver, t target) (plan, 
 	addrs := []netip.Addr{t.addr}
 	if t.host != "" {
 		var err error
-		if addrs, err = resolve(ctx, t.host); err == nil && len(addrs) == 0 {
-			err = errNoAddrs
+		if addrs, err = resolve(ctx, t.host); err != nil {
+			return plan{}, err
 		}
-		if err != nil {
-			return plan{}, fmt.Errorf("resolve %s: %w", t.host, err)
+		if len(addrs) == 0 {
+			return plan{}, fmt.Errorf("resolve %s: %w", t.host, errNoAddrs)
 		}
 	}
 	p := plan{addrs: make([]AddrDecision, len(addrs))}
