@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os/exec"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -99,7 +98,7 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 	sweep.Note("medians of alternating rounds (%d for rates, %d for bulk, 1 for memory), %d s each (bulk %d s measured after 1 s); %d cores shared by clients, proxies and servers.",
 		ratio.Rounds(b, 5), ratio.Rounds(b, 3), int(measureFor.Seconds()), int(bulkFor.Seconds()), runtime.NumCPU())
 	sweep.Note("HAProxy %s: mode tcp, a thread per core, `source` the reserved address. nginx %s: stream module, worker_processes auto, proxy_bind the reserved address.",
-		version("haproxy", "-v"), version("nginx", "-v"))
+		proxyproc.Version("haproxy", "-v"), proxyproc.Version("nginx", "-v"))
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d connections open, each having relayed a round trip.", held)
 	sweep.Note("noise: HAProxy against a second, identical HAProxy in the same rounds; ! marks a median measured with failures (the benchmark fails).")
 	sweep.Print()
@@ -228,11 +227,3 @@ func bytesPerHeldConnection(b *testing.B, client ns.NetNS, addr string, n int, p
 	}
 	return grown, nil
 }
-
-// version is the version a program prints ("2.6.12"), for the table's notes.
-func version(name string, args ...string) string {
-	out, _ := exec.Command(name, args...).CombinedOutput()
-	return versionNumber.FindString(string(out))
-}
-
-var versionNumber = regexp.MustCompile(`\d+\.\d+(\.\d+)?`)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -253,6 +254,15 @@ func children(pid int) []int {
 	}
 	return kids
 }
+
+// Version is the version number a program prints ("2.6.12" of `haproxy -v`), for a
+// benchmark's notes; empty when it prints none.
+func Version(name string, args ...string) string {
+	out, _ := exec.Command(name, args...).CombinedOutput()
+	return versionNumber.FindString(string(out))
+}
+
+var versionNumber = regexp.MustCompile(`\d+\.\d+(\.\d+)?`)
 
 // DialIn returns a DialContext that makes its sockets in namespace n.
 func DialIn(n ns.NetNS) func(ctx context.Context, network, addr string) (net.Conn, error) {
