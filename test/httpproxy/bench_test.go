@@ -48,9 +48,8 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		}
 	}
 	const (
-		held          = 2000 // idle tunnels for the memory figure
-		squidPort     = 3128
-		squidTwinPort = 3129
+		held                                          = 2000 // idle tunnels for the memory figure
+		ourPort, squidPort, smokescreenPort, twinPort = 8080, 3128, 4750, 3129
 	)
 	r := newHTTPRouter(b, []string{"203.0.113.0/24"}, "-connect-ports", fmt.Sprintf("443,%d,%d", streamPort, holdPort),
 		"-max-connections", "10000", "-max-connections-per-client", "0")
@@ -62,19 +61,21 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 	topology.Serve(b, r.tp.Dest, "tcp", fmt.Sprintf(":%d", streamPort), stream)
 	topology.Serve(b, r.tp.Dest, "tcp", fmt.Sprintf(":%d", holdPort), func(c net.Conn) { io.Copy(c, c) })
 
-	pod := r.tp.Pod.Addr.Addr().String()
+	at := func(port int) string { return net.JoinHostPort(r.tp.Pod.Addr.Addr().String(), strconv.Itoa(port)) }
 	type setup struct {
-		addr  string // the proxy, as the client dials it
-		proxy *proxyproc.Process
+		addr   string // the proxy, as the client dials it
+		proxy  *proxyproc.Process
+		script string // wrk's, for requests to the setup's destination
 	}
 	setups := []setup{
-		{pod + ":8080", r.proxy},
-		{net.JoinHostPort(pod, strconv.Itoa(squidPort)), startSquid(b, r, squidPort, streamPort, holdPort)},
-		{pod + ":4750", startSmokescreen(b, r, 4750)},
-		{net.JoinHostPort(pod, strconv.Itoa(squidTwinPort)), startSquid(b, r, squidTwinPort, streamPort, holdPort)},
+		{addr: at(ourPort), proxy: r.proxy},
+		{addr: at(squidPort), proxy: startSquid(b, r, squidPort, streamPort, holdPort)},
+		{addr: at(smokescreenPort), proxy: startSmokescreen(b, r, smokescreenPort)},
+		{addr: at(twinPort), proxy: startSquid(b, r, twinPort, streamPort, holdPort)},
 	}
-	for i, s := range setups {
-		waitRelaying(b, r, s.proxy, s.addr, destination(i))
+	for i := range setups {
+		waitRelaying(b, r, setups[i].proxy, setups[i].addr, destination(i))
+		setups[i].script = wrkScript(b, destination(i))
 	}
 
 	levels := ratio.Levels(b, 1, 16, 64, 256)
@@ -82,7 +83,9 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		sweep.Measure(n, ratio.Rounds(b, 5), []ratio.Quantity{
 			{Name: "keep-alive requests/s", Targets: []ratio.Target{ratio.AtLeast(2), ratio.AtLeast(3)}},
 			{Name: "keep-alive p99 ms", Targets: []ratio.Target{ratio.AtMost(1), ratio.AtMost(1)}},
-		}, func(i int) ([]float64, error) { return wrk(b, r, setups[i].addr, destination(i), n, &origin.served[i]) })
+		}, func(i int) ([]float64, error) {
+			return wrk(b, r, setups[i].addr, setups[i].script, n, &origin.served[i])
+		})
 	}
 	for _, n := range levels {
 		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{{Name: "CONNECT bulk Gbit/s", Targets: []ratio.Target{ratio.AtLeast(1.5), ratio.AtLeast(1.5)}}},
@@ -99,7 +102,8 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 	sweep.Note("Squid %s: as the proxy is set up (same range, CONNECT ports, tcp_outgoing_address the reserved address, no cache, no access log).", proxyproc.Version("squid", "-v"))
 	sweep.Note("Smokescreen v0.1.0 (test/tools/smokescreen): --allow-range the destinations' range, --deny-range the rest. It has no way to bind a source address,")
 	sweep.Note("  so the pod routes the destinations' range via net1 with src the reserved address; it logs a line per request (no flag turns that off), to a file.")
-	sweep.Note("each setup has its own destination address, whose server counts the requests it answers: a round fails unless it saw every one wrk counted.")
+	sweep.Note("each setup has its own destination address, which admits only the reserved source and counts the requests it answers: a round fails unless")
+	sweep.Note("  it answered every one wrk completed.")
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d tunnels open 2 s, each then echoing a byte; no target (issue 4's was ≤ 40 KiB).", held)
 	sweep.Note("noise: Squid against a second, identical Squid in the same rounds; ! marks a median measured with failures (the benchmark fails).")
 	sweep.Print()
@@ -176,16 +180,22 @@ var (
 	errorLines   = regexp.MustCompile(`Non-2xx or 3xx responses: \d+|Socket errors: .*`)
 )
 
-// wrk runs wrk in the client namespace through proxy with n keep-alive connections,
-// each request an absolute-form GET to the origin at dest, and returns requests/s and
-// the p99 latency in milliseconds; an error when wrk counted errors or the origin
-// answered fewer requests than wrk completed (served counts them).
-func wrk(b *testing.B, r *httpRouter, proxy, dest string, n int, served *atomic.Int64) ([]float64, error) {
+// wrkScript writes the wrk script that makes each request an absolute-form GET to the
+// origin at dest, as a client of a forward proxy sends it.
+func wrkScript(b *testing.B, dest string) string {
 	target := fmt.Sprintf("%s:%d", dest, webPort)
 	script := filepath.Join(b.TempDir(), "proxy.lua")
 	if err := os.WriteFile(script, fmt.Appendf(nil, "wrk.path = %q\nwrk.headers[\"Host\"] = %q\n", "http://"+target+"/", target), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	return script
+}
+
+// wrk runs wrk in the client namespace through proxy with n keep-alive connections and
+// script's requests, and returns requests/s and the p99 latency in milliseconds; an
+// error when wrk counted errors or the origin answered fewer requests than wrk
+// completed (served counts them).
+func wrk(b *testing.B, r *httpRouter, proxy, script string, n int, served *atomic.Int64) ([]float64, error) {
 	before := served.Load()
 	out := r.tp.Exec(b, r.tp.Client, "wrk", "-t", strconv.Itoa(min(n, 2)), "-c", strconv.Itoa(n), "-d", wrkFor.String(),
 		"--latency", "-s", script, "http://"+proxy+"/").Run(b)
