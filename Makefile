@@ -89,7 +89,7 @@ bench-plugin: build
 # egress-dns-proxy against Debian's HAProxy (TCP mode) and nginx (stream module), side
 # by side in one run in the test topology: new connections, 64-byte request/response
 # and bulk at 1, 8, 16, 64 and 256 clients, then memory per held connection; prints one
-# table of medians, ratios, targets and the harness's noise (about 8 minutes).
+# table of medians, ratios, targets and the harness's noise (about 7 minutes).
 # BENCH_LEVELS="16" BENCH_ROUNDS=1 make bench-dns: a subset, while developing.
 bench-dns: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-dns needs root (it creates network namespaces)"; exit 1; }
@@ -99,7 +99,7 @@ bench-dns: build
 # egress-http-proxy against Debian's Squid and Smokescreen (built at the version
 # test/tools/smokescreen pins), side by side in one run: keep-alive requests/s and p99
 # (wrk) and CONNECT bulk at 1, 16, 64 and 256 clients, then memory per idle tunnel; one
-# table as bench-dns's (about 6 minutes). BENCH_LEVELS and BENCH_ROUNDS as there.
+# table as bench-dns's (about 7 minutes). BENCH_LEVELS and BENCH_ROUNDS as there.
 bench-http: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-http needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
