@@ -5,10 +5,15 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/egress-router/egress-router/internal/connlimit"
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // clientConn is one client connection: a loop of requests, or one CONNECT tunnel.
@@ -40,7 +45,7 @@ type clientConn struct {
 
 func newClientConn(s *Server, ln *connlimit.Listener, c *net.TCPConn) *clientConn {
 	cc := &clientConn{s: s, ln: ln, tcp: c, peer: clientAddr(c).String()}
-	cc.rw = deadlineConn{c: c, idle: s.IdleTimeout}
+	cc.rw.init(c, s.IdleTimeout)
 	cc.br = bufio.NewReaderSize(&cc.rw, 4<<10)
 	cc.bw = bufio.NewWriterSize(&cc.rw, 4<<10)
 	return cc
@@ -161,23 +166,48 @@ const (
 // idle timeout. It is not an embedding of the conn on purpose: bufio would find the
 // conn's ReadFrom through it and bypass the deadlines.
 //
+// Its reads and writes are sockio's raw system calls inside the conn's RawConn, which
+// still waits in Go's poller and honours the deadlines: the keep-alive path makes four
+// such calls per request, and with the net package's each woke the runtime's sysmon
+// (see internal/sockio). The call's buffer and outcome are fields, and the callbacks
+// are bound once in init, so that a call allocates nothing.
+//
 // It also counts the bytes each way, for the metrics, and remembers whether the
 // connection failed, to tell which side of a copy broke.
 type deadlineConn struct {
 	c             *net.TCPConn
+	raw           syscall.RawConn
 	idle          time.Duration
 	readBy        time.Time
 	read, written int64
 	failed        bool
+
+	p                  []byte // the buffer of the call in progress
+	done               int    // how much of p the call has read or written
+	callErr            error  // the call's error other than EAGAIN
+	readSome, writeAll func(fd uintptr) bool
+}
+
+func (d *deadlineConn) init(c *net.TCPConn, idle time.Duration) {
+	*d = deadlineConn{c: c, idle: idle}
+	// SyscallConn of a *net.TCPConn fails only on a nil conn.
+	d.raw, _ = c.SyscallConn()
+	d.readSome, d.writeAll = d.readOnce, d.writeOut
 }
 
 func (d *deadlineConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	by := d.readBy
 	if by.IsZero() {
 		by = time.Now().Add(d.idle)
 	}
 	d.c.SetReadDeadline(by)
-	n, err := d.c.Read(p)
+	n, err := d.call(d.raw.Read, d.readSome, p)
+	if n == 0 && err == nil {
+		err = io.EOF
+	}
 	d.read += int64(n)
 	d.failed = d.failed || (err != nil && err != io.EOF)
 	return n, err
@@ -185,10 +215,59 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 
 func (d *deadlineConn) Write(p []byte) (int, error) {
 	d.c.SetWriteDeadline(time.Now().Add(d.idle))
-	n, err := d.c.Write(p)
+	n, err := d.call(d.raw.Write, d.writeAll, p)
 	d.written += int64(n)
 	d.failed = d.failed || err != nil
 	return n, err
+}
+
+// call runs one read or write of p through the RawConn method wait, which calls f
+// until it returns true and waits for the socket between calls.
+func (d *deadlineConn) call(wait func(func(uintptr) bool) error, f func(uintptr) bool, p []byte) (int, error) {
+	d.p, d.done, d.callErr = p, 0, nil
+	err := wait(f)
+	n := d.done
+	if err == nil {
+		err = d.callErr
+	}
+	d.p, d.callErr = nil, nil
+	return n, err
+}
+
+// readOnce reads what is queued, up to len(p); false (wait) if nothing is.
+func (d *deadlineConn) readOnce(fd uintptr) bool {
+	n, err := sockio.Read(int(fd), d.p)
+	if err == unix.EAGAIN {
+		return false
+	}
+	d.done = n
+	if err != nil {
+		d.callErr = d.opError("read", err)
+	}
+	return true
+}
+
+// writeOut writes all of p; false (wait until writable) while the socket's buffer is
+// full.
+func (d *deadlineConn) writeOut(fd uintptr) bool {
+	for d.done < len(d.p) {
+		n, err := sockio.Write(int(fd), d.p[d.done:])
+		if err == unix.EAGAIN {
+			return false
+		}
+		if err != nil {
+			d.callErr = d.opError("write", err)
+			return true
+		}
+		d.done += n
+	}
+	return true
+}
+
+// opError is err as the net package reports it, so logs keep the connection's
+// addresses.
+func (d *deadlineConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: d.c.LocalAddr(), Addr: d.c.RemoteAddr(), Err: os.NewSyscallError(op, err)}
 }
 
 func isTimeout(err error) bool {

@@ -39,7 +39,7 @@ func (c *clientConn) connectUpstream(rs *ruleSet, t target) (d policy.Decision, 
 	if err != nil {
 		return d, false, err
 	}
-	u.rw = deadlineConn{c: u.tcp, idle: c.s.IdleTimeout}
+	u.rw.init(u.tcp, c.s.IdleTimeout)
 	u.br = bufio.NewReaderSize(&u.rw, 4<<10)
 	u.bw = bufio.NewWriterSize(&u.rw, 4<<10)
 	c.setUp(u)
