@@ -4,6 +4,7 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,17 +15,56 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
+// Server is a running etcd and kube-apiserver.
+type Server struct {
+	*envtest.Environment
+	certDir string
+}
+
 // Start starts etcd and kube-apiserver with the CRDs of the directories installed.
-// The caller stops it (Environment.Stop).
-func Start(crdDirs ...string) (*envtest.Environment, error) {
+// The caller stops it (Stop).
+func Start(crdDirs ...string) (*Server, error) {
 	if err := findAssets(); err != nil {
 		return nil, err
 	}
-	env := &envtest.Environment{CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: len(crdDirs) > 0}
-	if _, err := env.Start(); err != nil {
+	// The API server's certificates live in a directory of ours: envtest would make a
+	// temporary one, remove it when the API server stops and make new certificates when
+	// it starts again, which no client made before would trust.
+	certDir, err := os.MkdirTemp("", "egress-router-apiserver-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Environment: &envtest.Environment{CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: len(crdDirs) > 0}, certDir: certDir}
+	s.ControlPlane.APIServer = &envtest.APIServer{CertDir: certDir}
+	if _, err := s.Environment.Start(); err != nil {
+		os.RemoveAll(certDir)
 		return nil, fmt.Errorf("start the API server: %w", err)
 	}
-	return env, nil
+	return s, nil
+}
+
+// Stop stops kube-apiserver and etcd and removes what they stored.
+func (s *Server) Stop() error {
+	return errors.Join(s.Environment.Stop(), os.RemoveAll(s.certDir))
+}
+
+// StopAPIServer stops kube-apiserver alone (SIGTERM, then SIGKILL if it lingers);
+// etcd keeps the cluster's objects. StartAPIServer starts it again.
+func (s *Server) StopAPIServer() error {
+	if err := s.ControlPlane.APIServer.Stop(); err != nil {
+		return fmt.Errorf("stop kube-apiserver: %w", err)
+	}
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver after StopAPIServer, on the same port with the
+// same certificates, so every client and user made before works again; it returns
+// once the API server is healthy.
+func (s *Server) StartAPIServer() error {
+	if err := s.ControlPlane.APIServer.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver again: %w", err)
+	}
+	return nil
 }
 
 // findAssets points envtest at etcd and kube-apiserver: the script builds them once

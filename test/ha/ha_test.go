@@ -1,12 +1,15 @@
 package ha_test
 
 import (
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/egress-router/egress-router/internal/agent"
 )
 
 // fault is one way to take the active pod away; restore puts that replica back as a
@@ -31,46 +34,41 @@ var (
 		func(r *router, old int) { r.start(old) },
 		3 * time.Second,
 	}
-	// The pod vanishes: its agent is SIGKILLed and its network goes (the node's
-	// runtime deletes the namespace; here net1 is deleted, which takes the address
-	// with it, and the runtime's DEL and a new pod's ADD bring the replica back).
+	// The pod vanishes: its agent is SIGKILLed and its network namespace deleted,
+	// net1 and the address with it; a new pod (DEL of the old attachment, a new
+	// namespace, ADD, an agent) takes its place as a standby.
 	crash = fault{"crash",
-		func(r *router, active int) {
-			a := r.pods[active].agent
-			a.signal(r.t, syscall.SIGKILL)
-			a.waitExit(r.t, 5*time.Second)
-			r.tp.Exec(r.t, r.pods[active].pod.NS, "ip", "link", "del", "net1").Run(r.t)
-		},
-		func(r *router, old int) {
-			r.attach(r.pods[old])
-			r.start(old)
-		},
+		func(r *router, active int) { r.vanish(active) },
+		func(r *router, old int) { r.replace(old) },
 		6 * time.Second,
 	}
 )
 
-// failover inflicts f on the active pod and checks the takeover: the other pod is
-// ready and holds the address, the gateway learnt its MAC before any traffic, the
-// destination sees the reserved address through it. It returns the time from the
-// fault to the first successful connection.
-func (r *router) failover(f fault) time.Duration {
+// failover inflicts f on the active pod and checks the takeover: a client that keeps
+// trying from the fault on gets through the other pod, which by then holds the address
+// and whose MAC the gateway learnt before any traffic from it (firstConnection); the
+// destination sees the reserved address. It returns the failover's timeline.
+func (r *router) failover(f fault) timeline {
 	r.t.Helper()
 	active, _ := r.waitActive(10*time.Second, -1)
 	if _, err := r.connectThrough(active); err != nil {
 		r.t.Fatalf("before the fault, through %s: %v", r.pods[active].name, err)
 	}
+	old := r.pods[active].name
+	// A fault does not wait for a moment of the leader's renewal cycle: without this,
+	// each failover would come a fixed time after the previous takeover, so at the
+	// same point of the cycle, and a crash's cost (the lease left since the last
+	// renewal) would be that point's, not the average.
+	time.Sleep(rand.N(agent.DefaultTimers.RenewInterval + agent.DefaultTimers.RetryPeriod))
 	start := time.Now()
 	f.inflict(r, active)
-	next, _ := r.waitActive(f.within, active)
-	if err := r.gatewayKnows(next); err != nil {
-		r.t.Error(err)
-	}
 	via, served := r.firstConnection(f.within)
-	if via != next {
+	if next, _ := r.waitActive(f.within, active); via != next {
 		r.t.Errorf("served through %s, want the new leader %s", r.pods[via].name, r.pods[next].name)
 	}
+	tl := r.timeline(start, served, old, via)
 	f.restore(r, active)
-	return served.Sub(start)
+	return tl
 }
 
 func TestFailover(t *testing.T) {
@@ -80,9 +78,9 @@ func TestFailover(t *testing.T) {
 			r.start(0)
 			first, _ := r.waitActive(10*time.Second, -1)
 			r.start(1)
-			took := r.failover(f)
-			t.Logf("%s: fault → first connection through the new leader: %v", f.name, took)
-			if err := r.eventFor(first, "BecameActive"); err != nil {
+			firstName := r.pods[first].name
+			t.Logf("%s: %v", f.name, r.failover(f))
+			if err := r.eventFor(firstName, "BecameActive"); err != nil {
 				t.Error(err)
 			}
 			next, _ := r.waitActive(10*time.Second, first)
@@ -96,7 +94,7 @@ func TestFailover(t *testing.T) {
 				}
 			}
 			if f.name == graceful.name {
-				if err := r.eventFor(first, "SteppedDown"); err != nil {
+				if err := r.eventFor(firstName, "SteppedDown"); err != nil {
 					t.Error(err)
 				}
 			}
@@ -183,10 +181,13 @@ func TestPartitionedLeaderFencesBeforeTheStandbyTakesOver(t *testing.T) {
 	r.assertStandby(old)
 }
 
-// With the API server unreachable from both pods for longer than the lease, the
-// leader gives the address up at its renew deadline (no one can tell it still leads);
-// when the API server is back, one pod takes it again.
-func TestAPIServerUnreachableLongerThanTheLease(t *testing.T) {
+// With the API server stopped (kube-apiserver shut down, etcd keeping the Lease) for
+// longer than the lease, the leader gives the address up at its renew deadline:
+// before the lease it last renewed could expire, so before anyone could take it over
+// (no one can while the API server is down, and the leader cannot know that). No pod
+// holds the address or is ready until the API server is back, on the same port with
+// the same certificates; then exactly one pod takes it again.
+func TestAPIServerStoppedLongerThanTheLease(t *testing.T) {
 	r := newRouter(t)
 	r.start(0)
 	r.start(1)
@@ -195,29 +196,55 @@ func TestAPIServerUnreachableLongerThanTheLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	cut := time.Now()
-	for _, p := range r.pods {
-		p.api.Cut()
-	}
-	for deadline := time.Now().Add(3 * time.Second); r.holds(old); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the leader still holds the address 3s after the API server became unreachable")
+	stopping := time.Now()
+	var stopErr error
+	stopped, restarted := make(chan struct{}), false
+	go func() { stopErr = apiServer.StopAPIServer(); close(stopped) }()
+	t.Cleanup(func() {
+		if !restarted { // the next test needs the API server
+			<-stopped
+			if err := apiServer.StartAPIServer(); err != nil {
+				t.Error(err)
+			}
 		}
+	})
+	for r.holds(old) {
+		if time.Since(stopping) > 5*time.Second {
+			t.Fatal("the leader still holds the address 5s after the API server began to stop")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	t.Logf("API server unreachable → address given up: %v", time.Since(cut))
-	time.Sleep(3 * time.Second) // longer than the lease
-	if r.holds(0) || r.holds(1) || r.ready(0) || r.ready(1) {
-		t.Fatal("a pod holds the address or is ready without the API server")
+	dropped := time.Now()
+	if <-stopped; stopErr != nil {
+		t.Fatal(stopErr)
 	}
-	for _, p := range r.pods {
-		p.api.Restore()
+	t.Logf("API server stopping → stopped %v; → the leader gave the address up %v", time.Since(stopping).Round(time.Millisecond), dropped.Sub(stopping).Round(time.Millisecond))
+	lastRenewal := r.leases.lastChange()
+	if expiry := lastRenewal.Add(agent.DefaultTimers.LeaseDuration); !dropped.Before(expiry) {
+		t.Errorf("the leader gave the address up %v after its lease could expire (last renewal seen %v before it)", dropped.Sub(expiry), dropped.Sub(lastRenewal))
+	} else {
+		t.Logf("last renewal → address given up %v (renew deadline %v, lease %v)", dropped.Sub(lastRenewal).Round(time.Millisecond), agent.DefaultTimers.RenewDeadline, agent.DefaultTimers.LeaseDuration)
 	}
-	next, _ := r.waitActive(10*time.Second, -1)
-	if err := r.gatewayKnows(next); err != nil {
-		t.Error(err)
+	for time.Since(lastRenewal) < 2*agent.DefaultTimers.LeaseDuration { // down for longer than the lease
+		if r.holds(0) || r.holds(1) || r.ready(0) || r.ready(1) {
+			t.Fatal("a pod holds the address or is ready while the API server is down")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	restarting := time.Now()
+	restarted = true
+	if err := apiServer.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	next, at := r.waitActive(10*time.Second, -1)
+	t.Logf("API server down %v; restart → healthy %v; → %s active %v", restarting.Sub(stopping).Round(time.Millisecond),
+		time.Since(restarting).Round(time.Millisecond), r.pods[next].name, at.Sub(restarting).Round(time.Millisecond))
 	r.firstConnection(3 * time.Second)
+	time.Sleep(agent.DefaultTimers.LeaseDuration) // the other pod has competed too, and lost
 	r.assertStandby(1 - next)
+	if r.ready(1 - next) {
+		t.Errorf("%s is ready as well as the leader %s", r.pods[1-next].name, r.pods[next].name)
+	}
 }
 
 // Forced failovers in a row, alternating graceful and crash, leave one active pod, a
