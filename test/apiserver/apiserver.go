@@ -6,11 +6,15 @@ package apiserver
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -48,13 +52,49 @@ func (s *Server) Stop() error {
 	return errors.Join(s.Environment.Stop(), os.RemoveAll(s.certDir))
 }
 
-// StopAPIServer stops kube-apiserver alone (SIGTERM, then SIGKILL if it lingers);
+// StopAPIServer kills kube-apiserver (SIGKILL: it stops answering at once, as when its
+// node fails; a graceful stop waits for open watches) and returns once it is gone;
 // etcd keeps the cluster's objects. StartAPIServer starts it again.
 func (s *Server) StopAPIServer() error {
-	if err := s.ControlPlane.APIServer.Stop(); err != nil {
-		return fmt.Errorf("stop kube-apiserver: %w", err)
+	pid, err := child("kube-apiserver")
+	if err != nil {
+		return err
 	}
-	return nil
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill kube-apiserver (pid %d): %w", pid, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, fs.ErrNotExist) {
+			return nil // and envtest has reaped it
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kube-apiserver (pid %d) still there 10s after SIGKILL", pid)
+		}
+	}
+}
+
+// child is the process id of this process's child named name (envtest starts its
+// binaries as children).
+func child(name string) (int, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// "pid (comm) state ppid …"; comm may hold spaces and parentheses.
+		stat := string(b)
+		open, end := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+		fields := strings.Fields(stat[end+1:])
+		if open < 0 || end < open || len(fields) < 2 || stat[open+1:end] != name || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		return strconv.Atoi(strings.TrimSpace(stat[:open]))
+	}
+	return 0, fmt.Errorf("no child process %s of this process", name)
 }
 
 // StartAPIServer starts kube-apiserver after StopAPIServer, on the same port with the

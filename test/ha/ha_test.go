@@ -199,7 +199,8 @@ func TestAPIServerStoppedLongerThanTheLease(t *testing.T) {
 	stopping := time.Now()
 	var stopErr error
 	stopped, restarted := make(chan struct{}), false
-	go func() { stopErr = apiServer.StopAPIServer(); close(stopped) }()
+	var stoppedAt time.Time
+	go func() { stopErr = apiServer.StopAPIServer(); stoppedAt = time.Now(); close(stopped) }()
 	t.Cleanup(func() {
 		if !restarted { // the next test needs the API server
 			<-stopped
@@ -218,7 +219,7 @@ func TestAPIServerStoppedLongerThanTheLease(t *testing.T) {
 	if <-stopped; stopErr != nil {
 		t.Fatal(stopErr)
 	}
-	t.Logf("API server stopping → stopped %v; → the leader gave the address up %v", time.Since(stopping).Round(time.Millisecond), dropped.Sub(stopping).Round(time.Millisecond))
+	t.Logf("API server killed in %v; the leader gave the address up %v after the kill began", stoppedAt.Sub(stopping).Round(time.Millisecond), dropped.Sub(stopping).Round(time.Millisecond))
 	lastRenewal := r.leases.lastChange()
 	if expiry := lastRenewal.Add(agent.DefaultTimers.LeaseDuration); !dropped.Before(expiry) {
 		t.Errorf("the leader gave the address up %v after its lease could expire (last renewal seen %v before it)", dropped.Sub(expiry), dropped.Sub(lastRenewal))

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -379,10 +380,24 @@ func (r *router) gatewayKnows(i int) error {
 		case k < 0:
 			errs = append(errs, fmt.Errorf("the gateway has no neighbour entry for %s, want %s's MAC %s", a.Addr(), r.pods[i].name, r.pods[i].mac))
 		case neighs[k].HardwareAddr.String() != r.pods[i].mac:
-			errs = append(errs, fmt.Errorf("the gateway's entry for %s is %s, want %s's MAC %s", a.Addr(), neighs[k].HardwareAddr, r.pods[i].name, r.pods[i].mac))
+			errs = append(errs, fmt.Errorf("the gateway's entry for %s is %q (state %s), want %s's MAC %s", a.Addr(), neighs[k].HardwareAddr, neighState(neighs[k].State), r.pods[i].name, r.pods[i].mac))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// neighState names a neighbour entry's state as ip neigh does.
+func neighState(state int) string {
+	for _, s := range []struct {
+		bit  int
+		name string
+	}{{netlink.NUD_INCOMPLETE, "INCOMPLETE"}, {netlink.NUD_REACHABLE, "REACHABLE"}, {netlink.NUD_STALE, "STALE"}, {netlink.NUD_DELAY, "DELAY"},
+		{netlink.NUD_PROBE, "PROBE"}, {netlink.NUD_FAILED, "FAILED"}, {netlink.NUD_NOARP, "NOARP"}, {netlink.NUD_PERMANENT, "PERMANENT"}} {
+		if state&s.bit != 0 {
+			return s.name
+		}
+	}
+	return strconv.Itoa(state)
 }
 
 // assertStandby checks that pod i holds nothing of the activation.
