@@ -66,6 +66,9 @@ func (r *router) failover(f fault) timeline {
 	if next, _ := r.waitActive(f.within, active); via != next {
 		r.t.Errorf("served through %s, want the new leader %s", r.pods[via].name, r.pods[next].name)
 	}
+	if f.name == crash.name {
+		r.assertLeaseRanOut(start, old)
+	}
 	tl := r.timeline(start, served, old, via)
 	f.restore(r, active)
 	return tl
@@ -166,6 +169,7 @@ func TestPartitionedLeaderFencesBeforeTheStandbyTakesOver(t *testing.T) {
 	dropped := time.Since(cut)
 	next, at := r.waitActive(5*time.Second, old)
 	t.Logf("partition → leader gave the address up: %v; → standby active: %v", dropped, at.Sub(cut))
+	r.assertLeaseRanOut(cut, r.pods[old].name)
 	if strings.Contains(r.pods[next].agent.logs.String(), "still answers") {
 		t.Error("the new leader found the address still answered for: the fence relied on the probe")
 	}

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/egress-router/egress-router/internal/agent"
 )
 
 // leaseWatch records when the API server's copy of the router's Lease changed and who
@@ -96,20 +98,39 @@ func (tl timeline) String() string {
 		tl.client().Round(time.Millisecond), tl.served.Round(time.Millisecond))
 }
 
+// handover is, around fault, when the old holder last renewed the Lease and when a
+// new holder took it (zero if not yet).
+func (w *leaseWatch) handover(fault time.Time, old string) (renewed, taken time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.changes {
+		switch {
+		case c.at.Before(fault):
+			renewed = c.at
+		case taken.IsZero() && c.holder != "" && c.holder != old:
+			taken = c.at
+		}
+	}
+	return renewed, taken
+}
+
+// assertLeaseRanOut fails the test if the Lease old held at fault was taken before a
+// lease duration had passed since its last renewal: the fence assumes no one can
+// take it sooner. (Both instants are when the test's watch saw the writes, within
+// milliseconds of them; 50 ms is left for that.)
+func (r *router) assertLeaseRanOut(fault time.Time, old string) {
+	r.t.Helper()
+	renewed, taken := r.leases.handover(fault, old)
+	if held := taken.Sub(renewed); !taken.IsZero() && held < agent.DefaultTimers.LeaseDuration-50*time.Millisecond {
+		r.t.Errorf("the Lease was taken %v after %s's last renewal, before its %v ran out", held, old, agent.DefaultTimers.LeaseDuration)
+	}
+}
+
 // timeline puts a failover's times together: the Lease's changes around fault (old
 // was the holder), the new leader's takeover metric, and when the client got through.
 func (r *router) timeline(fault, served time.Time, old string, next int) timeline {
-	tl := timeline{served: served.Sub(fault)}
-	r.leases.mu.Lock()
-	for _, c := range r.leases.changes {
-		switch {
-		case c.at.Before(fault):
-			tl.sinceRenewal = fault.Sub(c.at)
-		case tl.acquired == 0 && c.holder != "" && c.holder != old:
-			tl.acquired = c.at.Sub(fault)
-		}
-	}
-	r.leases.mu.Unlock()
+	renewed, taken := r.leases.handover(fault, old)
+	tl := timeline{served: served.Sub(fault), sinceRenewal: fault.Sub(renewed), acquired: taken.Sub(fault)}
 	_, metrics, err := r.get(next, "/metrics")
 	if err != nil {
 		r.t.Fatalf("%s's /metrics: %v", r.pods[next].name, err)
