@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/internal/agent"
+	"github.com/egress-router/egress-router/test/topology"
 )
 
 // fault is one way to take the active pod away; restore puts that replica back as a
@@ -250,6 +251,29 @@ func TestAPIServerStoppedLongerThanTheLease(t *testing.T) {
 	if r.ready(1 - next) {
 		t.Errorf("%s is ready as well as the leader %s", r.pods[1-next].name, r.pods[next].name)
 	}
+}
+
+// A dual-stack router moves its IPv6 address too: after a graceful handoff and a
+// crash, the gateway's neighbour entry for the reserved IPv6 address holds the new
+// leader's MAC before any traffic from it (its unsolicited neighbour advertisement;
+// firstConnection checks every reserved address), and the destination sees the
+// reserved IPv6 address through the new leader.
+func TestDualStackFailover(t *testing.T) {
+	r := newRouterOf(t, dualStackConf)
+	r.start(0)
+	r.start(1)
+	for _, f := range []fault{graceful, crash} {
+		active, _ := r.waitActive(10*time.Second, -1)
+		if src, err := r.connectThrough6(active); err != nil || src != topology.Reserved6.Addr().String() { // the gateway has an entry to update
+			t.Fatalf("before the fault, over IPv6 through %s: source %q, %v", r.pods[active].name, src, err)
+		}
+		t.Logf("%s: %v", f.name, r.failover(f))
+		next, _ := r.waitActive(10*time.Second, -1)
+		if src, err := r.connectThrough6(next); err != nil || src != topology.Reserved6.Addr().String() {
+			t.Errorf("after the %s, over IPv6 through %s: source %q, %v, want %s", f.name, r.pods[next].name, src, err, topology.Reserved6.Addr())
+		}
+	}
+	r.assertLeavesNothing()
 }
 
 // Forced failovers in a row, alternating graceful and crash, leave one active pod, a

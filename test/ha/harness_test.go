@@ -46,6 +46,14 @@ var conf = fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "egress-ha", "type": "eg
   "ip": {"addresses": [%q], "gateway": %q, "destinations": ["80 tcp 203.0.113.25"]},
   "ha": {"enabled": true}}`, topology.Master, topology.Reserved.String(), topology.Gateway.Addr().String())
 
+// dualStackConf is conf with an IPv6 address too, and port 443 redirected to an IPv6
+// destination.
+var dualStackConf = fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "egress-ha", "type": "egress-router",
+  "interfaceArgs": {"master": %q},
+  "ip": {"addresses": [%q, %q], "gateways": [%q, %q], "destinations": ["80 tcp 203.0.113.25", "443 tcp 2001:db8:20::25"]},
+  "ha": {"enabled": true}}`, topology.Master, topology.Reserved.String(), topology.Reserved6.String(),
+	topology.Gateway.Addr().String(), topology.Gateway6.Addr().String())
+
 // routerPod is one replica: a pod namespace whose net1 is on node's ext0, and its agent.
 type routerPod struct {
 	name  string
@@ -68,6 +76,7 @@ type router struct {
 	res        link.Reservation
 	namespace  string
 	lease      string
+	conf       string
 	configPath string
 	agentBin   string
 	kubeconfig string
@@ -82,10 +91,17 @@ type router struct {
 
 func newRouter(t testing.TB) *router {
 	t.Helper()
+	return newRouterOf(t, conf)
+}
+
+// newRouterOf is newRouter with the configuration conf.
+func newRouterOf(t testing.TB, conf string) *router {
+	t.Helper()
 	tp := topology.New(t)
 	topology.ServeSource(t, tp.Dest, "tcp", 80)
+	topology.ServeSource(t, tp.Dest, "tcp", 443)
 	plugins := topology.Build(t, topology.RouterPlugin)
-	r := &router{t: t, tp: tp, lease: "egress-ha", agentBin: filepath.Join(topology.Build(t, agentPkg), "egress-router-agent")}
+	r := &router{t: t, tp: tp, conf: conf, lease: "egress-ha", agentBin: filepath.Join(topology.Build(t, agentPkg), "egress-router-agent")}
 	c, err := config.Load([]byte(conf))
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +188,7 @@ func (r *router) replace(i int) {
 func (r *router) attach(p *routerPod) {
 	t := r.t
 	t.Helper()
-	p.att = p.cni.Attach(t, p.pod, []byte(conf), "net1")
+	p.att = p.cni.Attach(t, p.pod, []byte(r.conf), "net1")
 	_ = p.cni.Del(p.att)
 	res, err := p.cni.Add(p.att)
 	if err != nil {
@@ -190,8 +206,10 @@ func (r *router) attach(p *routerPod) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out, topology.Reserved.Addr().String()) {
-		t.Fatalf("HA ADD reported the reserved address: %s", out)
+	for _, a := range r.res.Addresses {
+		if strings.Contains(out, a.Addr().String()) {
+			t.Fatalf("HA ADD reported the reserved address %s: %s", a.Addr(), out)
+		}
 	}
 }
 
@@ -316,6 +334,12 @@ func (r *router) waitActive(within time.Duration, exclude int) (int, time.Time) 
 // source the destination saw.
 func (r *router) connectThrough(i int) (string, error) {
 	return topology.AskSource(r.tp.Client, "tcp", net.JoinHostPort(r.pods[i].pod.Addr.Addr().String(), "80"))
+}
+
+// connectThrough6 is connectThrough over IPv6 (dualStackConf: port 443 to
+// 2001:db8:20::25).
+func (r *router) connectThrough6(i int) (string, error) {
+	return topology.AskSource(r.tp.Client, "tcp", net.JoinHostPort(r.pods[i].pod.Addr6.Addr().String(), "443"))
 }
 
 // The client of firstConnection: it tries every clientInterval, from the fault on, and
