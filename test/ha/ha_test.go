@@ -63,7 +63,7 @@ func (r *router) failover(f fault) timeline {
 	time.Sleep(rand.N(agent.DefaultTimers.RenewInterval + agent.DefaultTimers.RetryPeriod))
 	start := time.Now()
 	f.inflict(r, active)
-	via, served := r.firstConnection(f.within)
+	via, served := r.firstConnection(f.within, true)
 	if next, _ := r.waitActive(f.within, active); via != next {
 		r.t.Errorf("served through %s, want the new leader %s", r.pods[via].name, r.pods[next].name)
 	}
@@ -142,7 +142,7 @@ func TestFrozenLeaderNeverSharesTheAddress(t *testing.T) {
 	if err := r.gatewayKnows(next); err != nil {
 		t.Error(err)
 	}
-	r.firstConnection(3 * time.Second)
+	r.firstConnection(3*time.Second, true)
 	r.assertStandby(old)
 }
 
@@ -177,7 +177,7 @@ func TestPartitionedLeaderFencesBeforeTheStandbyTakesOver(t *testing.T) {
 	if err := r.gatewayKnows(next); err != nil {
 		t.Error(err)
 	}
-	r.firstConnection(3 * time.Second)
+	r.firstConnection(3*time.Second, true)
 	r.pods[old].api.Restore()
 	time.Sleep(2 * time.Second) // the old leader reaches the API server again, as a standby
 	if r.holds(old) || r.ready(old) {
@@ -245,7 +245,12 @@ func TestAPIServerStoppedLongerThanTheLease(t *testing.T) {
 	next, at := r.waitActive(10*time.Second, -1)
 	t.Logf("API server down %v; restart → healthy %v; → %s active %v", restarting.Sub(stopping).Round(time.Millisecond),
 		time.Since(restarting).Round(time.Millisecond), r.pods[next].name, at.Sub(restarting).Round(time.Millisecond))
-	r.firstConnection(3 * time.Second)
+	// When the old leader takes the address back, the gateway may have been probing its
+	// MAC while it held nothing (seen: the gateway sent to the address as the outage
+	// began): the kernel leaves a probing entry as it is when an announcement brings the
+	// MAC it already has, so the entry can end FAILED, and the first packet resolves it
+	// again (one ARP exchange). The announcement is checked when the other pod takes over.
+	r.firstConnection(3*time.Second, next != old)
 	time.Sleep(agent.DefaultTimers.LeaseDuration) // the other pod has competed too, and lost
 	r.assertStandby(1 - next)
 	if r.ready(1 - next) {

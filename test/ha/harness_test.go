@@ -353,12 +353,13 @@ const (
 // readiness: at a fixed short interval it connects through each ready pod until the
 // destination sees the reserved address, and returns through which pod and when. Each
 // try is bounded (clientTimeout) so that a pod that is gone costs a try, not a dial
-// timeout. Before its first try through a pod it checks that the gateway already maps
-// the reserved addresses to that pod's MAC: announced, not learnt from traffic.
-func (r *router) firstConnection(within time.Duration) (int, time.Time) {
+// timeout. If announced, before its first try through a pod it checks that the gateway
+// already maps the reserved addresses to that pod's MAC: announced, not learnt from
+// traffic.
+func (r *router) firstConnection(within time.Duration, announced bool) (int, time.Time) {
 	r.t.Helper()
 	var lastErr error
-	announced := map[*routerPod]bool{}
+	checked := map[*routerPod]bool{}
 	tick := time.NewTicker(clientInterval)
 	defer tick.Stop()
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); <-tick.C {
@@ -366,8 +367,8 @@ func (r *router) firstConnection(within time.Duration) (int, time.Time) {
 			if !r.ready(i) {
 				continue
 			}
-			if !announced[p] {
-				announced[p] = true
+			if announced && !checked[p] {
+				checked[p] = true
 				if err := r.gatewayKnows(i); err != nil {
 					r.t.Error(err)
 				}
