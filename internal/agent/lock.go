@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -34,6 +35,21 @@ type fencingLock struct {
 
 func newFencingLock(inner resourcelock.Interface, fence func(), renewEvery time.Duration) *fencingLock {
 	return &fencingLock{Interface: inner, fence: fence, renewEvery: renewEvery, renewed: make(chan struct{}, 1)}
+}
+
+// Get reads the record, and gives client-go a raw form of it that changes with every
+// renewal. A standby counts the lease from when it sees the raw record change; client-go
+// marshals the record's times to whole seconds, so a renewal in the same second as the
+// one before looked like no renewal, and the standby counted the lease from the earlier
+// one: up to a second too soon, past the fence (test/ha's partition test saw a 2 s
+// lease taken 1.67 s after the last renewal). The renewal time at the microsecond the
+// Lease stores is appended.
+func (l *fencingLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	r, raw, err := l.Interface.Get(ctx)
+	if err != nil {
+		return r, raw, err
+	}
+	return r, fmt.Appendf(raw, " renewed %s", r.RenewTime.UTC().Format(time.RFC3339Nano)), nil
 }
 
 func (l *fencingLock) Create(ctx context.Context, r resourcelock.LeaderElectionRecord) error {

@@ -12,7 +12,8 @@ import (
 // The fencing argument, which is why the watchdog exists. Let S be the instant this
 // leader sent its last renewal the API server accepted (fencingLock.lastRenew). The
 // server wrote it at some C >= S; a standby notices that record at some O >= C and
-// may take the Lease only once LeaseDuration has passed on its own clock since O. So
+// may take the Lease only once LeaseDuration has passed on its own clock since O (O is
+// when it saw the record change: fencingLock.Get makes every renewal a change). So
 // no one else can hold the Lease before S + LeaseDuration, less what the standby's
 // clock gains on ours in that time (only rates matter: each side measures an interval
 // on its own monotonic clock, never a timestamp from the other).
@@ -46,15 +47,27 @@ import (
 // nothing the argument above relies on: S is the last renewal actually sent). The
 // elector takes a skipped renewal for a success, so its own give-up comes later
 // still: with a renew interval, the watchdog is what fences (test/ha shows the leader
-// keeping the address past its deadline without it). A
-// crashed leader's addresses move after about LeaseDuration, less the time since its
-// last renewal, plus up to two polls (a standby notices the last renewal, then the
-// expiry, each at a poll; client-go jitters a poll by up to 1.2 RetryPeriods); a
-// released Lease is taken at the next poll. The leader writes once per RenewInterval
-// plus a RetryPeriod at most; standbys only read. A shorter RetryPeriod buys faster
-// takeovers with reads, a shorter RenewInterval nothing but writes; LeaseDuration is
-// what a crash costs, and must stay a whole number of seconds (the Lease stores whole
-// seconds) and above RenewDeadline by the margin.
+// keeping the address past its deadline without it).
+//
+// A crashed leader's addresses move after LeaseDuration less the time since its last
+// renewal, plus two poll lags (a standby notices the last renewal, then the expiry,
+// each at a poll; client-go jitters a poll period between 1 and 2.2 RetryPeriods,
+// so each lag averages about 0.85 RetryPeriod), plus the probe; a released Lease is
+// taken at the next poll. The leader writes once per RenewInterval rounded up to its
+// next poll; standbys only read, one GET per poll. So: LeaseDuration is what a crash
+// costs at most, and must stay a whole number of seconds (the Lease stores whole
+// seconds) and above RenewDeadline by the margin; a shorter RetryPeriod buys faster
+// takeovers (crash and graceful) with reads; a longer RenewInterval costs fewer writes
+// and even shortens the average crash (a crash comes on average half a renewal
+// period after the last renewal, which the standby's count starts from), but leaves
+// the leader less time, RenewDeadline - RenewInterval, to get a renewal through a
+// slow API server before it fences itself.
+//
+// The defaults: crash failover LeaseDuration - about 0.3 s (half the 0.6 s renewal
+// period) + 2 × 85 ms + the 100 ms probe, about 2 s (2.5 s after a crash just past a
+// renewal); graceful about 0.2 s; 1000/600 ≈ 1.7 writes a second; about 6 reads a
+// second per standby; 0.9 s (nine polls) for a renewal to get through before the
+// leader fences.
 type Timers struct {
 	LeaseDuration time.Duration
 	RenewDeadline time.Duration
@@ -63,10 +76,10 @@ type Timers struct {
 	RenewInterval time.Duration
 }
 
-// DefaultTimers: crash failover about 2.4 s, graceful about 0.2 s, under 2 Lease writes
-// a second (measured: README, "High availability").
+// DefaultTimers: crash failover about 2 s, graceful about 0.2 s, under 2 Lease writes a
+// second (see above; measured: README, "High availability").
 var DefaultTimers = Timers{LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond,
-	RetryPeriod: 200 * time.Millisecond, RenewInterval: 500 * time.Millisecond}
+	RetryPeriod: 100 * time.Millisecond, RenewInterval: 600 * time.Millisecond}
 
 // fencingMargin is the least LeaseDuration - RenewDeadline accepted (see Timers).
 const fencingMargin = 250 * time.Millisecond

@@ -34,3 +34,25 @@ func TestTimersRefuseWhatBreaksFencing(t *testing.T) {
 		})
 	}
 }
+
+// The defaults keep the HA goals by construction (the model in Timers' comment): the
+// fencing margin of 500 ms, at most 2 Lease writes a second, several polls for a
+// renewal to get through before the leader fences itself, and an average crash
+// failover well under 2.5 s.
+func TestDefaultTimersKeepTheGoals(t *testing.T) {
+	d := DefaultTimers
+	if margin := d.LeaseDuration - d.RenewDeadline; margin < 500*time.Millisecond {
+		t.Errorf("fencing margin %v, want 500ms for the removal, scheduling and clock drift", margin)
+	}
+	if writes := float64(time.Second) / float64(d.RenewInterval); writes > 2 {
+		t.Errorf("%.2f Lease writes a second, want at most 2", writes)
+	}
+	if polls := (d.RenewDeadline - d.RenewInterval) / d.RetryPeriod; polls < 5 {
+		t.Errorf("%d polls for a renewal to get through before the deadline, want at least 5", polls)
+	}
+	pollLag := time.Duration(0.85 * float64(d.RetryPeriod)) // client-go: a poll every 1 to 2.2 RetryPeriods
+	crash := d.LeaseDuration - (d.RenewInterval+d.RetryPeriod)/2 + 2*pollLag + probeWait
+	if crash > 2200*time.Millisecond {
+		t.Errorf("average crash failover %v by the model, want at most 2.2s (the goal is 2.5s)", crash)
+	}
+}

@@ -79,16 +79,10 @@ func apiAccessVolume() *coreac.VolumeApplyConfiguration {
 	))
 }
 
-// rollingUpdate is a highly available router's strategy. Overlapping pods are safe
-// now: the Lease, not the number of pods, decides which pod holds the reserved
-// addresses; a new pod joins as a standby and the old leader releases the Lease on
-// SIGTERM, so a standby takes over at once.
-//
-// maxUnavailable must be 100%: the Deployment controller counts ready pods, and only
-// the active one is ever ready. With any smaller maxUnavailable it would wait for a
-// new pod to become ready before stopping the old active one, which a standby never
-// does while that pod holds the Lease: the rollout would stall with the old pods
-// running forever. maxSurge 1 starts a new pod before the old ones are stopped.
+// rollingUpdate: safe, as the Lease, not the pod count, decides who holds the addresses
+// and the active pod hands over on SIGTERM; maxUnavailable 100%, as only the active pod
+// is ever ready (available), so any less waits for ever. Cost: the old pods stop as soon
+// as the new one is created, so the router is down for a pod's start, as with Recreate.
 func rollingUpdate() *appsac.DeploymentStrategyApplyConfiguration {
 	return appsac.DeploymentStrategy().
 		WithType(appsv1.RollingUpdateDeploymentStrategyType).
@@ -112,14 +106,15 @@ func leaseRBAC(name, namespace string, labels map[string]string) (*rbacac.RoleAp
 	return role, binding
 }
 
-// disruptionBudget keeps a drain from evicting the active pod, the only ready one, so
-// minAvailable 1 is the budget that means "keep the active pod" (maxUnavailable 1
-// would with 3 replicas want 2 ready pods, which never happens). Standbys are never
-// ready, so AlwaysAllow lets them be evicted even while no pod is active.
+// disruptionBudget: budgets count ready pods, and only the active one is: minAvailable
+// 0 allows one eviction while a pod is active (a drain evicts it; it hands over in about
+// 0.2 s) and none until a pod is active again; IfHealthyBudget puts standbys under that
+// count. It cannot keep the last pod: it cannot tell the active pod alone from one with
+// standbys (see the README).
 func disruptionBudget(name, namespace string, labels, selector map[string]string) *policyac.PodDisruptionBudgetApplyConfiguration {
 	return policyac.PodDisruptionBudget(name, namespace).WithLabels(labels).
 		WithSpec(policyac.PodDisruptionBudgetSpec().
-			WithMinAvailable(intstr.FromInt32(1)).
-			WithUnhealthyPodEvictionPolicy(policyv1.AlwaysAllow).
+			WithMinAvailable(intstr.FromInt32(0)).
+			WithUnhealthyPodEvictionPolicy(policyv1.IfHealthyBudget).
 			WithSelector(metaac.LabelSelector().WithMatchLabels(selector)))
 }

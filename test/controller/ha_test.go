@@ -233,10 +233,116 @@ func checkLeaseRBACAndBudget(t *testing.T, c client.Client, namespace, name stri
 	if !equality.Semantic.DeepEqual(binding.RoleRef, wantBinding.RoleRef) || !equality.Semantic.DeepEqual(binding.Subjects, wantBinding.Subjects) {
 		t.Errorf("RoleBinding %+v -> %+v, want the router's ServiceAccount bound to its Role", binding.Subjects, binding.RoleRef)
 	}
-	if s := budget.Spec; s.MinAvailable == nil || *s.MinAvailable != intstr.FromInt32(1) || s.MaxUnavailable != nil ||
-		s.UnhealthyPodEvictionPolicy == nil || *s.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow ||
+	if s := budget.Spec; s.MinAvailable == nil || *s.MinAvailable != intstr.FromInt32(0) || s.MaxUnavailable != nil ||
+		s.UnhealthyPodEvictionPolicy == nil || *s.UnhealthyPodEvictionPolicy != policyv1.IfHealthyBudget ||
 		s.Selector == nil || s.Selector.MatchLabels["app.kubernetes.io/instance"] != name {
-		t.Errorf("PodDisruptionBudget %+v, want minAvailable 1 of the router's pods, standbys always evictable", s)
+		t.Errorf("PodDisruptionBudget %+v, want minAvailable 0 of the router's pods, standbys under the budget too", s)
 	}
 	return []client.Object{&role, &binding, &budget}
+}
+
+// The rendered PodDisruptionBudget, against the API server's eviction API: a drain may
+// evict the active pod (it hands over on SIGTERM), one pod at a time, and no pod while
+// none is active. No controller manager runs here, so the test writes the budget's
+// status as Kubernetes' disruption controller computes it (disruptionStatus), and the
+// pods' as kubelet would report them; the API server decides each eviction.
+func TestDisruptionBudgetLetsADrainEvictTheActivePod(t *testing.T) {
+	c := newClient(t, adminConfig())
+	ns := newNamespace(t, c)
+	startController(t, adminConfig(), ns, &controller.Reconciler{})
+	spec := *redirectSpec.DeepCopy()
+	spec.Replicas = ptr(int32(3))
+	if err := c.Create(context.Background(), routerOf(ns, "egress", spec)); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, c, ns, "egress", v1.ConditionDegraded, metav1.ConditionFalse, controller.ReasonApplied)
+	name := render.Name("egress")
+	var d appsv1.Deployment
+	get(t, c, ns, name, &d)
+	pods := map[string]*corev1.Pod{}
+	for _, pod := range []string{"active", "standby-a", "standby-b"} {
+		pods[pod] = runPod(t, c, ns, pod, d.Spec.Template, pod == "active")
+	}
+	evict := func(pod string) error {
+		return c.SubResource("eviction").Create(context.Background(), pods[pod], &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: ns}})
+	}
+	refused := func(pod, why string) {
+		t.Helper()
+		if err := evict(pod); !apierrors.IsTooManyRequests(err) {
+			t.Errorf("evicting %s %s: %v, want refused (429)", pod, why, err)
+		}
+	}
+
+	disruptionStatus(t, c, ns, name)
+	if err := evict("active"); err != nil {
+		t.Fatalf("a drain cannot evict the active pod: %v", err)
+	}
+	refused("standby-a", "right after the active pod (one at a time)")
+	disruptionStatus(t, c, ns, name) // the active pod is going: none is active
+	refused("standby-a", "while no pod is active")
+	setReady(t, c, pods["standby-a"], true) // it took the Lease over
+	disruptionStatus(t, c, ns, name)
+	if err := evict("standby-b"); err != nil {
+		t.Errorf("a drain cannot evict a standby while a pod is active: %v", err)
+	}
+	refused("standby-a", "right after a standby")
+}
+
+// runPod creates a pod of the router's template on a node of its own and reports it
+// running, ready or not, as kubelet would.
+func runPod(t *testing.T, c client.Client, namespace, name string, template corev1.PodTemplateSpec, ready bool) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: template.ObjectMeta, Spec: template.Spec}
+	pod.Name, pod.Namespace, pod.Spec.NodeName = name, namespace, "node-"+name
+	if err := c.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = corev1.PodRunning
+	setReady(t, c, pod, ready)
+	return pod
+}
+
+func setReady(t *testing.T, c client.Client, pod *corev1.Pod, ready bool) {
+	t.Helper()
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Now()}}
+	if err := c.Status().Update(context.Background(), pod); err != nil {
+		t.Fatalf("pod %s ready=%v: %v", pod.Name, ready, err)
+	}
+}
+
+// disruptionStatus writes the router's budget's status as the disruption controller
+// computes it for an integer minAvailable: healthy = ready pods not being deleted,
+// desired = minAvailable, allowed = healthy - desired, at least 0.
+func disruptionStatus(t *testing.T, c client.Client, namespace, name string) {
+	t.Helper()
+	var budget policyv1.PodDisruptionBudget
+	get(t, c, namespace, name, &budget)
+	var pods corev1.PodList
+	selector, err := metav1.LabelSelectorAsSelector(budget.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.List(context.Background(), &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		t.Fatal(err)
+	}
+	healthy := int32(0)
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && slices.ContainsFunc(p.Status.Conditions, func(c corev1.PodCondition) bool {
+			return c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
+		}) {
+			healthy++
+		}
+	}
+	desired := budget.Spec.MinAvailable.IntVal
+	budget.Status = policyv1.PodDisruptionBudgetStatus{
+		ObservedGeneration: budget.Generation, CurrentHealthy: healthy, DesiredHealthy: desired,
+		DisruptionsAllowed: max(0, healthy-desired), ExpectedPods: int32(len(pods.Items)),
+	}
+	if err := c.Status().Update(context.Background(), &budget); err != nil {
+		t.Fatalf("budget status: %v", err)
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/egress-router/egress-router/test/apiserver"
 	"github.com/egress-router/egress-router/test/topology"
@@ -25,7 +24,7 @@ var (
 )
 
 // apiServer is the API server every test shares, with both CRDs installed.
-var apiServer *envtest.Environment
+var apiServer *apiserver.Server
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))

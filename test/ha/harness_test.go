@@ -7,10 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +46,14 @@ var conf = fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "egress-ha", "type": "eg
   "ip": {"addresses": [%q], "gateway": %q, "destinations": ["80 tcp 203.0.113.25"]},
   "ha": {"enabled": true}}`, topology.Master, topology.Reserved.String(), topology.Gateway.Addr().String())
 
+// dualStackConf is conf with an IPv6 address too, and port 443 redirected to an IPv6
+// destination.
+var dualStackConf = fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "egress-ha", "type": "egress-router",
+  "interfaceArgs": {"master": %q},
+  "ip": {"addresses": [%q, %q], "gateways": [%q, %q], "destinations": ["80 tcp 203.0.113.25", "443 tcp 2001:db8:20::25"]},
+  "ha": {"enabled": true}}`, topology.Master, topology.Reserved.String(), topology.Reserved6.String(),
+	topology.Gateway.Addr().String(), topology.Gateway6.Addr().String())
+
 // routerPod is one replica: a pod namespace whose net1 is on node's ext0, and its agent.
 type routerPod struct {
 	name  string
@@ -52,6 +64,7 @@ type routerPod struct {
 	mac   string
 	agent *agentProcess
 	api   *apiForwarder
+	gone  bool // its namespace was deleted (vanish)
 }
 
 // router is an HA router of two replicas on two nodes, with its Lease in a namespace
@@ -63,19 +76,32 @@ type router struct {
 	res        link.Reservation
 	namespace  string
 	lease      string
+	conf       string
 	configPath string
 	agentBin   string
 	kubeconfig string
 	client     kubernetes.Interface
 	sampler    *holderSampler
+	leases     *leaseWatch
+	created    int // pods made so far, which names the next
+	// mu guards the slots of pods against the sampler while vanish and replace change
+	// them.
+	mu sync.Mutex
 }
 
 func newRouter(t testing.TB) *router {
 	t.Helper()
+	return newRouterOf(t, conf)
+}
+
+// newRouterOf is newRouter with the configuration conf.
+func newRouterOf(t testing.TB, conf string) *router {
+	t.Helper()
 	tp := topology.New(t)
 	topology.ServeSource(t, tp.Dest, "tcp", 80)
+	topology.ServeSource(t, tp.Dest, "tcp", 443)
 	plugins := topology.Build(t, topology.RouterPlugin)
-	r := &router{t: t, tp: tp, lease: "egress-ha", agentBin: filepath.Join(topology.Build(t, agentPkg), "egress-router-agent")}
+	r := &router{t: t, tp: tp, conf: conf, lease: "egress-ha", agentBin: filepath.Join(topology.Build(t, agentPkg), "egress-router-agent")}
 	c, err := config.Load([]byte(conf))
 	if err != nil {
 		t.Fatal(err)
@@ -94,19 +120,67 @@ func newRouter(t testing.TB) *router {
 	r.kubeconfig = r.writeKubeconfig(r.agentAccount())
 	cni := tp.CNI(t, plugins)
 	nodes := [2]ns.NetNS{tp.Node, tp.AddNode(t)}
-	for i := range r.pods {
-		p := &routerPod{name: fmt.Sprintf("router-%d", i), node: nodes[i], cni: cni.On(nodes[i])}
-		if i == 0 {
-			p.pod = tp.Pod
-		} else {
-			p.pod = tp.AddPod(t)
-		}
-		p.api = forwardAPI(t, p.pod.NS)
-		r.pods[i] = p
-		r.attach(p)
-	}
+	r.pods[0] = r.newPod(tp.Pod, nodes[0], cni.On(nodes[0]))
+	r.pods[1] = r.newPod(tp.AddPod(t), nodes[1], cni.On(nodes[1]))
 	r.sampler = startSampler(t, r)
+	r.leases = watchLease(t, r.client, r.namespace, r.lease)
 	return r
+}
+
+// newPod makes a replica of pod, named router-0, router-1, … in order of creation, on
+// node: its API relay, and the plugin's ADD.
+func (r *router) newPod(pod *topology.Pod, node ns.NetNS, cni *topology.CNI) *routerPod {
+	p := &routerPod{name: fmt.Sprintf("router-%d", r.created), pod: pod, node: node, cni: cni, api: forwardAPI(r.t, pod.NS)}
+	r.created++
+	r.attach(p)
+	return p
+}
+
+// vanish takes pod i away as a failed node or a force-deleted pod does: its agent is
+// killed (SIGKILL) and its network namespace deleted, which takes net1, the address
+// on it and eth0 along. It returns once the kernel has destroyed the namespace (eth0's
+// peer on the cluster bridge is gone).
+func (r *router) vanish(i int) {
+	t := r.t
+	t.Helper()
+	p := r.pods[i]
+	p.agent.signal(t, syscall.SIGKILL)
+	p.agent.waitExit(t, 5*time.Second)
+	p.api.close() // its sockets, made in the namespace, would keep it alive
+	r.mu.Lock()
+	err := topology.DeleteNS(p.pod.NS)
+	p.gone = true
+	r.mu.Unlock()
+	if err != nil {
+		t.Fatalf("delete %s's namespace: %v", p.name, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var err error
+		if doErr := r.tp.Node.Do(func(ns.NetNS) error { _, err = netlink.LinkByName(p.pod.Bridge); return nil }); doErr != nil {
+			t.Fatal(doErr)
+		}
+		if errors.As(err, new(netlink.LinkNotFoundError)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's namespace still exists 5s after its deletion (%s is on the node: %v)", p.name, p.pod.Bridge, err)
+		}
+	}
+}
+
+// replace puts a new pod in slot i on the same node, as the Deployment would after
+// vanish: the runtime's DEL of the old attachment (its namespace is gone), a new pod
+// namespace, the plugin's ADD there, and a new agent.
+func (r *router) replace(i int) {
+	old := r.pods[i]
+	if err := old.cni.Del(old.att); err != nil {
+		r.t.Fatalf("DEL of %s, whose namespace is gone: %v", old.name, err)
+	}
+	p := r.newPod(r.tp.AddPod(r.t), old.node, old.cni)
+	r.mu.Lock()
+	r.pods[i] = p
+	r.mu.Unlock()
+	r.start(i)
 }
 
 // attach runs the plugin's ADD for p (a DEL first, for a pod whose network was
@@ -114,7 +188,7 @@ func newRouter(t testing.TB) *router {
 func (r *router) attach(p *routerPod) {
 	t := r.t
 	t.Helper()
-	p.att = p.cni.Attach(t, p.pod, []byte(conf), "net1")
+	p.att = p.cni.Attach(t, p.pod, []byte(r.conf), "net1")
 	_ = p.cni.Del(p.att)
 	res, err := p.cni.Add(p.att)
 	if err != nil {
@@ -132,8 +206,10 @@ func (r *router) attach(p *routerPod) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out, topology.Reserved.Addr().String()) {
-		t.Fatalf("HA ADD reported the reserved address: %s", out)
+	for _, a := range r.res.Addresses {
+		if strings.Contains(out, a.Addr().String()) {
+			t.Fatalf("HA ADD reported the reserved address %s: %s", a.Addr(), out)
+		}
 	}
 }
 
@@ -192,11 +268,17 @@ func (r *router) start(i int) {
 		"-lease-namespace="+r.namespace, "-identity="+p.name, "-kubeconfig="+r.kubeconfig, "-metrics-listen=127.0.0.1:9091")
 }
 
-// holds reports whether pod i's net1 holds the reserved address; a pod without net1
-// holds nothing.
+// holds reports whether pod i's net1 holds a reserved address; a pod without net1, or
+// without a namespace, holds nothing.
 func (r *router) holds(i int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pods[i]
+	if p.gone {
+		return false
+	}
 	var held bool
-	_ = r.pods[i].pod.NS.Do(func(ns.NetNS) (err error) {
+	_ = p.pod.NS.Do(func(ns.NetNS) (err error) {
 		held, err = link.Holds(r.res)
 		return err
 	})
@@ -206,7 +288,7 @@ func (r *router) holds(i int) bool {
 // ready asks pod i's agent for /readyz.
 func (r *router) ready(i int) bool {
 	p := r.pods[i]
-	if p.agent == nil || p.agent.exitedOrStopped() {
+	if p.gone || p.agent == nil || p.agent.exitedOrStopped() {
 		return false
 	}
 	code, _, err := r.get(i, "/readyz")
@@ -254,39 +336,93 @@ func (r *router) connectThrough(i int) (string, error) {
 	return topology.AskSource(r.tp.Client, "tcp", net.JoinHostPort(r.pods[i].pod.Addr.Addr().String(), "80"))
 }
 
-// firstConnection keeps connecting through whichever pod is ready (a Service's
-// endpoints follow readiness) until the destination sees the reserved address, and
-// returns when.
-func (r *router) firstConnection(within time.Duration) (int, time.Time) {
+// connectThrough6 is connectThrough over IPv6 (dualStackConf: port 443 to
+// 2001:db8:20::25).
+func (r *router) connectThrough6(i int) (string, error) {
+	return topology.AskSource(r.tp.Client, "tcp", net.JoinHostPort(r.pods[i].pod.Addr6.Addr().String(), "443"))
+}
+
+// The client of firstConnection: it tries every clientInterval, from the fault on, and
+// gives a connection clientTimeout to be made and answered.
+const (
+	clientInterval = 20 * time.Millisecond
+	clientTimeout  = 200 * time.Millisecond
+)
+
+// firstConnection is a client of the router's Service, whose endpoints follow
+// readiness: at a fixed short interval it connects through each ready pod until the
+// destination sees the reserved address, and returns through which pod and when. Each
+// try is bounded (clientTimeout) so that a pod that is gone costs a try, not a dial
+// timeout. If announced, before its first try through a pod it checks that the gateway
+// already maps the reserved addresses to that pod's MAC: announced, not learnt from
+// traffic.
+func (r *router) firstConnection(within time.Duration, announced bool) (int, time.Time) {
 	r.t.Helper()
 	var lastErr error
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for i := range r.pods {
+	checked := map[*routerPod]bool{}
+	tick := time.NewTicker(clientInterval)
+	defer tick.Stop()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); <-tick.C {
+		for i, p := range r.pods {
 			if !r.ready(i) {
 				continue
 			}
-			src, err := r.connectThrough(i)
+			if announced && !checked[p] {
+				checked[p] = true
+				if err := r.gatewayKnows(i); err != nil {
+					r.t.Error(err)
+				}
+			}
+			src, err := topology.AskSourceWithin(r.tp.Client, "tcp", net.JoinHostPort(p.pod.Addr.Addr().String(), "80"), clientTimeout)
 			if err == nil && src == topology.Reserved.Addr().String() {
 				return i, time.Now()
 			}
-			lastErr = fmt.Errorf("through %s: source %q, %v", r.pods[i].name, src, err)
+			lastErr = fmt.Errorf("through %s: source %q, %v", p.name, src, err)
 		}
 	}
 	r.t.Fatalf("no connection through a ready pod within %v: %v", within, lastErr)
 	return -1, time.Time{}
 }
 
-// gatewayKnows checks that the gateway's neighbour entry for the reserved address
+// gatewayKnows checks that the gateway's neighbour entry for each reserved address
 // holds pod i's MAC.
 func (r *router) gatewayKnows(i int) error {
-	out, err := r.tp.Exec(r.t, r.tp.Gateway, "ip", "neigh", "show", topology.Reserved.Addr().String(), "dev", "lan").Output()
-	if err != nil {
+	var neighs []netlink.Neigh
+	err := r.tp.Gateway.Do(func(ns.NetNS) error {
+		lan, err := netlink.LinkByName("lan")
+		if err == nil {
+			neighs, err = netlink.NeighList(lan.Attrs().Index, netlink.FAMILY_ALL)
+		}
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("the gateway's neighbours: %w", err)
 	}
-	if !strings.Contains(out, r.pods[i].mac) {
-		return fmt.Errorf("gateway's entry for %s is %q, want %s's MAC %s", topology.Reserved.Addr(), strings.TrimSpace(out), r.pods[i].name, r.pods[i].mac)
+	var errs []error
+	for _, a := range r.res.Addresses {
+		k := slices.IndexFunc(neighs, func(n netlink.Neigh) bool { ip, _ := netip.AddrFromSlice(n.IP); return ip.Unmap() == a.Addr() })
+		switch {
+		case k < 0:
+			errs = append(errs, fmt.Errorf("the gateway has no neighbour entry for %s, want %s's MAC %s", a.Addr(), r.pods[i].name, r.pods[i].mac))
+		case neighs[k].HardwareAddr.String() != r.pods[i].mac:
+			errs = append(errs, fmt.Errorf("the gateway's entry for %s is %q (state %s), want %s's MAC %s", a.Addr(), neighs[k].HardwareAddr, neighState(neighs[k].State), r.pods[i].name, r.pods[i].mac))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// neighState names a neighbour entry's state as ip neigh does.
+func neighState(state int) string {
+	for _, s := range []struct {
+		bit  int
+		name string
+	}{{netlink.NUD_INCOMPLETE, "INCOMPLETE"}, {netlink.NUD_REACHABLE, "REACHABLE"}, {netlink.NUD_STALE, "STALE"}, {netlink.NUD_DELAY, "DELAY"},
+		{netlink.NUD_PROBE, "PROBE"}, {netlink.NUD_FAILED, "FAILED"}, {netlink.NUD_NOARP, "NOARP"}, {netlink.NUD_PERMANENT, "PERMANENT"}} {
+		if state&s.bit != 0 {
+			return s.name
+		}
+	}
+	return strconv.Itoa(state)
 }
 
 // assertStandby checks that pod i holds nothing of the activation.
@@ -403,6 +539,7 @@ func (a *agentProcess) waitExit(t testing.TB, d time.Duration) {
 // connection reset, new ones refused), like an API server stopped or a partition
 // between the pod and it; Restore brings it back.
 type apiForwarder struct {
+	ln    net.Listener
 	mu    sync.Mutex
 	cut   bool
 	conns map[net.Conn]bool
@@ -415,7 +552,7 @@ func forwardAPI(t testing.TB, podNS ns.NetNS) *apiForwarder {
 		t.Fatal(err)
 	}
 	ln := topology.Listen(t, podNS, "tcp", "127.0.0.1:6443")
-	f := &apiForwarder{conns: map[net.Conn]bool{}}
+	f := &apiForwarder{ln: ln, conns: map[net.Conn]bool{}}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -425,7 +562,7 @@ func forwardAPI(t testing.TB, podNS ns.NetNS) *apiForwarder {
 			go f.relay(c, target.Host)
 		}
 	}()
-	t.Cleanup(f.Cut)
+	t.Cleanup(f.close)
 	return f
 }
 
@@ -463,6 +600,12 @@ func (f *apiForwarder) Cut() {
 	}
 }
 
+// close cuts f for good: its listener goes too.
+func (f *apiForwarder) close() {
+	f.Cut()
+	f.ln.Close()
+}
+
 func (f *apiForwarder) Restore() {
 	f.mu.Lock()
 	f.cut = false
@@ -483,16 +626,16 @@ func (r *router) leaseHolder() string {
 
 var errNoEvent = errors.New("no event")
 
-// eventFor finds an event with reason about pod i.
-func (r *router) eventFor(i int, reason string) error {
+// eventFor finds an event with reason about the pod named pod.
+func (r *router) eventFor(pod string, reason string) error {
 	list, err := r.client.CoreV1().Events(r.namespace).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
 	for _, e := range list.Items {
-		if e.InvolvedObject.Name == r.pods[i].name && e.Reason == reason {
+		if e.InvolvedObject.Name == pod && e.Reason == reason {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w %s for %s among %d", errNoEvent, reason, r.pods[i].name, len(list.Items))
+	return fmt.Errorf("%w %s for %s among %d", errNoEvent, reason, pod, len(list.Items))
 }

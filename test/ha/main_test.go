@@ -11,14 +11,12 @@ import (
 	"os"
 	"testing"
 
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
 	"github.com/egress-router/egress-router/test/apiserver"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
 // apiServer is the API server every test shares.
-var apiServer *envtest.Environment
+var apiServer *apiserver.Server
 
 func TestMain(m *testing.M) {
 	flag.Parse()

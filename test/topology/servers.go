@@ -140,9 +140,19 @@ func AskSource(n ns.NetNS, network, addr string) (string, error) {
 // AskSourceFrom is AskSource with the local socket bound to from (when valid), as the
 // proxies bind the reserved address.
 func AskSourceFrom(n ns.NetNS, network string, from netip.Addr, addr string) (string, error) {
+	return askSource(n, network, from, addr, 3*time.Second)
+}
+
+// AskSourceWithin is AskSource that gives up after within (dial and answer each), for
+// a client that retries at a short interval rather than wait on a peer that is gone.
+func AskSourceWithin(n ns.NetNS, network, addr string, within time.Duration) (string, error) {
+	return askSource(n, network, netip.Addr{}, addr, within)
+}
+
+func askSource(n ns.NetNS, network string, from netip.Addr, addr string, within time.Duration) (string, error) {
 	var conn net.Conn
 	err := n.Do(func(ns.NetNS) (err error) {
-		d := net.Dialer{Timeout: 3 * time.Second}
+		d := net.Dialer{Timeout: within}
 		if from.IsValid() {
 			if network == "udp" {
 				d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0))
@@ -157,7 +167,7 @@ func AskSourceFrom(n ns.NetNS, network string, from netip.Addr, addr string) (st
 		return "", err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	conn.SetDeadline(time.Now().Add(within))
 	if network == "udp" {
 		if _, err := conn.Write([]byte("?")); err != nil {
 			return "", err

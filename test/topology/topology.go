@@ -275,12 +275,25 @@ func NewNS(t testing.TB) ns.NetNS {
 		t.Fatalf("create netns: %v", err)
 	}
 	t.Cleanup(func() {
-		n.Close()
+		if n.Close() != nil {
+			return // DeleteNS has removed it
+		}
 		if err := testutils.UnmountNS(n); err != nil {
 			t.Errorf("remove netns: %v", err)
 		}
 	})
 	return n
+}
+
+// DeleteNS removes a namespace NewNS made before the test ends, as a container runtime
+// removes a pod's: the kernel destroys it, and every link in it (a veth's peer and a
+// macvlan included), once nothing else holds it — no process in it, no socket made in
+// it, no other open handle.
+func DeleteNS(n ns.NetNS) error {
+	if err := n.Close(); err != nil {
+		return err
+	}
+	return testutils.UnmountNS(n)
 }
 
 // veth creates a veth pair with one end, aName, in a and the other, bName, in b.
