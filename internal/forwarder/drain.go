@@ -6,15 +6,18 @@ import (
 	"sync"
 
 	"github.com/egress-router/egress-router/internal/drain"
+	"github.com/egress-router/egress-router/internal/relay"
 )
 
-// inFlight counts the connections being handled and holds both ends of each relayed
-// one, so Shutdown can wait for them and, once the grace period is over, close them.
+// inFlight counts the connections being handled and holds each relayed one, so
+// Shutdown can wait for them and, once the grace period is over, close them.
 type inFlight struct {
 	handlers drain.Group
 	mu       sync.Mutex
-	conns    map[*net.TCPConn]struct{}
-	forced   bool // the grace period is over: close whatever is still being set up
+	// relayed holds each relayed connection by its client end: its relay session, or
+	// nil while it is being handed to the relay (closing the client end then ends it).
+	relayed map[*net.TCPConn]*relay.Session
+	forced  bool // the grace period is over: close whatever is still being set up
 	// dials is cancelled when the grace period is over, so a connection still dialling
 	// does not hold the exit up for the dial timeout.
 	dials       context.Context
@@ -22,7 +25,7 @@ type inFlight struct {
 }
 
 func newInFlight() *inFlight {
-	d := &inFlight{conns: map[*net.TCPConn]struct{}{}}
+	d := &inFlight{relayed: map[*net.TCPConn]*relay.Session{}}
 	d.dials, d.cancelDials = context.WithCancel(context.Background())
 	return d
 }
@@ -33,29 +36,40 @@ func (d *inFlight) started() bool { return d.handlers.Start() }
 
 func (d *inFlight) done() { d.handlers.Done() }
 
-// track registers a relayed connection's two ends; after the grace period it closes
-// them instead and returns false.
-func (d *inFlight) track(conns ...*net.TCPConn) bool {
+// track registers a connection about to be relayed; after the grace period it closes
+// both ends instead and returns false.
+func (d *inFlight) track(client, upstream *net.TCPConn) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.forced {
-		for _, c := range conns {
-			c.Close()
-		}
+		client.Close()
+		upstream.Close()
 		return false
 	}
-	for _, c := range conns {
-		d.conns[c] = struct{}{}
-	}
+	d.relayed[client] = nil
 	return true
 }
 
-func (d *inFlight) untrack(conns ...*net.TCPConn) {
+// relaying records the session that relays client, so closeAll can end it: the
+// relay owns the sockets now, and closing the connections no longer would. A session
+// that has ended already (untracked) is not recorded; one handed over after the grace
+// period is closed.
+func (d *inFlight) relaying(client *net.TCPConn, s *relay.Session) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, c := range conns {
-		delete(d.conns, c)
+	if _, ok := d.relayed[client]; !ok {
+		return
 	}
+	if d.forced {
+		s.Close()
+	}
+	d.relayed[client] = s
+}
+
+func (d *inFlight) untrack(client *net.TCPConn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.relayed, client)
 }
 
 // closeAll ends every relayed connection and refuses those still being set up. It
@@ -65,10 +79,14 @@ func (d *inFlight) closeAll() int {
 	defer d.mu.Unlock()
 	d.forced = true
 	d.cancelDials()
-	for c := range d.conns {
-		c.Close()
+	for client, s := range d.relayed {
+		if s != nil {
+			s.Close()
+		} else {
+			client.Close() // the relay, taking it, finds it closed and ends at once
+		}
 	}
-	return len(d.conns) / 2
+	return len(d.relayed)
 }
 
 // Shutdown stops accepting on every line, waits for open connections to finish until

@@ -165,9 +165,8 @@ func (f *Forwarder) listenNew(rules []dnstable.Rule) (map[uint16]*line, error) {
 	return added, nil
 }
 
-// handle relays one accepted connection. It returns once the upstream-to-client
-// direction has ended (relay.RunThen); the connection's accounting is finished by
-// whichever direction ends last, in relayEnded.
+// handle relays one accepted connection. It returns once the relay has the connection
+// (relay.RunThen); the relay finishes the connection's accounting, in relayEnded.
 func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	relaying := false
 	defer func() {
@@ -201,21 +200,22 @@ func (f *Forwarder) handle(l *line, client *net.TCPConn) {
 	// From here on relayEnded does the accounting; nothing between can panic.
 	l.stats.active.Add(1)
 	relaying = true
-	f.Relay.RunThen(client, upstream, func(res relay.Result, err error) {
-		f.relayEnded(l, t, client, upstream, res, err)
+	s := f.Relay.RunThen(client, upstream, func(res relay.Result, err error) {
+		f.relayEnded(l, t, client, res, err)
 	})
+	f.inFlight.relaying(client, s)
 }
 
-// relayEnded finishes a relayed connection's accounting, on the goroutine of the
-// direction that ended last.
-func (f *Forwarder) relayEnded(l *line, t *target, client, upstream *net.TCPConn, res relay.Result, err error) {
+// relayEnded finishes a relayed connection's accounting. It runs on the relay's event
+// loop, so it only counts and logs (at debug level): nothing that waits.
+func (f *Forwarder) relayEnded(l *line, t *target, client *net.TCPConn, res relay.Result, err error) {
 	defer f.inFlight.done()
 	defer l.listener.Release(client)
 	defer f.survive(l, client)
 	l.stats.sent.Add(res.Sent)
 	l.stats.received.Add(res.Received)
 	l.stats.active.Add(-1)
-	f.inFlight.untrack(client, upstream)
+	f.inFlight.untrack(client)
 	if f.debugging() {
 		f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/internal/connlimit"
+	"github.com/egress-router/egress-router/internal/relay"
 )
 
 // clientConn is one client connection: a loop of requests, or one CONNECT tunnel.
@@ -32,6 +33,8 @@ type clientConn struct {
 	// client's alone. Only the serving goroutine changes it, under mu (setUp), so
 	// abort may read it from another.
 	up *upstream
+	// tunnelled is the relay of a CONNECT tunnel, which owns both sockets once set.
+	tunnelled *relay.Session
 
 	mu     sync.Mutex
 	idle   bool // waiting for a request; Shutdown may close it
@@ -117,6 +120,9 @@ func (c *clientConn) abort() {
 	c.tcp.Close()
 	if c.up != nil {
 		c.up.tcp.Close()
+	}
+	if c.tunnelled != nil {
+		c.tunnelled.Close()
 	}
 }
 
