@@ -13,7 +13,7 @@ const copyBuffer = 16 << 10
 
 // turnBudget bounds the bytes one flow moves per turn of its loop, so a bulk transfer
 // does not hold up the loop's other sessions; the flow goes on at the next turn.
-const turnBudget = 256 << 10
+const turnBudget = 2 * pipeSize
 
 // flow is one direction of a session: src's data to dst.
 //
