@@ -47,6 +47,7 @@ type loop struct {
 	taking     []request        // the queue being handled
 	again      []*Session       // sessions that stopped for the turn's budget
 	running    []*Session
+	registered bool    // sockets added in this batch: their first events are queued
 	pipes      []*pipe // spare, empty
 	piped      int     // flows holding a pipe
 	timed      int     // sessions with an idle timeout
@@ -193,9 +194,10 @@ func (l *loop) turn(uintptr) bool {
 			l.sweep()
 		}
 		l.arm()
-		if n < len(l.events) && len(l.again) == 0 {
+		if n < len(l.events) && len(l.again) == 0 && !l.registered {
 			return false
 		}
+		l.registered = false // once more: a new session's events are there already
 	}
 }
 
@@ -249,6 +251,7 @@ func (l *loop) takeRequests() {
 // their present state at once (edge-triggered entries start with an edge).
 func (l *loop) register(s *Session) {
 	s.started = l.now
+	l.registered = true
 	if s.idleTimeout > 0 {
 		l.timed++
 		if l.minTimeout == 0 || s.idleTimeout < l.minTimeout {
