@@ -243,7 +243,7 @@ func TestOutOfDescriptors(t *testing.T) {
 		}
 	}
 
-	fill() // the two the failed relay freed
+	fill()                      // the two the failed relay freed
 	bulk := make([]byte, 2<<20) // bulk: it would be spliced, had the loop a pipe
 	rand.Read(bulk)
 	go func() {
