@@ -86,18 +86,24 @@ bench-plugin: build
 	scripts/install-deps.sh bench
 	go test -count=1 -run '^$$' -bench '^BenchmarkPlugin' -benchtime 1x -timeout 10m -v ./test/plugin/
 
-# egress-dns-proxy against Debian's HAProxy in TCP mode, side by side in one run in the
-# test topology; prints the ratios the DNS proxy's targets are stated in.
+# egress-dns-proxy against Debian's HAProxy (TCP mode) and nginx (stream module), side
+# by side in one run in the test topology: new connections, 64-byte request/response
+# and bulk at 1, 8, 16, 64 and 256 clients, then memory per held connection; prints one
+# table of medians, ratios, targets and the harness's noise (about 7 minutes).
+# BENCH_LEVELS="16" BENCH_ROUNDS=1 make bench-dns: a subset, while developing.
 bench-dns: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-dns needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
-	go test -count=1 -run '^$$' -bench '^BenchmarkDNSProxyVsHAProxy$$' -benchtime 1x -timeout 10m ./test/dnsproxy/
+	go test -count=1 -run '^$$' -bench '^BenchmarkDNSProxyVsPeers$$' -benchtime 1x -timeout 20m ./test/dnsproxy/
 
-# egress-http-proxy against Squid, side by side in one run; prints the ratios.
+# egress-http-proxy against Debian's Squid and Smokescreen (built at the version
+# test/tools/smokescreen pins), side by side in one run: keep-alive requests/s and p99
+# (wrk) and CONNECT bulk at 1, 16, 64 and 256 clients, then memory per idle tunnel; one
+# table as bench-dns's (about 7 minutes). BENCH_LEVELS and BENCH_ROUNDS as there.
 bench-http: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-http needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
-	go test -count=1 -run '^$$' -bench '^BenchmarkHTTPProxyVsSquid$$' -benchtime 1x -timeout 10m -v ./test/httpproxy/
+	go test -count=1 -run '^$$' -bench '^BenchmarkHTTPProxyVsPeers$$' -benchtime 1x -timeout 20m ./test/httpproxy/
 
 # egress-router-controller against a real kube-apiserver (envtest, built once by
 # scripts/envtest-assets.sh): create -> all objects applied (p50, p99), and 200

@@ -4,7 +4,7 @@
 # go.mod pins them (tool directives) and `go tool` or `go build` fetches them.
 set -euo pipefail
 
-# Debian packages, keyed by a command (or the path of a program) each one provides.
+# Debian packages, keyed by a command (or the absolute path of a file) each one provides.
 declare -A packages=(
   [ip]=iproute2
   [iptables]=iptables
@@ -14,7 +14,9 @@ declare -A packages=(
   [socat]=socat
 )
 case "${1:-}" in
-  bench) packages+=([squid]=squid [haproxy]=haproxy [iperf3]=iperf3 [wrk]=wrk) ;;
+  # The peers the proxies are measured against, and the load generators.
+  bench) packages+=([squid]=squid [haproxy]=haproxy [nginx]=nginx
+    [/usr/lib/nginx/modules/ngx_stream_module.so]=libnginx-mod-stream [iperf3]=iperf3 [wrk]=wrk) ;;
   # Images and their podman end-to-end test; the reference bridge plugin gives the
   # test's containers their cluster interface, as the cluster network would.
   images) packages+=([buildah]=buildah [podman]=podman [runc]=runc [/usr/lib/cni/bridge]=containernetworking-plugins) ;;
@@ -22,7 +24,10 @@ esac
 
 missing=()
 for cmd in "${!packages[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${packages[$cmd]}")
+  case "$cmd" in
+    /*) [ -e "$cmd" ] || missing+=("${packages[$cmd]}") ;;
+    *) command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${packages[$cmd]}") ;;
+  esac
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"

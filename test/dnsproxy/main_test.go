@@ -1,6 +1,6 @@
 // Package dnsproxy drives the built egress-dns-proxy in the test topology: relaying,
 // run-time resolution, reload, drain, its command line, and its benchmark against
-// HAProxy.
+// HAProxy and nginx.
 package dnsproxy
 
 import (

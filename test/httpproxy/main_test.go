@@ -1,5 +1,6 @@
 // Package httpproxy drives the built egress-http-proxy in the test topology: requests
-// and tunnels through it, its command line, and its benchmark against Squid.
+// and tunnels through it, its command line, and its benchmark against Squid and
+// Smokescreen.
 package httpproxy
 
 import (

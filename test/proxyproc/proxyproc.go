@@ -3,6 +3,7 @@
 package proxyproc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,6 +32,10 @@ type Process struct {
 	// Metrics is the proxy's metrics server (host:port) as dialled from metricsFrom.
 	Metrics     string
 	MetricsFrom ns.NetNS
+	// StopSignal, when set, is sent before the kill at the test's end, for a program
+	// whose children would outlive it (nginx's workers): it waits for the program to
+	// stop them and exit.
+	StopSignal syscall.Signal
 
 	name       string // the program, for messages
 	configFile string // the file -config names; WriteConfig replaces it
@@ -64,6 +70,13 @@ func (p *Process) Run(t testing.TB, n ns.NetNS, name string, args ...string) *Pr
 	}
 	go func() { p.exited <- p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
+		if p.StopSignal != 0 {
+			p.cmd.Process.Signal(p.StopSignal) // an error once it has exited
+			select {
+			case <-p.exited:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		p.cmd.Process.Kill() // a no-op once it has exited
 		select {
 		case <-p.exited:
@@ -173,28 +186,83 @@ func (p *Process) Metric(t testing.TB, sample string) float64 {
 	return -1
 }
 
-// ResidentBytes reads the process's resident memory (VmRSS).
-func (p *Process) ResidentBytes(t testing.TB) int64 { return p.Memory(t, "VmRSS") }
+// ResidentBytes reads the resident memory (VmRSS) of the process and of every process
+// under it (nginx's workers, Squid's helpers): what the proxy holds as a whole.
+func (p *Process) ResidentBytes(t testing.TB) int64 {
+	t.Helper()
+	pids := []int{p.cmd.Process.Pid}
+	var total int64
+	for len(pids) > 0 {
+		pid := pids[0]
+		pids = append(pids[1:], children(pid)...)
+		rss, err := statusBytes(pid, "VmRSS")
+		if err != nil && pid == p.cmd.Process.Pid {
+			t.Fatal(err)
+		}
+		total += rss // a child that has just exited adds nothing
+	}
+	return total
+}
 
 // Memory reads a memory figure of the process, in bytes, from /proc/<pid>/status:
 // VmRSS (resident now), VmHWM (its peak).
 func (p *Process) Memory(t testing.TB, field string) int64 {
 	t.Helper()
-	pid := p.cmd.Process.Pid
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := statusBytes(p.cmd.Process.Pid, field)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return v
+}
+
+// statusBytes reads a figure in kB of /proc/<pid>/status, in bytes.
+func statusBytes(pid int, field string) (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
 	}
 	for l := range strings.SplitSeq(string(status), "\n") {
 		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			var kib int64
 			fmt.Sscan(v, &kib) // "  1234 kB"
-			return kib << 10
+			return kib << 10, nil
 		}
 	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
+
+// children lists the processes whose parent is pid (from each process's stat: this
+// kernel has no /proc/<pid>/task/<tid>/children).
+func children(pid int) []int {
+	var kids []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		stat, err := os.ReadFile(f)
+		if err != nil {
+			continue // exited
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+		var kid, ppid int
+		var state string
+		fmt.Sscan(string(stat), &kid)
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+			fmt.Sscan(string(stat[i+1:]), &state, &ppid)
+		}
+		if ppid == pid {
+			kids = append(kids, kid)
+		}
+	}
+	return kids
+}
+
+// Version is the version number a program prints ("2.6.12" of `haproxy -v`), for a
+// benchmark's notes; empty when it prints none.
+func Version(name string, args ...string) string {
+	out, _ := exec.Command(name, args...).CombinedOutput()
+	return versionNumber.FindString(string(out))
+}
+
+var versionNumber = regexp.MustCompile(`\d+\.\d+(\.\d+)?`)
 
 // DialIn returns a DialContext that makes its sockets in namespace n.
 func DialIn(n ns.NetNS) func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -1,5 +1,5 @@
-// Package ratio is how the benchmarks measure: two setups side by side in one run,
-// alternating, reported as the ratio of their medians, since absolute figures on a
+// Package ratio is how the benchmarks measure: setups side by side in one run,
+// alternating, reported as the ratios of their medians, since absolute figures on a
 // shared machine mean little.
 package ratio
 
@@ -19,10 +19,15 @@ func Medians(n int, measure ...func() float64) []float64 {
 	}
 	medians := make([]float64, len(measure))
 	for i, s := range samples {
-		slices.Sort(s)
-		medians[i] = s[len(s)/2]
+		medians[i] = median(s)
 	}
 	return medians
+}
+
+// median of samples (the upper one of an even count); it sorts samples.
+func median(samples []float64) float64 {
+	slices.Sort(samples)
+	return samples[len(samples)/2]
 }
 
 // Report logs a ratio with its target and records it as the benchmark's metric

@@ -1,0 +1,62 @@
+package ratio
+
+import (
+	"strings"
+	"testing"
+)
+
+// A round per setup gives, for subject, peer A, peer B and A's twin, the values below
+// in rounds 1, 2, 3: the table shows each median, the subject's ratio to each peer, the
+// targets with the verdict, and A against its twin.
+func TestSweepTableShowsMediansRatiosVerdictsAndNoise(t *testing.T) {
+	s := NewSweep(t, "ours", "A", "B")
+	values := [][]float64{ // per setup, per round
+		{30, 10, 20}, // median 20
+		{9, 10, 11},  // 10
+		{5, 50, 25},  // 25
+		{10, 8, 9},   // 9
+	}
+	round := make([]int, s.Setups())
+	s.Measure(16, 3, []Quantity{
+		{Name: "rate/s", Targets: []Target{AtLeast(2), AtLeast(1)}},
+		{Name: "cost", Targets: []Target{AtMost(2)}},
+	}, func(setup int) ([]float64, error) {
+		v := values[setup][round[setup]]
+		round[setup]++
+		return []float64{v, v}, nil
+	})
+	s.Note("a note")
+	got := strings.Split(strings.Trim(s.String(), "\n"), "\n")
+	want := []string{
+		"  measure  clients   ours      A      B  ours/A  ours/B  target  verdict  noise A/A #2",
+		"  rate/s        16  20.00  10.00  25.00    2.00    0.80   ≥2 ≥1     MISS          1.11",
+		"  cost          16  20.00  10.00  25.00    2.00    0.80    ≤2 -       ok          1.11",
+		"  a note",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("table:\n%s", s.String())
+	}
+	for i := range want {
+		if strings.TrimRight(got[i], " ") != want[i] {
+			t.Errorf("line %d:\n got %q\nwant %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestTargets(t *testing.T) {
+	for _, c := range []struct {
+		target Target
+		ratio  float64
+		met    bool
+		text   string
+	}{
+		{AtLeast(1.5), 1.5, true, "≥1.5"},
+		{AtLeast(1.5), 1.49, false, "≥1.5"},
+		{AtMost(1), 1, true, "≤1"},
+		{AtMost(1), 1.01, false, "≤1"},
+	} {
+		if c.target.met(c.ratio) != c.met || c.target.String() != c.text {
+			t.Errorf("%s at %v: met %v, want %s %v", c.target, c.ratio, c.target.met(c.ratio), c.text, c.met)
+		}
+	}
+}
