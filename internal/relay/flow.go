@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // copyBuffer is the size of the loop's user-space reads. A read that fills it means a
@@ -172,7 +174,7 @@ func (f *flow) fail(op string, errno error) error {
 // more is queued (n may then be 0), the stream ends (end) or a read fails.
 func readQueued(fd int, buf []byte) (n int, end bool, err error) {
 	for n < len(buf) {
-		m, err := unix.Read(fd, buf[n:])
+		m, err := sockio.Read(fd, buf[n:])
 		switch {
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
@@ -200,7 +202,7 @@ func send(fd int, p []byte, last bool) (int, error) {
 		if last {
 			n, err = unix.SendmsgN(fd, p[sent:], nil, nil, unix.MSG_MORE|unix.MSG_NOSIGNAL)
 		} else {
-			n, err = unix.Write(fd, p[sent:])
+			n, err = sockio.Write(fd, p[sent:])
 		}
 		switch {
 		case err == unix.EINTR:

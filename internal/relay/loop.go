@@ -10,8 +10,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // pipeIdle is how long a bulk flow stays quiet before its pipe goes back to the loop
@@ -52,16 +55,22 @@ type loop struct {
 	piped      int     // flows holding a pipe
 	timed      int     // sessions with an idle timeout
 	minTimeout time.Duration
+	dials      []dialEntry // connects under way (and some over), about oldest first
 	epoch      time.Time
 	now        int64 // loop clock: nanoseconds since epoch, read once per batch
 	nextSweep  int64 // 0: no sweep needed
-	armed      int64 // the poller's read deadline, as nextSweep; -1: unknown
+	// nextDialCheck is when the first connect under way times out; 0: none.
+	nextDialCheck int64
+	armed         int64 // the poller's read deadline, as the earlier timer; -1: unknown
 }
 
-// request hands a session to its loop, to relay or to close.
+// request hands a session or a listening socket to its loop, to take on or to close;
+// closed, if set, hears when a socket is closed.
 type request struct {
-	s     *Session
-	close bool
+	s      *Session
+	a      *acceptor
+	close  bool
+	closed chan<- struct{}
 }
 
 // loops are started on first use, one per GOMAXPROCS: each can keep a core busy.
@@ -73,6 +82,15 @@ var loops struct {
 
 // pickLoop returns the loop for a new session, round robin.
 func pickLoop() (*loop, error) {
+	all, err := allLoops()
+	if err != nil {
+		return nil, err
+	}
+	return all[loops.next.Add(1)%uint32(len(all))], nil
+}
+
+// allLoops returns the loops, started unless they are.
+func allLoops() ([]*loop, error) {
 	all := loops.started.Load()
 	if all == nil {
 		var err error
@@ -80,7 +98,7 @@ func pickLoop() (*loop, error) {
 			return nil, err
 		}
 	}
-	return (*all)[loops.next.Add(1)%uint32(len(*all))], nil
+	return *all, nil
 }
 
 // startLoops starts the loops unless they are; on failure (out of descriptors) none
@@ -142,10 +160,10 @@ func newLoop() (*loop, error) {
 	return l, nil
 }
 
-// request queues s for the loop, waking it unless a wake is on its way already.
-func (l *loop) request(s *Session, close bool) {
+// request queues r for the loop, waking it unless a wake is on its way already.
+func (l *loop) request(r request) {
 	l.mu.Lock()
-	l.queue = append(l.queue, request{s, close})
+	l.queue = append(l.queue, r)
 	l.mu.Unlock()
 	if !l.woken.Swap(true) {
 		var one [8]byte
@@ -153,7 +171,7 @@ func (l *loop) request(s *Session, close bool) {
 		// It cannot fail short of a bug: the counter only counts wakes and is never
 		// read, since an edge-triggered eventfd signals every write; 2^64 writes are
 		// out of reach.
-		unix.Write(l.wake, one[:])
+		sockio.Write(l.wake, one[:])
 	}
 }
 
@@ -165,7 +183,7 @@ func (l *loop) run() {
 		}
 		l.armed = -1 // expired: until it is set again, every wait fails at once
 		l.now = int64(time.Since(l.epoch))
-		l.sweep()
+		l.timers()
 		l.arm()
 	}
 }
@@ -176,10 +194,7 @@ func (l *loop) run() {
 // Read prepares once, before the first call), so none is missed.
 func (l *loop) turn(uintptr) bool {
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events[:], 0)
-		if err != nil {
-			n = 0 // EINTR
-		}
+		n := l.ready()
 		l.now = int64(time.Since(l.epoch))
 		for i := range n {
 			l.dispatch(&l.events[i])
@@ -190,9 +205,7 @@ func (l *loop) turn(uintptr) bool {
 			s.pump(l)
 		}
 		clear(l.running)
-		if l.nextSweep != 0 && l.now >= l.nextSweep {
-			l.sweep()
-		}
+		l.timers()
 		l.arm()
 		if n < len(l.events) && len(l.again) == 0 && !l.registered {
 			return false
@@ -215,19 +228,36 @@ func (l *loop) dispatch(ev *unix.EpollEvent) {
 	if e == nil || e.gen != uint32(ev.Pad) {
 		return // queued before its socket was closed
 	}
+	if e.acceptor != nil {
+		e.acceptor.acceptAll()
+		return
+	}
+	if s := e.s; s.connecting() {
+		if e == &s.ends[1] {
+			s.connectEvent(l, ev.Events)
+		} else {
+			e.note(ev.Events) // the client waits in its socket until then
+		}
+		return
+	}
 	if ev.Events&unix.EPOLLERR != 0 {
 		if errno, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); errno != 0 {
 			e.s.finish(l, fmt.Errorf("relay: %w", os.NewSyscallError("socket", syscall.Errno(errno))))
 			return
 		}
 	}
-	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+	e.note(ev.Events)
+	e.s.pump(l)
+}
+
+// note records the readiness an event reports.
+func (e *end) note(events uint32) {
+	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
 		e.readable = true
 	}
-	if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
+	if events&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
 		e.writable = true
 	}
-	e.s.pump(l)
 }
 
 func (l *loop) takeRequests() {
@@ -237,7 +267,19 @@ func (l *loop) takeRequests() {
 	l.mu.Unlock()
 	for _, r := range l.taking {
 		switch {
+		case r.a != nil && r.close:
+			r.a.close()
+			r.closed <- struct{}{}
+		case r.a != nil:
+			r.a.end.acceptor = r.a
+			if err := l.watch(&r.a.end); err != nil {
+				// Cannot happen short of a kernel out of memory: the listener then
+				// accepts nothing, and its queue is reset when it is closed.
+				r.a.close()
+			}
 		case r.s.finished:
+		case r.close && r.s.connecting():
+			r.s.finish(l, errClosedConnecting)
 		case r.close:
 			r.s.finish(l, nil)
 		default:
@@ -247,8 +289,9 @@ func (l *loop) takeRequests() {
 	clear(l.taking)
 }
 
-// register starts relaying s: both sockets in the table and in epoll, which reports
-// their present state at once (edge-triggered entries start with an edge).
+// register starts relaying s: its sockets (both, or the client's while the upstream
+// is not connected yet) in the table and in epoll, which reports their present state
+// at once (edge-triggered entries start with an edge).
 func (l *loop) register(s *Session) {
 	s.started = l.now
 	l.registered = true
@@ -260,21 +303,36 @@ func (l *loop) register(s *Session) {
 		l.sweepWithin(max(l.minTimeout/4, minSweep))
 	}
 	for i := range s.ends {
-		e := &s.ends[i]
-		if l.gen++; l.gen == 0 {
-			l.gen = 1
+		if s.ends[i].fd < 0 {
+			continue
 		}
-		e.gen = l.gen
-		if e.fd >= len(l.ends) {
-			l.ends = append(l.ends, make([]*end, e.fd+1-len(l.ends)+len(l.ends)/2)...)
-		}
-		l.ends[e.fd] = e
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(e.fd), Pad: int32(e.gen)}
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
-			s.finish(l, fmt.Errorf("relay: watch the socket: %w", os.NewSyscallError("epoll_ctl", err)))
+		if err := l.watch(&s.ends[i]); err != nil {
+			s.finish(l, err)
 			return
 		}
 	}
+}
+
+// watch puts e in the table under a new generation and its socket in epoll.
+func (l *loop) watch(e *end) error {
+	if l.gen++; l.gen == 0 {
+		l.gen = 1
+	}
+	e.gen = l.gen
+	if e.fd >= len(l.ends) {
+		l.ends = append(l.ends, make([]*end, e.fd+1-len(l.ends)+len(l.ends)/2)...)
+	}
+	l.ends[e.fd] = e
+	events := uint32(unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET)
+	if e.acceptor != nil {
+		events = unix.EPOLLIN | unix.EPOLLET
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(e.fd), Pad: int32(e.gen)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
+		l.forget(e)
+		return fmt.Errorf("relay: watch the socket: %w", os.NewSyscallError("epoll_ctl", err))
+	}
+	return nil
 }
 
 // forget takes e out of the table, before its socket is closed: an event still
@@ -293,12 +351,26 @@ func (l *loop) sweepWithin(d time.Duration) {
 	}
 }
 
-// sweep closes the sessions idle past their timeout and takes back the pipes of bulk
-// flows gone quiet.
+// timers runs the sweep and the connect timeouts when they are due.
+func (l *loop) timers() {
+	if l.nextSweep != 0 && l.now >= l.nextSweep {
+		l.sweep()
+	}
+	if l.nextDialCheck != 0 && l.now >= l.nextDialCheck {
+		l.expireDials()
+	}
+}
+
+// sweep closes the sessions idle past their timeout, takes back the pipes of bulk
+// flows gone quiet and lets listeners that backed off accept again.
 func (l *loop) sweep() {
+	l.nextSweep = 0
 	for _, e := range l.ends {
-		if e == nil || e != &e.s.ends[0] {
-			continue // each session once, by its client end
+		if e != nil && e.acceptor != nil {
+			e.acceptor.retry()
+		}
+		if e == nil || e.s == nil || e != &e.s.ends[0] || e.s.connecting() {
+			continue // each relaying session once, by its client end
 		}
 		s := e.s
 		if s.idleTimeout > 0 && l.now-max(s.started, s.flows[0].lastRead, s.flows[1].lastRead) >= int64(s.idleTimeout) {
@@ -311,7 +383,6 @@ func (l *loop) sweep() {
 			}
 		}
 	}
-	l.nextSweep = 0
 	if l.timed > 0 {
 		l.sweepWithin(max(l.minTimeout/4, minSweep))
 	} else {
@@ -322,15 +393,29 @@ func (l *loop) sweep() {
 	}
 }
 
-// arm sets the poller's read deadline to the next sweep, so a parked loop wakes for it.
+// arm sets the poller's read deadline to the next timer, so a parked loop wakes for it.
 func (l *loop) arm() {
-	if l.nextSweep == l.armed {
+	next := l.nextSweep
+	if next == 0 || (l.nextDialCheck != 0 && l.nextDialCheck < next) {
+		next = l.nextDialCheck
+	}
+	if next == l.armed {
 		return
 	}
 	var at time.Time
-	if l.nextSweep != 0 {
-		at = l.epoch.Add(time.Duration(l.nextSweep))
+	if next != 0 {
+		at = l.epoch.Add(time.Duration(next))
 	}
 	l.poller.SetReadDeadline(at)
-	l.armed = l.nextSweep
+	l.armed = next
+}
+
+// ready is epoll_wait(2) on the loop's epoll descriptor without waiting, as a raw
+// system call (see internal/sockio: it cannot block), into l.events.
+func (l *loop) ready() int {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
+	if errno != 0 {
+		return 0 // EINTR
+	}
+	return int(n)
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -75,7 +76,7 @@ func (r Relay) RunThen(client, upstream *net.TCPConn, done func(Result, error)) 
 		return s
 	}
 	s.loop = l
-	l.request(s, false)
+	l.request(request{s: s})
 	return s
 }
 
@@ -86,10 +87,12 @@ type Session struct {
 	ends        [2]end  // client, upstream
 	flows       [2]flow // client to upstream (Sent), upstream to client (Received)
 	idleTimeout time.Duration
-	started     int64 // loop clock when registered, for the idle timeout
+	started     int64 // loop clock when registered or connected, for the idle timeout
 	finished    bool
 	queued      bool // in the loop's list of sessions to move on without an event
 	done        func(Result, error)
+	up          *Upstream // while the upstream connects (Connect); nil once connected
+	attempt     uint32    // the upstream connect attempts made
 }
 
 // Close ends the relay from outside (a drain's grace period over): both connections
@@ -97,7 +100,7 @@ type Session struct {
 // any goroutine, and does nothing once the relay has ended.
 func (s *Session) Close() {
 	if s.loop != nil {
-		s.loop.request(s, true)
+		s.loop.request(request{s: s, close: true})
 	}
 }
 
@@ -121,7 +124,7 @@ func (s *Session) take(client, upstream *net.TCPConn) error {
 
 // detach returns a duplicate of c's socket. It shares the open file, so it is
 // non-blocking as Go made it, and outlives c's Close.
-func detach(c *net.TCPConn) (int, error) {
+func detach(c syscall.Conn) (int, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return -1, err
@@ -159,6 +162,7 @@ type end struct {
 	gen                uint32
 	readable, writable bool
 	s                  *Session
+	acceptor           *acceptor // instead of s, for a listening socket
 }
 
 // pump moves both flows as far as they go now, passes a finished direction's end on
@@ -167,7 +171,7 @@ type end struct {
 // to the close that follows at once (every byte has been read both ways, so close(2)
 // sends a FIN, not a reset), one shutdown(2) less per connection.
 func (s *Session) pump(l *loop) {
-	if s.finished {
+	if s.finished || s.connecting() {
 		return
 	}
 	defer func() {
