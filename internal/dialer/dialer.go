@@ -1,8 +1,9 @@
 // Package dialer makes the proxies' outgoing connections: from the reserved source
 // address of the destination's family, to exactly an address that passed the
-// destination check. The check runs in net.Dialer.Control on the address the socket is
-// about to connect to, so nothing between the decision and the connect(2) can swap
-// the destination.
+// destination check. The check runs on the socket about to connect (in
+// net.Dialer.Control for Dial, before connect(2) for Start, one prepare for both), on
+// the address it connects to, so nothing between the decision and the connect(2) can
+// swap the destination.
 package dialer
 
 import (

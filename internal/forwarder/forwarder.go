@@ -1,7 +1,8 @@
-// Package forwarder is the engine of egress-dns-proxy: one TCP listener per forwarding
-// line, each accepted connection relayed (internal/relay, splice kept) to the line's
-// destination from the reserved source address (internal/dialer), with names re-resolved at
-// run time (internal/resolver). SetRules takes new lines without dropping established
+// Package forwarder is the engine of egress-dns-proxy: a TCP listener per forwarding
+// line, accepting in the relay's event loops, each accepted connection connected and
+// relayed there (internal/relay, splice kept) to the line's destination from the
+// reserved source address (internal/dialer), with names re-resolved at run time
+// (internal/resolver). SetRules takes new lines without dropping established
 // connections; Shutdown drains.
 package forwarder
 

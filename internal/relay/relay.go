@@ -6,6 +6,12 @@
 // splice(2) through a pipe and never enters user space (flow.go). A half-close on one
 // side is passed on, so one direction's FIN does not cut the other.
 //
+// The HTTP proxy hands over connections it set up itself (RunThen). The DNS proxy
+// lets the loops do the whole connection (accept.go, connect.go): each loop accepts
+// on its own listening socket of the port and connects the upstream without blocking,
+// so a forwarded connection never passes through Go's poller, nor from one goroutine
+// to another, and costs no duplicate descriptors.
+//
 // Why not a library: gnet, cloudwego/netpoll, nbio and evio own the accept, read into
 // user-space buffers and expose no fd to splice from (gnet issues #120 and #690); none
 // takes two established sockets and relays them without a buffer per connection.
