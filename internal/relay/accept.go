@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // maxAcceptBackoff bounds the pause after a failed accept (out of descriptors), as
@@ -135,7 +137,7 @@ func (c *Accepted) RemoteAddr() netip.AddrPort { return c.peer }
 // Close refuses the connection.
 func (c *Accepted) Close() {
 	if c.fd >= 0 {
-		unix.Close(c.fd)
+		sockio.Close(c.fd)
 		c.fd = -1
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // ErrConnectTimeout ends a connect that took longer than its Upstream's Timeout.
@@ -60,7 +62,7 @@ func (s *Session) connect(l *loop, failed error) {
 	up := &s.ends[1]
 	if up.fd >= 0 {
 		l.forget(up)
-		unix.Close(up.fd)
+		sockio.Close(up.fd)
 		up.fd = -1
 		up.readable, up.writable = false, false
 	}

@@ -200,7 +200,7 @@ func send(fd int, p []byte, last bool) (int, error) {
 		var n int
 		var err error
 		if last {
-			n, err = unix.SendmsgN(fd, p[sent:], nil, nil, unix.MSG_MORE|unix.MSG_NOSIGNAL)
+			n, err = sockio.Send(fd, p[sent:], unix.MSG_MORE)
 		} else {
 			n, err = sockio.Write(fd, p[sent:])
 		}

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // Result is what one relay moved.
@@ -149,7 +151,7 @@ func detach(c syscall.Conn) (int, error) {
 func (s *Session) closeFDs() {
 	for i := range s.ends {
 		if s.ends[i].fd >= 0 {
-			unix.Close(s.ends[i].fd)
+			sockio.Close(s.ends[i].fd)
 			s.ends[i].fd = -1
 		}
 	}
@@ -201,7 +203,7 @@ func (s *Session) pump(l *loop) {
 	}
 	for i := range s.flows {
 		if f := &s.flows[i]; f.done() && !f.shut {
-			unix.Shutdown(f.dst.fd, unix.SHUT_WR)
+			sockio.Shutdown(f.dst.fd, unix.SHUT_WR)
 			f.shut = true
 		}
 	}
