@@ -104,8 +104,7 @@ func (s *Session) connectEvent(l *loop, events uint32) {
 	up := s.up
 	s.up = nil
 	s.started = l.now
-	s.ends[1].writable = true
-	s.ends[1].readable = events&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0
+	s.ends[1].note(events)
 	l.popDials()
 	if up.Connected != nil {
 		up.Connected()

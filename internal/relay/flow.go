@@ -104,7 +104,7 @@ func (f *flow) read(l *loop) (int, error) {
 		f.lastRead = l.now
 		return int(n), nil
 	}
-	n, eof, err := readQueued(f.src.fd, l.buf[:])
+	n, eof, err := readQueued(f.src.fd, l.buf[:], f.src.peerEnded)
 	if err != nil {
 		return 0, f.fail("read", err)
 	}
@@ -172,19 +172,27 @@ func (f *flow) fail(op string, errno error) error {
 
 // readQueued reads what the socket fd has queued into buf: until buf is full, nothing
 // more is queued (n may then be 0), the stream ends (end) or a read fails.
-func readQueued(fd int, buf []byte) (n int, end bool, err error) {
+//
+// A read that returns less than it asked for has emptied the socket's queue, so
+// unless the peer's end was reported (toEnd) it is the last: bytes that arrive after
+// it raise a new edge-triggered event, and the read that would only say EAGAIN is
+// saved, one system call per message. With the end reported the reads go on to it, so
+// the last bytes leave with the FIN (send).
+func readQueued(fd int, buf []byte, toEnd bool) (n int, end bool, err error) {
 	for n < len(buf) {
 		m, err := sockio.Read(fd, buf[n:])
 		switch {
-		case err == unix.EINTR:
 		case err == unix.EAGAIN:
 			return n, false, nil
 		case err != nil:
 			return n, false, err
 		case m == 0:
 			return n, true, nil
-		default:
-			n += m
+		}
+		short := m < len(buf)-n
+		n += m
+		if short && !toEnd {
+			return n, false, nil
 		}
 	}
 	return n, false, nil

@@ -255,6 +255,9 @@ func (e *end) note(events uint32) {
 	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
 		e.readable = true
 	}
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+		e.peerEnded = true
+	}
 	if events&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
 		e.writable = true
 	}

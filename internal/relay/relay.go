@@ -169,6 +169,7 @@ type end struct {
 	fd                 int
 	gen                uint32
 	readable, writable bool
+	peerEnded          bool // its FIN (or a hang-up) was reported: read to the end
 	s                  *Session
 	acceptor           *acceptor // instead of s, for a listening socket
 }
