@@ -2,29 +2,25 @@ package forwarder
 
 import (
 	"context"
-	"net"
 	"sync"
 
 	"github.com/egress-router/egress-router/internal/drain"
+	"github.com/egress-router/egress-router/internal/relay"
 )
 
-// inFlight counts the connections being handled and holds both ends of each relayed
-// one, so Shutdown can wait for them and, once the grace period is over, close them.
+// inFlight counts the connections being handled and holds each one's relay session,
+// so Shutdown can wait for them and, once the grace period is over, close them.
 type inFlight struct {
 	handlers drain.Group
 	mu       sync.Mutex
-	conns    map[*net.TCPConn]struct{}
-	forced   bool // the grace period is over: close whatever is still being set up
-	// dials is cancelled when the grace period is over, so a connection still dialling
-	// does not hold the exit up for the dial timeout.
-	dials       context.Context
-	cancelDials context.CancelFunc
+	// relayed holds each connection from its accept to its end: its relay session, or
+	// nil while it is being handed to the relay.
+	relayed map[*conn]*relay.Session
+	forced  bool // the grace period is over: close whatever is still being set up
 }
 
 func newInFlight() *inFlight {
-	d := &inFlight{conns: map[*net.TCPConn]struct{}{}}
-	d.dials, d.cancelDials = context.WithCancel(context.Background())
-	return d
+	return &inFlight{relayed: map[*conn]*relay.Session{}}
 }
 
 // started counts a connection being handled, or reports false once Shutdown began:
@@ -33,42 +29,51 @@ func (d *inFlight) started() bool { return d.handlers.Start() }
 
 func (d *inFlight) done() { d.handlers.Done() }
 
-// track registers a relayed connection's two ends; after the grace period it closes
-// them instead and returns false.
-func (d *inFlight) track(conns ...*net.TCPConn) bool {
+// track registers a connection about to be relayed, or returns false after the grace
+// period: the caller closes it.
+func (d *inFlight) track(c *conn) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.forced {
-		for _, c := range conns {
-			c.Close()
-		}
 		return false
 	}
-	for _, c := range conns {
-		d.conns[c] = struct{}{}
-	}
+	d.relayed[c] = nil
 	return true
 }
 
-func (d *inFlight) untrack(conns ...*net.TCPConn) {
+// relaying records the session that relays c, so closeAll can end it. A session
+// that has ended already (untracked) is not recorded; one handed over after the
+// grace period is closed.
+func (d *inFlight) relaying(c *conn, s *relay.Session) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, c := range conns {
-		delete(d.conns, c)
+	if _, ok := d.relayed[c]; !ok {
+		return
 	}
+	if d.forced {
+		s.Close()
+	}
+	d.relayed[c] = s
 }
 
-// closeAll ends every relayed connection and refuses those still being set up. It
-// returns how many relayed connections it cut.
+func (d *inFlight) untrack(c *conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.relayed, c)
+}
+
+// closeAll ends every connection, those still connecting their upstream too, and
+// refuses those still being set up. It returns how many it cut.
 func (d *inFlight) closeAll() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.forced = true
-	d.cancelDials()
-	for c := range d.conns {
-		c.Close()
+	for _, s := range d.relayed {
+		if s != nil {
+			s.Close() // nil: relaying, on its way, closes it
+		}
 	}
-	return len(d.conns) / 2
+	return len(d.relayed)
 }
 
 // Shutdown stops accepting on every line, waits for open connections to finish until

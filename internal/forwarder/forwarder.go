@@ -1,7 +1,8 @@
-// Package forwarder is the engine of egress-dns-proxy: one TCP listener per forwarding
-// line, each accepted connection relayed (internal/relay, splice kept) to the line's
-// destination from the reserved source address (internal/dialer), with names re-resolved at
-// run time (internal/resolver). SetRules takes new lines without dropping established
+// Package forwarder is the engine of egress-dns-proxy: a TCP listener per forwarding
+// line, accepting in the relay's event loops, each accepted connection connected and
+// relayed there (internal/relay, splice kept) to the line's destination from the
+// reserved source address (internal/dialer), with names re-resolved at run time
+// (internal/resolver). SetRules takes new lines without dropping established
 // connections; Shutdown drains.
 package forwarder
 
@@ -84,7 +85,7 @@ func (f *Forwarder) SetRules(rules Rules) error {
 		if l, ok := added[r.Port]; ok {
 			l.configure(f.newTarget(r, rules.Sources, nil))
 			f.lines[r.Port] = l
-			go l.accept(f.inFlight, f.handle)
+			l.listener.Start() // it has a target to serve now
 			f.Log.Info("line added", "line", r.String())
 			continue
 		}
@@ -143,93 +144,45 @@ func (f *Forwarder) serveWhenAnswered(l *line, t *target) {
 }
 
 // listenNew opens the listeners of lines not served yet; on any failure it closes the
-// ones it opened.
+// ones it opened. Each accepts in the relay's event loops (relay.Accept), once
+// started: a forwarded connection never passes through Go's poller.
 func (f *Forwarder) listenNew(rules []dnstable.Rule) (map[uint16]*line, error) {
 	added := map[uint16]*line{}
-	lc := net.ListenConfig{KeepAlive: -1, Control: keepAliveInherited}
 	for _, r := range rules {
 		if _, ok := f.lines[r.Port]; ok {
 			continue
 		}
-		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(f.ListenAddr, strconv.Itoa(int(r.Port))))
+		l := &line{port: r.Port}
+		accept := relay.Accept{
+			Control:  keepAliveInherited,
+			Accepted: func(c *relay.Accepted) { f.accepted(l, c) },
+			Failed:   f.acceptFailed,
+		}
+		ln, err := accept.Listen(net.JoinHostPort(f.ListenAddr, strconv.Itoa(int(r.Port))))
 		if err != nil {
 			for _, l := range added {
 				l.listener.Close()
 			}
 			return nil, fmt.Errorf("line %q: %w", r.String(), err)
 		}
-		l := &line{port: r.Port}
-		l.listener = &connlimit.Listener{TCPListener: ln.(*net.TCPListener), Limiter: f.Limiter, Rejected: f.refusedOverCap, Failed: f.acceptFailed}
+		l.listener = ln
 		added[r.Port] = l
 	}
 	return added, nil
-}
-
-// handle relays one accepted connection. It returns once the upstream-to-client
-// direction has ended (relay.RunThen); the connection's accounting is finished by
-// whichever direction ends last, in relayEnded.
-func (f *Forwarder) handle(l *line, client *net.TCPConn) {
-	relaying := false
-	defer func() {
-		if !relaying {
-			l.listener.Release(client)
-			f.inFlight.done()
-		}
-	}()
-	defer f.survive(l, client)
-	t := l.serving.Load()
-	l.stats.total.Add(1)
-	upstream, err := t.dial(f.inFlight.dials)
-	if err != nil {
-		client.Close()
-		if errors.Is(err, errNoAddress) {
-			l.stats.noAddress.Add(1)
-		} else {
-			l.stats.dialErrors.Add(1)
-		}
-		f.logDialFailure(t, client, err)
-		return
-	}
-	// At the usual level these debug lines are dropped; asked first, so that the rule
-	// and the counts are not boxed for the logger on every connection for nothing.
-	if f.debugging() {
-		f.Log.Debug("relaying", "line", t.rule, "client", client.RemoteAddr(), "upstream", upstream.RemoteAddr())
-	}
-	if !f.inFlight.track(client, upstream) {
-		return // past the grace period: track closed both
-	}
-	// From here on relayEnded does the accounting; nothing between can panic.
-	l.stats.active.Add(1)
-	relaying = true
-	f.Relay.RunThen(client, upstream, func(res relay.Result, err error) {
-		f.relayEnded(l, t, client, upstream, res, err)
-	})
-}
-
-// relayEnded finishes a relayed connection's accounting, on the goroutine of the
-// direction that ended last.
-func (f *Forwarder) relayEnded(l *line, t *target, client, upstream *net.TCPConn, res relay.Result, err error) {
-	defer f.inFlight.done()
-	defer l.listener.Release(client)
-	defer f.survive(l, client)
-	l.stats.sent.Add(res.Sent)
-	l.stats.received.Add(res.Received)
-	l.stats.active.Add(-1)
-	f.inFlight.untrack(client, upstream)
-	if f.debugging() {
-		f.Log.Debug("relay ended", "line", t.rule, "client", client.RemoteAddr(), "sent", res.Sent, "received", res.Received, "error", err)
-	}
 }
 
 func (f *Forwarder) debugging() bool {
 	return f.Log.Enabled(context.Background(), slog.LevelDebug)
 }
 
-// survive, deferred, recovers a panic in one connection's handling and logs it: a bug
-// in one connection must not take the others down with the process.
-func (f *Forwarder) survive(l *line, client *net.TCPConn) {
+// survive, deferred, recovers a panic in one connection's handling, closes the
+// client (closeClient, if the connection still has it) and logs it: a bug in one
+// connection must not take the others down with the process.
+func (f *Forwarder) survive(l *line, closeClient func()) {
 	if p := recover(); p != nil {
-		client.Close()
+		if closeClient != nil {
+			closeClient()
+		}
 		f.Log.Error("panic while relaying a connection", "port", l.port, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	}
 }
@@ -245,12 +198,12 @@ func (f *Forwarder) acceptFailed(err error) {
 
 // logDialFailure logs a connection closed for want of a destination, within the
 // dialFailures budget, saying how many such lines the budget dropped before.
-func (f *Forwarder) logDialFailure(t *target, client *net.TCPConn, err error) {
+func (f *Forwarder) logDialFailure(t *target, client netip.AddrPort, err error) {
 	ok, dropped := f.dialFailures.Admit()
 	if dropped > 0 {
 		f.Log.Warn("connection-closed lines suppressed by the rate limit", "count", dropped)
 	}
 	if ok {
-		f.Log.Warn("connection closed: cannot reach the destination", "line", t.rule.String(), "client", client.RemoteAddr().String(), "error", err)
+		f.Log.Warn("connection closed: cannot reach the destination", "line", t.rule.String(), "client", client.String(), "error", err)
 	}
 }

@@ -1,10 +1,8 @@
 package forwarder
 
 import (
-	"net"
 	"sync/atomic"
 
-	"github.com/egress-router/egress-router/internal/connlimit"
 	"github.com/egress-router/egress-router/internal/relay"
 )
 
@@ -12,7 +10,7 @@ import (
 // configuration; a changed line keeps its listener and counters and swaps its target.
 type line struct {
 	port     uint16
-	listener *connlimit.Listener
+	listener *relay.Listener
 	// serving is where new connections go. It is configured, or the target before it
 	// while configured's new name has no answer yet: a reload to a new name must not
 	// leave the line closing connections (and not ready) until DNS answers.
@@ -24,24 +22,6 @@ type line struct {
 // stats are a line's counters, read by the metrics collector.
 type stats struct {
 	active, total, sent, received, dialErrors, noAddress atomic.Int64
-}
-
-// accept hands each accepted connection to handle, on a spare goroutine (relay.Go),
-// counted in d, until the listener is closed; one accepted as Shutdown begins is
-// closed.
-func (l *line) accept(d *inFlight, handle func(*line, *net.TCPConn)) {
-	for {
-		c, err := l.listener.Accept() // waits out errors other than a closed listener
-		if err != nil {
-			return
-		}
-		if !d.started() {
-			c.Close()
-			l.listener.Release(c)
-			continue
-		}
-		relay.Go(func() { handle(l, c.(*net.TCPConn)) })
-	}
 }
 
 // configure makes t the line's configured target and reports whether it serves now:

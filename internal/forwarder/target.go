@@ -3,8 +3,6 @@ package forwarder
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/egress-router/egress-router/internal/dialer"
@@ -96,23 +94,4 @@ func (t *target) hasAddress() bool {
 		}
 	}
 	return false
-}
-
-// dial connects to the line's destination, stepping to the next address when one
-// fails; a failed address is skipped by the next connections too.
-func (t *target) dial(ctx context.Context) (*net.TCPConn, error) {
-	var errs []error
-	for range min(maxDialAttempts, max(len(t.dest.Addrs()), 1)) {
-		a, ok := t.dest.Pick(t.dialer.Usable)
-		if !ok {
-			return nil, errNoAddress
-		}
-		c, err := t.dialer.Dial(ctx, netip.AddrPortFrom(a, t.rule.RemotePort))
-		if err == nil {
-			return c, nil
-		}
-		t.dest.Refused(a)
-		errs = append(errs, err)
-	}
-	return nil, fmt.Errorf("dial %s: %w", t.rule.Host, errors.Join(errs...))
 }

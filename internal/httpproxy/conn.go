@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/egress-router/egress-router/internal/connlimit"
+	"github.com/egress-router/egress-router/internal/relay"
 	"github.com/egress-router/egress-router/internal/sockio"
 )
 
@@ -37,6 +38,8 @@ type clientConn struct {
 	// client's alone. Only the serving goroutine changes it, under mu (setUp), so
 	// abort may read it from another.
 	up *upstream
+	// tunnelled is the relay of a CONNECT tunnel, which owns both sockets once set.
+	tunnelled *relay.Session
 
 	mu     sync.Mutex
 	idle   bool // waiting for a request; Shutdown may close it
@@ -122,6 +125,9 @@ func (c *clientConn) abort() {
 	c.tcp.Close()
 	if c.up != nil {
 		c.up.tcp.Close()
+	}
+	if c.tunnelled != nil {
+		c.tunnelled.Close()
 	}
 }
 

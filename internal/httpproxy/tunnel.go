@@ -60,7 +60,13 @@ func (c *clientConn) tunnel() {
 	up.SetDeadline(time.Time{})
 	c.br, c.bw = nil, nil
 	c.s.Metrics.ActiveTunnels.Inc()
-	res, _ := relay.Relay{IdleTimeout: c.s.TunnelIdleTimeout}.Run(c.tcp, up)
+	ended := make(chan relay.Result, 1)
+	// Under mu, so abort either closes the connections before the relay takes them
+	// (the relay then ends at once) or finds the session to close.
+	c.mu.Lock()
+	c.tunnelled = relay.Relay{IdleTimeout: c.s.TunnelIdleTimeout}.RunThen(c.tcp, up, func(res relay.Result, _ error) { ended <- res })
+	c.mu.Unlock()
+	res := <-ended
 	c.s.Metrics.ActiveTunnels.Dec()
 	c.s.Metrics.sent.Add(float64(res.Sent + early))
 	c.s.Metrics.received.Add(float64(res.Received))

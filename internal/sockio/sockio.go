@@ -52,3 +52,35 @@ func rawRW(trap uintptr, fd int, p []byte) (int, error) {
 	}
 	return int(n), nil
 }
+
+// Send is send(2) on the non-blocking socket fd, with flags (MSG_MORE, for one),
+// MSG_NOSIGNAL added: a peer that is gone is EPIPE. EINTR is retried.
+func Send(fd int, p []byte, flags int) (int, error) {
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags|unix.MSG_NOSIGNAL), 0, 0)
+		if errno == 0 {
+			return int(n), nil
+		}
+		if errno != unix.EINTR {
+			return 0, errno
+		}
+	}
+}
+
+// Shutdown is shutdown(2) of the socket fd: it queues a FIN and never waits.
+func Shutdown(fd, how int) error {
+	if _, _, errno := unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), uintptr(how), 0); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// Close is close(2) of the socket fd, which returns at once unless SO_LINGER is set
+// on it (then it may wait for the unsent data: use unix.Close). Not retried on EINTR:
+// the descriptor is released whatever close returns.
+func Close(fd int) error {
+	if _, _, errno := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0); errno != 0 {
+		return errno
+	}
+	return nil
+}

@@ -1,0 +1,53 @@
+package relay
+
+import "golang.org/x/sys/unix"
+
+// pipeSize is what one splice moves at most, and the capacity asked of each pipe (as
+// Go's own splice does): a bulk flow moves a megabyte in two calls instead of sixteen
+// pairs at the default 64 KiB. The kernel allocates the pages only as data fills them.
+const pipeSize = 1 << 20
+
+// sparePipes bounds the empty pipes a loop keeps for the next bulk flow: enough for
+// the bulk transfers a loop runs at once, few enough that a quiet proxy holds few fds.
+const sparePipes = 16
+
+// pipe is a kernel buffer for splice(2), which moves data between two descriptors
+// only when one of them is a pipe.
+type pipe struct{ r, w int }
+
+// takePipe lends a pipe from the loop's spares or a new one; nil when none can be
+// made (out of descriptors): the flow then copies through the loop's buffer.
+func (l *loop) takePipe() *pipe {
+	l.piped++
+	l.sweepWithin(pipeIdle)
+	if n := len(l.pipes); n > 0 {
+		p := l.pipes[n-1]
+		l.pipes = l.pipes[:n-1]
+		return p
+	}
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		l.piped--
+		return nil
+	}
+	// A smaller pipe (over fs.pipe-max-size or the user's pipe quota) works too, in
+	// more calls.
+	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize)
+	return &pipe{r: fds[0], w: fds[1]}
+}
+
+// givePipe takes back f's pipe: kept if empty and spares are wanted, closed otherwise
+// (bytes left in it belong to a connection that ended).
+func (l *loop) givePipe(f *flow) {
+	if f.pipe == nil {
+		return
+	}
+	l.piped--
+	if f.inPipe == 0 && len(l.pipes) < sparePipes {
+		l.pipes = append(l.pipes, f.pipe)
+	} else {
+		unix.Close(f.pipe.r)
+		unix.Close(f.pipe.w)
+	}
+	f.pipe, f.inPipe, f.bulk = nil, 0, false
+}
