@@ -65,9 +65,14 @@ type Listener struct {
 	Failed func(error)
 }
 
-// maxAcceptBackoff bounds the pause after a failed accept, so the loop neither spins
-// nor stalls for long once the pressure ends.
-const maxAcceptBackoff = time.Second
+// NextAcceptBackoff is the pause after a failed accept (out of descriptors, mostly)
+// that followed a pause of prev (0 after a success): from 5 ms, doubling, at most a
+// second, so that a listener that keeps signalling neither keeps its acceptor
+// spinning nor stalls it for long once the pressure ends. Both acceptors, Listener's
+// and the relay's event loops', use it.
+func NextAcceptBackoff(prev time.Duration) time.Duration {
+	return min(max(2*prev, 5*time.Millisecond), time.Second)
+}
 
 // Accept returns the next connection within the caps. It returns an error only once
 // the listener is closed; other accept errors it reports to Failed and waits out.
@@ -82,7 +87,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			if l.Failed != nil {
 				l.Failed(err)
 			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), maxAcceptBackoff)
+			backoff = NextAcceptBackoff(backoff)
 			time.Sleep(backoff)
 			continue
 		}

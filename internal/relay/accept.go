@@ -13,13 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/egress-router/egress-router/internal/connlimit"
 	"github.com/egress-router/egress-router/internal/sockio"
 )
-
-// maxAcceptBackoff bounds the pause after a failed accept (out of descriptors), as
-// connlimit.Listener's: a listener that keeps signalling must not keep the loop
-// spinning, nor stall long once the pressure ends.
-const maxAcceptBackoff = time.Second
 
 // Listener accepts a port's connections in the event loops themselves, so a
 // connection never passes through Go's poller: one listening socket per loop, all
@@ -173,7 +169,7 @@ func (ac *acceptor) wait(err error) {
 	if ac.Failed != nil {
 		ac.Failed(os.NewSyscallError("accept4", err))
 	}
-	ac.backoff = min(max(2*ac.backoff, 5*time.Millisecond), maxAcceptBackoff)
+	ac.backoff = connlimit.NextAcceptBackoff(ac.backoff)
 	ac.retryAt = ac.l.now + int64(ac.backoff)
 	ac.l.sweepWithin(ac.backoff)
 }
