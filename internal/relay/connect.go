@@ -31,6 +31,7 @@ type Upstream struct {
 	// Connected, if set, runs on the loop once the upstream is connected, before a
 	// byte is relayed.
 	Connected func()
+	// A panic in Start or Connected ends the session, done hearing of it as an error.
 }
 
 // Connect relays c, whose upstream the loop connects with up, and calls done as
@@ -66,7 +67,10 @@ func (s *Session) connect(l *loop, failed error) {
 		up.fd = -1
 		up.readable, up.writable = false, false
 	}
-	fd, err := s.up.Start(failed)
+	fd, err := -1, error(nil)
+	if perr := guarded("Start", func() { fd, err = s.up.Start(failed) }); perr != nil {
+		fd, err = -1, perr
+	}
 	if err != nil {
 		s.finish(l, err)
 		return
@@ -107,9 +111,25 @@ func (s *Session) connectEvent(l *loop, events uint32) {
 	s.ends[1].note(events)
 	l.popDials()
 	if up.Connected != nil {
-		up.Connected()
+		if err := guarded("Connected", up.Connected); err != nil {
+			s.finish(l, err)
+			return
+		}
 	}
 	s.pump(l)
+}
+
+// guarded runs f, a caller's callback, on the loop, a panic in it returned as an
+// error: unrecovered, it would end the process, and every connection of every loop
+// with it.
+func guarded(what string, f func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("relay: panic in %s: %v", what, p)
+		}
+	}()
+	f()
+	return nil
 }
 
 // connecting reports whether s's upstream is not connected yet.

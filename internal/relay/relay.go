@@ -60,8 +60,9 @@ func (r Relay) Run(client, upstream *net.TCPConn) (Result, error) {
 // RunThen relays as Run does, but returns at once: the relay goes on in an event loop,
 // which calls done once both directions have ended and both connections are closed.
 // done receives what Run would return. It runs on the loop, which relays other
-// connections meanwhile, so it must be quick and must not block; it runs on the
-// caller's goroutine, before RunThen returns, if the relay cannot start.
+// connections meanwhile, so it must be quick and must not block; a panic in it is
+// recovered and dropped (done recovers its own to log it). It runs on the caller's
+// goroutine, before RunThen returns, if the relay cannot start.
 //
 // client and upstream are closed when RunThen returns (the loop owns duplicates of
 // their sockets), so closing them does not end the relay: Close on the returned
@@ -230,5 +231,6 @@ func (s *Session) finish(l *loop, err error) {
 	}
 	done := s.done
 	s.done = nil
-	done(s.result(), err)
+	// A panic in done has no one left to report to: done logs its own if it recovers.
+	guarded("done", func() { done(s.result(), err) })
 }
