@@ -32,6 +32,8 @@ type Listener struct {
 type Accept struct {
 	// Control, if set, runs on each listening socket before bind, as in
 	// net.ListenConfig; accepted sockets inherit its options (keepalive and the like).
+	// Not SO_LINGER: the loops close sockets with a raw close(2) (internal/sockio),
+	// which must not wait.
 	Control func(network, address string, c syscall.RawConn) error
 	// Accepted receives each accepted connection, on its loop: it must be quick and
 	// must not block. It either refuses the connection (Close) or relays it (Connect).
