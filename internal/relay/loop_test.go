@@ -1,8 +1,6 @@
 package relay
 
 import (
-	"bytes"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -60,16 +58,7 @@ func TestHalfCloseEitherWayWhileTheOtherSendsBulk(t *testing.T) {
 			if err != nil || string(got) != "last words" {
 				t.Fatalf("read %q, %v before the FIN", got, err)
 			}
-			bulk := make([]byte, 4<<20)
-			rand.Read(bulk)
-			go func() {
-				talker.Write(bulk)
-				talker.CloseWrite()
-			}()
-			got, err = io.ReadAll(quiet)
-			if err != nil || !bytes.Equal(got, bulk) {
-				t.Fatalf("after its FIN, %s got %d bytes (%v), not the %d sent", first, len(got), err, len(bulk))
-			}
+			bulk := sendBulk(t, talker, quiet, 4<<20, "after its FIN, "+first)
 			o := waitEnded(t, ended)
 			if o.err != nil || o.res.Sent+o.res.Received != int64(len("last words")+len(bulk)) {
 				t.Fatalf("ended with %+v, %v", o.res, o.err)
@@ -244,16 +233,8 @@ func TestOutOfDescriptors(t *testing.T) {
 	}
 
 	fill()                      // the two the failed relay freed
-	bulk := make([]byte, 2<<20) // bulk: it would be spliced, had the loop a pipe
-	rand.Read(bulk)
-	go func() {
-		server.Write(bulk)
-		server.CloseWrite()
-	}()
-	got, err := io.ReadAll(client)
-	if err != nil || !bytes.Equal(got, bulk) {
-		t.Fatalf("without descriptors for a pipe, the client got %d bytes (%v), not the %d sent", len(got), err, len(bulk))
-	}
+	// Bulk: it would be spliced, had the loop a pipe.
+	bulk := sendBulk(t, server, client, 2<<20, "without descriptors for a pipe, the client")
 	client.CloseWrite()
 	if o := waitEnded(t, ended); o.err != nil || o.res.Received != int64(len(bulk)) {
 		t.Fatalf("the relay under way ended with %+v, %v", o.res, o.err)

@@ -98,16 +98,7 @@ func TestSmallMessagesThenBulk(t *testing.T) {
 			t.Fatalf("client read %q, %v", buf[:4], err)
 		}
 	}
-	bulk := make([]byte, 3<<20)
-	rand.Read(bulk)
-	go func() {
-		server.Write(bulk)
-		server.CloseWrite()
-	}()
-	got, err := io.ReadAll(client)
-	if err != nil || !bytes.Equal(got, bulk) {
-		t.Fatalf("client got %d bytes (%v), not the %d the server sent", len(got), err, len(bulk))
-	}
+	bulk := sendBulk(t, server, client, 3<<20, "the client")
 	client.CloseWrite()
 	if _, err := io.ReadAll(server); err != nil {
 		t.Fatal(err)
@@ -259,4 +250,21 @@ func TestRunThenReturnsWhenItsDirectionEnds(t *testing.T) {
 		t.Fatal("done called twice")
 	case <-time.After(50 * time.Millisecond):
 	}
+}
+
+// sendBulk has from send n random bytes and then its FIN, checks that to reads exactly
+// those bytes up to the FIN (which the relay passed on), and returns them.
+func sendBulk(t *testing.T, from, to *net.TCPConn, n int, who string) []byte {
+	t.Helper()
+	bulk := make([]byte, n)
+	rand.Read(bulk)
+	go func() {
+		from.Write(bulk)
+		from.CloseWrite()
+	}()
+	got, err := io.ReadAll(to)
+	if err != nil || !bytes.Equal(got, bulk) {
+		t.Fatalf("%s got %d bytes (%v), not the %d sent", who, len(got), err, len(bulk))
+	}
+	return bulk
 }
