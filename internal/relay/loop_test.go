@@ -232,7 +232,7 @@ func TestOutOfDescriptors(t *testing.T) {
 		}
 	}
 
-	fill()                      // the two the failed relay freed
+	fill() // the two the failed relay freed
 	// Bulk: it would be spliced, had the loop a pipe.
 	bulk := sendBulk(t, server, client, 2<<20, "without descriptors for a pipe, the client")
 	client.CloseWrite()
