@@ -115,8 +115,7 @@ func TestLookupUnmapsIPv4MappedAnswers(t *testing.T) {
 // chainServer is a DNS server on UDP and TCP answering name with a chain of links
 // CNAMEs listed backwards (dnstest.SetChain).
 func chainServer(t testing.TB, name string, links int) *Resolver {
-	srv := dnstest.Start(t, nil)
-	srv.ServeTCP(t, nil)
+	srv := dnstest.StartWithTCP(t)
 	srv.SetChain(name, links, addr1)
 	return &Resolver{Servers: []string{srv.Addr}}
 }

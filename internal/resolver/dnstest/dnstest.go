@@ -50,17 +50,31 @@ func Start(t testing.TB, pc net.PacketConn) *Server {
 	return s
 }
 
-// ServeTCP answers over TCP as well, on ln or, when ln is nil, on a new socket on the
-// UDP socket's address: a client repeats there the query whose answer was truncated.
-func (s *Server) ServeTCP(t testing.TB, ln net.Listener) {
+// StartWithTCP serves on UDP and TCP on one port of 127.0.0.1, as a client that
+// repeats a truncated query over TCP expects. The TCP port is taken first and the UDP
+// socket bound to the same number; that number may be taken for UDP by another test
+// process (binding UDP first failed that way: "address already in use" for TCP), so it
+// tries a few.
+func StartWithTCP(t testing.TB) *Server {
 	t.Helper()
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+	var lastErr error
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
 			t.Fatalf("dnstest: %v", err)
 		}
+		pc, err := net.ListenPacket("udp", ln.Addr().String())
+		if err != nil {
+			ln.Close()
+			lastErr = err
+			continue
+		}
+		s := Start(t, pc)
+		serve(t, &dns.Server{Listener: ln, Handler: dns.HandlerFunc(s.answer)}, s.Addr)
+		return s
 	}
-	serve(t, &dns.Server{Listener: ln, Handler: dns.HandlerFunc(s.answer)}, s.Addr)
+	t.Fatalf("dnstest: no port free for both UDP and TCP: %v", lastErr)
+	return nil
 }
 
 // serve starts srv and waits until it serves; it stops at cleanup.
@@ -92,7 +106,7 @@ func (s *Server) Set(name string, ttl uint32, addrs ...netip.Addr) {
 // address first, then the last link, ..., the first): an order no zone server uses,
 // and the one that costs a resolver most to follow. Link i has the TTL 100+i. Over
 // UDP an answer larger than the client's buffer is truncated, as servers do, so a
-// client asks again over TCP (ServeTCP).
+// client asks again over TCP (StartWithTCP).
 func (s *Server) SetChain(name string, links int, addr netip.Addr) {
 	owner := func(i int) string {
 		if i == 0 {
