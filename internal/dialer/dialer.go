@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/egress-router/egress-router/internal/reserved"
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // Dialer dials TCP destinations for a proxy.
@@ -83,39 +84,32 @@ func (d *Dialer) Start(dst netip.AddrPort) (int, error) {
 	opErr := func(err error) error {
 		return &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(dst), Err: err}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err := sockio.Socket(family)
 	if err != nil {
 		return -1, opErr(os.NewSyscallError("socket", err))
 	}
 	if err := d.prepare(fd, dst); err != nil {
-		unix.Close(fd)
+		sockio.Close(fd)
 		return -1, opErr(err)
 	}
 	err = errors.Join(
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1),
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1),
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAliveIdle/time.Second)),
+		sockio.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1),
+		sockio.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1),
+		sockio.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAliveIdle/time.Second)),
 	)
 	if err != nil {
-		unix.Close(fd)
+		sockio.Close(fd)
 		return -1, opErr(os.NewSyscallError("setsockopt", err))
 	}
-	if err := unix.Bind(fd, sockaddr(netip.AddrPortFrom(src, 0))); err != nil {
-		unix.Close(fd)
+	if err := sockio.Bind(fd, netip.AddrPortFrom(src, 0)); err != nil {
+		sockio.Close(fd)
 		return -1, opErr(os.NewSyscallError("bind", err))
 	}
-	if err := unix.Connect(fd, sockaddr(dst)); err != nil && err != unix.EINPROGRESS {
-		unix.Close(fd)
+	if err := sockio.Connect(fd, dst); err != nil && err != unix.EINPROGRESS {
+		sockio.Close(fd)
 		return -1, opErr(os.NewSyscallError("connect", err))
 	}
 	return fd, nil
-}
-
-func sockaddr(ap netip.AddrPort) unix.Sockaddr {
-	if ap.Addr().Is4() {
-		return &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}
-	}
-	return &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}
 }
 
 // ConnectTimeout is how long one connect may take: Timeout, or 10 seconds. A caller
@@ -176,6 +170,6 @@ func (d *Dialer) prepare(fd int, dst netip.AddrPort) error {
 		}
 	}
 	// An error (a kernel older than 4.2) only leaves the port to bind, as before.
-	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	sockio.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 	return nil
 }

@@ -12,10 +12,15 @@
 // non-blocking socket), which only delays a stop-the-world by as much.
 //
 // Only for file descriptors in non-blocking mode: a raw call that blocks would hold a
-// P, and so a share of the program, for as long.
+// P, and so a share of the program, for as long. The same holds for the calls that
+// open a connection for an event loop (socket, setsockopt, bind, connect): a
+// non-blocking connect on a veth pair runs the handshake's first steps within the
+// call, long enough for sysmon to take the P at thousands of connections a second.
 package sockio
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -83,4 +88,54 @@ func Close(fd int) error {
 		return errno
 	}
 	return nil
+}
+
+// Socket is socket(2) for a TCP socket of family (AF_INET or AF_INET6), non-blocking
+// and close-on-exec from the start.
+func Socket(family int) (int, error) {
+	fd, _, errno := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
+// SetsockoptInt is setsockopt(2) of an int option on the socket fd.
+func SetsockoptInt(fd, level, opt, value int) error {
+	v := int32(value)
+	if _, _, errno := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&v)), unsafe.Sizeof(v), 0); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// Bind is bind(2) of the socket fd to ap.
+func Bind(fd int, ap netip.AddrPort) error { return addrCall(unix.SYS_BIND, fd, ap) }
+
+// Connect is connect(2) of the non-blocking socket fd to ap: EINPROGRESS (the usual
+// answer) is returned as is; the caller waits for the socket to be writable.
+func Connect(fd int, ap netip.AddrPort) error { return addrCall(unix.SYS_CONNECT, fd, ap) }
+
+// addrCall is bind or connect with ap as the socket address of ap's family; an IPv6
+// zone is not passed (the address is dialled as if it had none).
+func addrCall(trap uintptr, fd int, ap netip.AddrPort) error {
+	var errno unix.Errno
+	if a := ap.Addr(); a.Is4() {
+		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Port: networkOrder(ap.Port()), Addr: a.As4()}
+		_, _, errno = unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	} else {
+		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: networkOrder(ap.Port()), Addr: a.As16()}
+		_, _, errno = unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// networkOrder is port as the sockaddr's in_port_t holds it: big-endian in memory.
+func networkOrder(port uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], port)
+	return binary.NativeEndian.Uint16(b[:])
 }

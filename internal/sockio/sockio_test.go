@@ -1,6 +1,8 @@
 package sockio
 
 import (
+	"net"
+	"net/netip"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -35,5 +37,61 @@ func TestReadWrite(t *testing.T) {
 	}
 	if _, err := Write(a, []byte("x")); err != unix.EPIPE {
 		t.Fatalf("write to a closed peer: %v; want EPIPE", err)
+	}
+}
+
+// TestConnect opens a connection with the raw calls, in each family, and checks the
+// listener sees it from the address bound (so the addresses and ports went over in
+// network order) and TCP_NODELAY was set.
+func TestConnect(t *testing.T) {
+	for _, tc := range []struct {
+		family int
+		addr   string
+	}{{unix.AF_INET, "127.0.0.1"}, {unix.AF_INET6, "::1"}} {
+		t.Run(tc.addr, func(t *testing.T) {
+			ln, err := net.Listen("tcp", net.JoinHostPort(tc.addr, "0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			fd, err := Socket(tc.family)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer Close(fd)
+			if err := SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY); v != 1 || err != nil {
+				t.Fatalf("TCP_NODELAY after SetsockoptInt: %d, %v", v, err)
+			}
+			local := netip.AddrPortFrom(netip.MustParseAddr(tc.addr), 0)
+			if err := Bind(fd, local); err != nil {
+				t.Fatal(err)
+			}
+			sa, err := unix.Getsockname(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Connect(fd, ln.Addr().(*net.TCPAddr).AddrPort()); err != nil && err != unix.EINPROGRESS {
+				t.Fatal(err)
+			}
+			c, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			from := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+			var bound int
+			switch sa := sa.(type) {
+			case *unix.SockaddrInet4:
+				bound = sa.Port
+			case *unix.SockaddrInet6:
+				bound = sa.Port
+			}
+			if from.Addr() != local.Addr() || int(from.Port()) != bound {
+				t.Fatalf("the listener saw %v; bound %v port %d", from, local.Addr(), bound)
+			}
+		})
 	}
 }
