@@ -9,7 +9,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -149,7 +148,7 @@ func (ac *acceptor) acceptAll() {
 	for {
 		c := Accepted{l: ac.l}
 		var err error
-		c.fd, c.peer, err = accept(ac.end.fd)
+		c.fd, c.peer, err = sockio.Accept(ac.end.fd)
 		switch {
 		case err == unix.EAGAIN:
 			ac.backoff = 0
@@ -206,34 +205,4 @@ func (ac *acceptor) close() {
 	ac.l.forget(&ac.end)
 	unix.Close(ac.end.fd)
 	ac.end.fd = -1
-}
-
-// accept is accept4(2) on the non-blocking listening socket fd, as a raw system call
-// (see internal/sockio: it cannot block, and the runtime's bookkeeping would wake
-// sysmon), returning a non-blocking, close-on-exec socket and the peer's address.
-func accept(fd int) (int, netip.AddrPort, error) {
-	var sa unix.RawSockaddrAny
-	size := uint32(unsafe.Sizeof(sa))
-	nfd, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&size)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-	if errno != 0 {
-		return -1, netip.AddrPort{}, errno
-	}
-	return int(nfd), peerAddr(&sa), nil
-}
-
-func peerAddr(sa *unix.RawSockaddrAny) netip.AddrPort {
-	switch sa.Addr.Family {
-	case unix.AF_INET:
-		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), ntohs(in.Port))
-	case unix.AF_INET6:
-		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), ntohs(in.Port))
-	}
-	return netip.AddrPort{}
-}
-
-func ntohs(p uint16) uint16 {
-	b := (*[2]byte)(unsafe.Pointer(&p))
-	return uint16(b[0])<<8 | uint16(b[1])
 }

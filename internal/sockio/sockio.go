@@ -12,10 +12,13 @@
 // non-blocking socket), which only delays a stop-the-world by as much.
 //
 // Only for file descriptors in non-blocking mode: a raw call that blocks would hold a
-// P, and so a share of the program, for as long. The same holds for the calls that
-// open a connection for an event loop (socket, setsockopt, bind, connect): a
-// non-blocking connect on a veth pair runs the handshake's first steps within the
-// call, long enough for sysmon to take the P at thousands of connections a second.
+// P, and so a share of the program, for as long. The calls that open a connection for
+// an event loop (socket, setsockopt, bind, connect, accept) are raw for the same
+// reason: none waits for an event, but a non-blocking connect on a veth pair runs the
+// handshake's first steps within the call, long enough for sysmon to take the P at
+// thousands of connections a second. Their time is the kernel's work alone (the
+// source port's search, netfilter on the way), normally microseconds; a stop-the-world
+// waits for it.
 package sockio
 
 import (
@@ -117,15 +120,20 @@ func Bind(fd int, ap netip.AddrPort) error { return addrCall(unix.SYS_BIND, fd, 
 func Connect(fd int, ap netip.AddrPort) error { return addrCall(unix.SYS_CONNECT, fd, ap) }
 
 // addrCall is bind or connect with ap as the socket address of ap's family; an IPv6
-// zone is not passed (the address is dialled as if it had none).
+// zone is not passed (the address is dialled as if it had none: the configuration
+// admits no zone). An invalid address is EAFNOSUPPORT, not the unspecified address,
+// which connect would take for loopback.
 func addrCall(trap uintptr, fd int, ap netip.AddrPort) error {
 	var errno unix.Errno
-	if a := ap.Addr(); a.Is4() {
-		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Port: networkOrder(ap.Port()), Addr: a.As4()}
+	switch a := ap.Addr(); {
+	case a.Is4():
+		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Port: inPort(ap.Port()), Addr: a.As4()}
 		_, _, errno = unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
-	} else {
-		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: networkOrder(ap.Port()), Addr: a.As16()}
+	case a.Is6():
+		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: inPort(ap.Port()), Addr: a.As16()}
 		_, _, errno = unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	default:
+		return unix.EAFNOSUPPORT
 	}
 	if errno != 0 {
 		return errno
@@ -133,8 +141,34 @@ func addrCall(trap uintptr, fd int, ap netip.AddrPort) error {
 	return nil
 }
 
-// networkOrder is port as the sockaddr's in_port_t holds it: big-endian in memory.
-func networkOrder(port uint16) uint16 {
+// Accept is accept4(2) on the non-blocking listening socket fd: a non-blocking,
+// close-on-exec socket and the peer's address (an IPv4-mapped one unmapped); EAGAIN
+// when none is queued.
+func Accept(fd int) (int, netip.AddrPort, error) {
+	var sa unix.RawSockaddrAny
+	size := uint32(unsafe.Sizeof(sa))
+	nfd, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&size)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if errno != 0 {
+		return -1, netip.AddrPort{}, errno
+	}
+	return int(nfd), peerAddr(&sa), nil
+}
+
+func peerAddr(sa *unix.RawSockaddrAny) netip.AddrPort {
+	switch sa.Addr.Family {
+	case unix.AF_INET:
+		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), inPort(in.Port))
+	case unix.AF_INET6:
+		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), inPort(in.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// inPort converts between a port and a sockaddr's in_port_t, which holds it
+// big-endian in memory whatever the host's byte order (htons and ntohs are one swap).
+func inPort(port uint16) uint16 {
 	var b [2]byte
 	binary.BigEndian.PutUint16(b[:], port)
 	return binary.NativeEndian.Uint16(b[:])

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,16 +42,17 @@ func TestReadWrite(t *testing.T) {
 	}
 }
 
-// TestConnect opens a connection with the raw calls, in each family, and checks the
-// listener sees it from the address bound (so the addresses and ports went over in
-// network order) and TCP_NODELAY was set.
+// TestConnect opens a connection with the raw calls, in each family, from a bound
+// address and port the kernel would not have chosen, and accepts it with Accept: the
+// peer it reports is the one bound, so addresses and ports went over in network order
+// both ways.
 func TestConnect(t *testing.T) {
 	for _, tc := range []struct {
-		family int
-		addr   string
-	}{{unix.AF_INET, "127.0.0.1"}, {unix.AF_INET6, "::1"}} {
-		t.Run(tc.addr, func(t *testing.T) {
-			ln, err := net.Listen("tcp", net.JoinHostPort(tc.addr, "0"))
+		family       int
+		listen, bind string
+	}{{unix.AF_INET, "127.0.0.1", "127.0.0.2"}, {unix.AF_INET6, "::1", "::1"}} {
+		t.Run(tc.bind, func(t *testing.T) {
+			ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(tc.listen), 0)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,33 +68,70 @@ func TestConnect(t *testing.T) {
 			if v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY); v != 1 || err != nil {
 				t.Fatalf("TCP_NODELAY after SetsockoptInt: %d, %v", v, err)
 			}
-			local := netip.AddrPortFrom(netip.MustParseAddr(tc.addr), 0)
-			if err := Bind(fd, local); err != nil {
-				t.Fatal(err)
-			}
-			sa, err := unix.Getsockname(fd)
-			if err != nil {
+			from := netip.AddrPortFrom(netip.MustParseAddr(tc.bind), freePort(t, tc.bind))
+			if err := Bind(fd, from); err != nil {
 				t.Fatal(err)
 			}
 			if err := Connect(fd, ln.Addr().(*net.TCPAddr).AddrPort()); err != nil && err != unix.EINPROGRESS {
 				t.Fatal(err)
 			}
-			c, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			from := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-			var bound int
-			switch sa := sa.(type) {
-			case *unix.SockaddrInet4:
-				bound = sa.Port
-			case *unix.SockaddrInet6:
-				bound = sa.Port
-			}
-			if from.Addr() != local.Addr() || int(from.Port()) != bound {
-				t.Fatalf("the listener saw %v; bound %v port %d", from, local.Addr(), bound)
+			peer := acceptOne(t, ln)
+			if peer != from {
+				t.Fatalf("Accept reports the peer %v; bound %v", peer, from)
 			}
 		})
 	}
+	if err := Connect(-1, netip.AddrPort{}); err != unix.EAFNOSUPPORT {
+		t.Fatalf("Connect to the zero address: %v; want EAFNOSUPPORT", err)
+	}
+}
+
+// TestInPort checks a port is stored big-endian in memory, as in_port_t is.
+func TestInPort(t *testing.T) {
+	v := inPort(0x1234)
+	if b := (*[2]byte)(unsafe.Pointer(&v)); b[0] != 0x12 || b[1] != 0x34 {
+		t.Fatalf("inPort(0x1234) is stored as % x; want 12 34", b[:])
+	}
+	if inPort(inPort(0x1234)) != 0x1234 {
+		t.Fatal("inPort is not its own inverse")
+	}
+}
+
+// freePort returns a port free on addr now (bound, then released).
+func freePort(t *testing.T, addr string) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).AddrPort().Port()
+}
+
+// acceptOne accepts one connection on ln with Accept, waiting up to 5 s for it to be
+// queued, closes it and returns its peer.
+func acceptOne(t *testing.T, ln *net.TCPListener) netip.AddrPort {
+	t.Helper()
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var nfd int
+		var peer netip.AddrPort
+		var aerr error
+		if err := rc.Control(func(fd uintptr) { nfd, peer, aerr = Accept(int(fd)) }); err != nil {
+			t.Fatal(err)
+		}
+		if aerr == unix.EAGAIN {
+			continue
+		}
+		if aerr != nil {
+			t.Fatal(aerr)
+		}
+		Close(nfd)
+		return peer
+	}
+	t.Fatal("no connection queued within 5 s")
+	return netip.AddrPort{}
 }
