@@ -188,12 +188,9 @@ func (ac *acceptor) retry() {
 
 // accepted hands c over; a panic in the handler closes c and leaves the loop running.
 func (ac *acceptor) accepted(c *Accepted) {
-	defer func() {
-		if p := recover(); p != nil {
-			c.Close()
-		}
-	}()
-	ac.Accepted(c)
+	if guarded("Accepted", func() { ac.Accepted(c) }) != nil {
+		c.Close()
+	}
 }
 
 // close takes the socket out of the loop and closes it.

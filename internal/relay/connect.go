@@ -19,7 +19,8 @@ var ErrConnectTimeout = fmt.Errorf("connect: %w", os.ErrDeadlineExceeded)
 // its upstream connected.
 var errClosedConnecting = errors.New("relay: closed while connecting")
 
-// Upstream is how a loop connects an accepted connection's upstream.
+// Upstream is how a loop connects an accepted connection's upstream. A panic in Start
+// or Connected ends the session, done hearing of it as an error.
 type Upstream struct {
 	// Start begins a connect: it returns a non-blocking socket whose connect(2) is
 	// under way or done (dialer.Start). failed is the error of the previous attempt,
@@ -31,7 +32,6 @@ type Upstream struct {
 	// Connected, if set, runs on the loop once the upstream is connected, before a
 	// byte is relayed.
 	Connected func()
-	// A panic in Start or Connected ends the session, done hearing of it as an error.
 }
 
 // Connect relays c, whose upstream the loop connects with up, and calls done as

@@ -79,8 +79,7 @@ func TestControllerBinaryWithTheManifestsRBAC(t *testing.T) {
 		return nil
 	})
 
-	spec := *httpProxySpec.DeepCopy()
-	spec.Replicas = ptr(int32(2))
+	spec := withReplicas(httpProxySpec, 2)
 	if err := c.Create(context.Background(), routerOf(ns, "egress", spec)); err != nil {
 		t.Fatal(err)
 	}

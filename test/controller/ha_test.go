@@ -42,8 +42,7 @@ func TestTwoReplicasRenderHighAvailabilityInEachMode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t, c)
 			startController(t, adminConfig(), ns, &controller.Reconciler{})
-			spec := *tc.spec.DeepCopy()
-			spec.Replicas = ptr(int32(2))
+			spec := withReplicas(tc.spec, 2)
 			router := routerOf(ns, "egress", spec)
 			if err := c.Create(context.Background(), router); err != nil {
 				t.Fatal(err)
@@ -73,8 +72,7 @@ func TestBackToOneReplicaRemovesHighAvailability(t *testing.T) {
 	c := newClient(t, adminConfig())
 	ns := newNamespace(t, c)
 	startController(t, adminConfig(), ns, &controller.Reconciler{})
-	spec := *httpProxySpec.DeepCopy()
-	spec.Replicas = ptr(int32(2))
+	spec := withReplicas(httpProxySpec, 2)
 	router := routerOf(ns, "egress", spec)
 	if err := c.Create(context.Background(), router); err != nil {
 		t.Fatal(err)
@@ -250,8 +248,7 @@ func TestDisruptionBudgetLetsADrainEvictTheActivePod(t *testing.T) {
 	c := newClient(t, adminConfig())
 	ns := newNamespace(t, c)
 	startController(t, adminConfig(), ns, &controller.Reconciler{})
-	spec := *redirectSpec.DeepCopy()
-	spec.Replicas = ptr(int32(3))
+	spec := withReplicas(redirectSpec, 3)
 	if err := c.Create(context.Background(), routerOf(ns, "egress", spec)); err != nil {
 		t.Fatal(err)
 	}

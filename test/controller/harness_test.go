@@ -199,6 +199,13 @@ func markAvailable(t testing.TB, c client.Client, d *appsv1.Deployment) {
 
 func ptr[T any](v T) *T { return &v }
 
+// withReplicas is a copy of spec with n replicas (n > 1: an active/standby router).
+func withReplicas(spec v1.EgressRouterSpec, n int32) v1.EgressRouterSpec {
+	spec = *spec.DeepCopy()
+	spec.Replicas = &n
+	return spec
+}
+
 func key(namespace, name string) client.ObjectKey {
 	return client.ObjectKey{Namespace: namespace, Name: name}
 }

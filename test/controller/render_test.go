@@ -30,8 +30,7 @@ func TestRenderPrintsWhatTheControllerApplies(t *testing.T) {
 	ns := newNamespace(t, c)
 	startController(t, adminConfig(), ns, &controller.Reconciler{})
 	var file bytes.Buffer
-	ha := *redirectSpec.DeepCopy()
-	ha.Replicas = ptr(int32(3))
+	ha := withReplicas(redirectSpec, 3)
 	names := map[string]v1.EgressRouterSpec{"redirect": redirectSpec, "http": httpProxySpec, "dns": dnsProxySpec, "ha": ha}
 	for name, spec := range names {
 		r := routerOf(ns, name, *spec.DeepCopy())
