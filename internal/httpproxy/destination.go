@@ -153,20 +153,28 @@ func (s *Server) classify(ctx context.Context, stage string, err error) error {
 	return err
 }
 
-// isSelf reports a destination that is this proxy's own listening port on an address
-// that reaches this host: a request looping back through the proxy. It is refused
-// even when an address rule names the address, which lifts decide's refusal of the
-// pod's other ports.
+// isSelf reports a destination one of this proxy's listeners accepts: a request
+// looping back through the proxy. It is refused even when an address rule names the
+// address, which lifts decide's refusal of the pod's other ports. It matches what the
+// kernel would connect to, not the port alone: an origin on the same port of another
+// local address is not the proxy.
 func (s *Server) isSelf(dst netip.AddrPort) bool {
-	return s.listensOn(dst.Port()) && dialer.IsLocal(dst.Addr())
-}
-
-// listensOn reports whether one of the proxy's listeners has port.
-func (s *Server) listensOn(port uint16) bool {
+	d := dst.Addr().Unmap()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ln := range s.listeners {
-		if ln.Addr().(*net.TCPAddr).Port == int(port) {
+		la := ln.Addr().(*net.TCPAddr).AddrPort()
+		if la.Port() != dst.Port() {
+			continue
+		}
+		a := la.Addr().Unmap()
+		switch {
+		// A connect to the unspecified address goes to the host itself.
+		case d.IsUnspecified(), a == d:
+			return true
+		// An unspecified listener accepts on every local address of its family, and
+		// [::] (dual-stack) on IPv4 ones as well.
+		case a.IsUnspecified() && (a.Is6() || d.Is4()) && dialer.IsLocal(d):
 			return true
 		}
 	}

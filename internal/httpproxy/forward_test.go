@@ -388,8 +388,21 @@ func TestLoopThroughAnyLoopbackAddressIsRefused(t *testing.T) {
 	// The cap bounds the recursion should the loop get through.
 	go p.Serve(&connlimit.Listener{TCPListener: ln.(*net.TCPListener), Limiter: &connlimit.Limiter{Max: 8}})
 	p.init() // Serve's, which may not have run yet
-	wait.For(t, 3*time.Second, "the second listener served", func() bool { return p.listensOn(uint16(ln.Addr().(*net.TCPAddr).Port)) })
+	wait.For(t, 3*time.Second, "the second listener served", func() bool { return p.isSelf(ln.Addr().(*net.TCPAddr).AddrPort()) })
 	if status, body := p.get(t, "http://"+ln.Addr().String()+"/"); status != 403 {
 		t.Fatalf("request to the proxy itself on 127.0.0.9: %d %q, want 403", status, body)
+	}
+}
+
+// The loop check matches what the kernel connects to, not the port alone: an origin
+// on the proxy's port number at another address is served (two ephemeral listeners on
+// different loopback addresses can draw the same port). The wildcard listener, reached
+// through every address of the pod, is tested in test/httpproxy.
+func TestOriginOnTheProxysPortAtAnotherAddressIsServed(t *testing.T) {
+	p := startProxy(t, "127.0.0.2", nil)
+	_, port, _ := net.SplitHostPort(p.addr) // the proxy listens on 127.0.0.1
+	o := startOrigin(t, "127.0.0.2:"+port, nil)
+	if status, body := p.get(t, o.URL+"/"); status != 200 {
+		t.Fatalf("origin on 127.0.0.2 at the proxy's port %s: %d %q, want 200", port, status, body)
 	}
 }

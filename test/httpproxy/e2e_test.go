@@ -148,6 +148,11 @@ func TestHTTPProxyRefusesItsOwnPodUnlessAnAddressRuleNamesIt(t *testing.T) {
 		body, status := r.get("http://" + reserved + ":9090/metrics")
 		return status == 200 && strings.Contains(body, "egress_http_proxy_requests_total")
 	})
+	// Not the proxy's own port there: its listener (":8080", dual-stack) takes
+	// connections on every address of the pod, so that request would loop.
+	if body, status := r.get("http://" + reserved + ":8080/"); status != 403 {
+		t.Fatalf("GET http://%s:8080/, the proxy itself: %d %q, want 403", reserved, status, body)
+	}
 }
 
 // A changed configuration file applies to new requests and tunnels while an open
