@@ -80,14 +80,18 @@ var failBefore func(step string) error
 // namespace is left as it was found.
 func attach(log *slog.Logger, podNS ns.NetNS, p plan.Plan, master netlink.Link) (link.Interface, error) {
 	var (
-		iface   link.Interface
-		restore func()
+		iface                    link.Interface
+		restore, restoreTimeWait func()
 	)
 	inPod := func(f func() error) func() error {
 		return func() error { return podNS.Do(func(ns.NetNS) error { return f() }) }
 	}
 	undoInPod := func(f func() error) func() {
 		return func() { _ = inPod(f)() }
+	}
+	// undoWith runs, in the pod, the undo a step's do stored in *restore.
+	undoWith := func(restore *func()) func() {
+		return undoInPod(func() error { (*restore)(); return nil })
 	}
 	steps := []step{
 		{name: "create link", do: func() (err error) {
@@ -98,10 +102,14 @@ func attach(log *slog.Logger, podNS ns.NetNS, p plan.Plan, master netlink.Link) 
 		{name: "set sysctls", do: inPod(func() (err error) {
 			restore, err = link.Tune(p.Link)
 			return err
-		}), undo: func() { _ = inPod(func() error { restore(); return nil })() }},
+		}), undo: undoWith(&restore)},
 		{name: "set link up", do: inPod(func() error { return link.Up(p.Link.Name) })},
 		{name: "add routes", do: inPod(func() error { return link.AddRoutes(p.Activation) }), undo: undoInPod(link.RemoveRules), activation: true},
 		{name: "apply netfilter", do: inPod(p.Netfilter.Apply), undo: undoInPod(p.Netfilter.Remove)},
+		{name: "shorten conntrack TIME_WAIT", do: inPod(func() (err error) {
+			restoreTimeWait, err = nat.ShortenTimeWait()
+			return err
+		}), undo: undoWith(&restoreTimeWait)},
 		{name: "announce", do: inPod(func() error { return link.Announce(p.Activation) }), activation: true},
 	}
 	if p.HA {

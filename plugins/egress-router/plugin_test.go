@@ -95,6 +95,10 @@ func (p *plugin) assertLive(t *testing.T, r *current.Result, redirect bool) {
 	if main := p.inPod(t, "ip route show default"); !strings.Contains(main, "dev eth0") || strings.Contains(main, "net1") {
 		t.Errorf("the pod's default route must stay on eth0:\n%s", main)
 	}
+	// The guard's conntrack forgets a closed connection after 10 s, not 120.
+	if got := strings.TrimSpace(p.inPod(t, "sysctl -n "+timeWaitSysctl)); got != "10" {
+		t.Errorf("%s = %s, want 10", timeWaitSysctl, got)
+	}
 	rules := p.inPod(t, "ip rule show")
 	if redirect {
 		// What the pod forwards from the cluster side leaves via the gateway on net1,
@@ -383,7 +387,7 @@ func TestFailedAddLeavesNothingBehind(t *testing.T) {
 	}
 	for _, failing := range append(steps[1:], "after the last") {
 		t.Run(failing, func(t *testing.T) {
-			p.inPod(t, "sysctl -qw net.ipv4.ip_forward=0")
+			p.inPod(t, "sysctl -qw net.ipv4.ip_forward=0 "+timeWaitSysctl+"=120")
 			failBefore = func(step string) error {
 				if step == failing {
 					return fmt.Errorf("injected failure before %s", step)
@@ -402,10 +406,26 @@ func TestFailedAddLeavesNothingBehind(t *testing.T) {
 			_, err := p.add(p.args(conf))
 			wantCode(t, err, types.ErrInternal, "injected failure before "+failing)
 			p.assertNothingLeft(t)
-			if got := strings.TrimSpace(p.inPod(t, "sysctl -n net.ipv4.ip_forward")); got != "0" {
-				t.Errorf("ip_forward = %s, was 0", got)
+			if got := p.inPod(t, "sysctl -n net.ipv4.ip_forward "+timeWaitSysctl); strings.Fields(got)[0] != "0" || strings.Fields(got)[1] != "120" {
+				t.Errorf("ip_forward and the conntrack TIME_WAIT are %q, were 0 and 120", got)
 			}
 		})
+	}
+}
+
+// A conntrack TIME_WAIT other than the kernel's default is the pod's own choice (CRI-O
+// applies a pod's sysctls before ADD) and stays.
+func TestAddKeepsAConntrackTimeWaitThePodChose(t *testing.T) {
+	p := newPlugin(t)
+	conf := proxyConf("1.0.0", "auto")
+	p.mustAdd(t, conf) // loads conntrack, whose sysctls then exist in the pod
+	if err := p.del(p.args(conf)); err != nil {
+		t.Fatal(err)
+	}
+	p.inPod(t, "sysctl -qw "+timeWaitSysctl+"=30")
+	p.mustAdd(t, conf)
+	if got := strings.TrimSpace(p.inPod(t, "sysctl -n "+timeWaitSysctl)); got != "30" {
+		t.Fatalf("%s = %s after ADD, want the pod's 30", timeWaitSysctl, got)
 	}
 }
 

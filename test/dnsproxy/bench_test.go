@@ -56,14 +56,6 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 	for _, n := range []ns.NetNS{r.tp.Client, r.tp.Pod.NS} {
 		r.tp.Exec(b, n, "sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65000", "net.ipv4.tcp_tw_reuse=1").Run(b)
 	}
-	// The attachment's input guard (conntrack state NEW on net1) turns conntrack on in
-	// the pod, which then tracks every relayed connection twice, client side and
-	// destination side, each entry kept 120 s after the close (TIME_WAIT). At the
-	// thousands of connections a second this sweep opens, the pod's table
-	// (nf_conntrack_max) filled within a minute and dropped SYNs ("table full" in
-	// dmesg): rounds of whichever setup ran then failed on 3 s connect or read
-	// timeouts. 5 s keeps it under a third of the table for every setup alike.
-	r.tp.Exec(b, r.tp.Pod.NS, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_timeout_time_wait=5").Run(b)
 	serveIperf(b, r.tp, iperfPort)
 	topology.Serve(b, r.tp.Dest, "tcp", fmt.Sprintf(":%d", acceptPort), func(c net.Conn) { io.WriteString(c, "hi\n") })
 	topology.Serve(b, r.tp.Dest, "tcp", fmt.Sprintf(":%d", echoPort), echo)
