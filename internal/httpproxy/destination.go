@@ -159,7 +159,7 @@ func (s *Server) classify(ctx context.Context, stage string, err error) error {
 // kernel would connect to, not the port alone: an origin on the same port of another
 // local address is not the proxy.
 func (s *Server) isSelf(dst netip.AddrPort) bool {
-	d := dst.Addr().Unmap()
+	d := dst.Addr().Unmap().WithZone("")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ln := range s.listeners {
@@ -167,7 +167,7 @@ func (s *Server) isSelf(dst netip.AddrPort) bool {
 		if la.Port() != dst.Port() {
 			continue
 		}
-		a := la.Addr().Unmap()
+		a := la.Addr().Unmap().WithZone("")
 		switch {
 		// A connect to the unspecified address goes to the host itself.
 		case d.IsUnspecified(), a == d:

@@ -10,11 +10,12 @@ import (
 // connection through the pod: a proxied one twice (cluster side and node-network
 // side). The kernel keeps a closed connection's entry for 120 s (TIME_WAIT), so at N
 // new connections a second the pod holds about 240·N entries, and at a few thousand a
-// second the table fills (nf_conntrack_max, per namespace) and new connections are
-// dropped. 10 s covers the retransmissions that could still arrive for a closed
-// connection (a peer resending its FIN backs off to about 6 s by its fifth try) and
-// holds 20·N entries. The guard loses nothing: a late packet of a forgotten
-// connection is NEW and dropped, as an unsolicited one is.
+// second its count reaches nf_conntrack_max (a node-wide limit each namespace's count
+// is held to) and new connections are dropped. At 10 s it is 20·N. Forgetting a
+// closed connection early costs the guard nothing: a late FIN or RST of it is INVALID
+// and reaches the pod's TCP stack, which answers from its own TIME_WAIT as it would
+// without conntrack; a late ACK or data segment is NEW and dropped, as an unsolicited
+// one is; neither opens anything.
 const (
 	timeWaitKey     = "net/netfilter/nf_conntrack_tcp_timeout_time_wait"
 	timeWaitDefault = "120"
@@ -26,7 +27,8 @@ const (
 // failed ADD). Another value is someone's choice and stays: a pod's
 // securityContext.sysctls, which CRI-O applies before CNI ADD (containerd applies them
 // after, and they win there). Call it in the pod namespace after the guard is
-// applied, which loads conntrack and with it the setting.
+// applied, which loads conntrack and with it the setting. The plan asks for it in
+// the proxy modes only (plan.Netfilter).
 func ShortenTimeWait() (restore func(), err error) {
 	v, err := sysctl.Sysctl(timeWaitKey)
 	if err != nil {

@@ -75,6 +75,7 @@ func New(c *config.Config, a nat.Attachment, master string, backend nat.Backend)
 	if c.Mode != config.Redirect {
 		// ip.destinations is accepted but unused here: the proxies carry the lists.
 		p.Activation.RoutedSources = c.IP.Sources()
+		p.Netfilter.ShortTimeWait = true
 		return p
 	}
 	p.Netfilter.Ruleset.Redirect = c.IP.Redirect
@@ -130,13 +131,20 @@ func (p Plan) ResultAddresses() []netip.Prefix {
 }
 
 // Netfilter is the attachment's packet filter state: the input guard in every mode,
-// and redirect mode's NAT and forward filter, written by Backend.
+// and redirect mode's NAT and forward filter, written by Backend; in the proxy modes
+// also the guard's shorter conntrack TIME_WAIT.
 type Netfilter struct {
 	Backend    nat.Backend
 	Attachment nat.Attachment
 	// Ruleset is what Apply writes and Check expects; Remove needs none, as it finds
 	// the state by the attachment's tag.
 	Ruleset nat.Ruleset
+	// ShortTimeWait: ADD shortens conntrack's TIME_WAIT in the pod (the proxy modes,
+	// see nat.ShortenTimeWait). Not in redirect mode: there an entry also holds the
+	// SNAT mapping, and while it lives another client's connection from the same
+	// port to the same destination is given another port, not the tuple the
+	// destination may still hold in TIME_WAIT (60 s on Linux, 240 s elsewhere).
+	ShortTimeWait bool
 }
 
 // Apply writes the ruleset, replacing what the attachment had.
@@ -145,6 +153,14 @@ func (n Netfilter) Apply() error {
 		return fmt.Errorf("%s: %w", n.Backend.Name(), err)
 	}
 	return nil
+}
+
+// ShortenTimeWait applies ShortTimeWait, returning the undo for a failed ADD.
+func (n Netfilter) ShortenTimeWait() (restore func(), err error) {
+	if !n.ShortTimeWait {
+		return func() {}, nil
+	}
+	return nat.ShortenTimeWait()
 }
 
 // Check names what differs between the live state and the ruleset.

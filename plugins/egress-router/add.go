@@ -107,7 +107,7 @@ func attach(log *slog.Logger, podNS ns.NetNS, p plan.Plan, master netlink.Link) 
 		{name: "add routes", do: inPod(func() error { return link.AddRoutes(p.Activation) }), undo: undoInPod(link.RemoveRules), activation: true},
 		{name: "apply netfilter", do: inPod(p.Netfilter.Apply), undo: undoInPod(p.Netfilter.Remove)},
 		{name: "shorten conntrack TIME_WAIT", do: inPod(func() (err error) {
-			restoreTimeWait, err = nat.ShortenTimeWait()
+			restoreTimeWait, err = p.Netfilter.ShortenTimeWait()
 			return err
 		}), undo: undoWith(&restoreTimeWait)},
 		{name: "announce", do: inPod(func() error { return link.Announce(p.Activation) }), activation: true},

@@ -126,10 +126,10 @@ func withPrevResult(t *testing.T, conf string, r *current.Result) string {
 	return string(out)
 }
 
-// inPod runs command in the pod namespace and returns its output.
 // timeWaitSysctl is the conntrack setting ADD shortens in the pod.
 const timeWaitSysctl = "net.netfilter.nf_conntrack_tcp_timeout_time_wait"
 
+// inPod runs command in the pod namespace and returns its output.
 func (p *plugin) inPod(t *testing.T, command string) string {
 	t.Helper()
 	f := strings.Fields(command)

@@ -95,9 +95,10 @@ func (p *plugin) assertLive(t *testing.T, r *current.Result, redirect bool) {
 	if main := p.inPod(t, "ip route show default"); !strings.Contains(main, "dev eth0") || strings.Contains(main, "net1") {
 		t.Errorf("the pod's default route must stay on eth0:\n%s", main)
 	}
-	// The guard's conntrack forgets a closed connection after 10 s, not 120.
-	if got := strings.TrimSpace(p.inPod(t, "sysctl -n "+timeWaitSysctl)); got != "10" {
-		t.Errorf("%s = %s, want 10", timeWaitSysctl, got)
+	// In the proxy modes the guard's conntrack forgets a closed connection after 10 s;
+	// redirect mode's SNAT keeps the kernel's 120.
+	if got, want := strings.TrimSpace(p.inPod(t, "sysctl -n "+timeWaitSysctl)), map[bool]string{false: "10", true: "120"}[redirect]; got != want {
+		t.Errorf("%s = %s, want %s", timeWaitSysctl, got, want)
 	}
 	rules := p.inPod(t, "ip rule show")
 	if redirect {
@@ -371,43 +372,48 @@ func TestStatusNeedsAnUpMasterAndABackend(t *testing.T) {
 	}
 }
 
-// A failure at any step of ADD leaves the namespace as it was.
+// A failure at any step of ADD leaves the namespace as it was, the namespace-wide
+// sysctls (redirect mode's forwarding, the proxy modes' conntrack TIME_WAIT) included.
 func TestFailedAddLeavesNothingBehind(t *testing.T) {
-	p := newPlugin(t)
-	conf := redirectConf("1.0.0", "auto")
-	var steps []string
-	failBefore = func(step string) error { steps = append(steps, step); return nil }
-	t.Cleanup(func() { failBefore = nil })
-	p.mustAdd(t, conf)
-	if err := p.del(p.args(conf)); err != nil {
-		t.Fatal(err)
-	}
-	if len(steps) < 5 {
-		t.Fatalf("steps = %q", steps)
-	}
-	for _, failing := range append(steps[1:], "after the last") {
-		t.Run(failing, func(t *testing.T) {
-			p.inPod(t, "sysctl -qw net.ipv4.ip_forward=0 "+timeWaitSysctl+"=120")
-			failBefore = func(step string) error {
-				if step == failing {
-					return fmt.Errorf("injected failure before %s", step)
-				}
-				return nil
+	for mode, conf := range map[string]string{"redirect": redirectConf("1.0.0", "auto"), "http-proxy": proxyConf("1.0.0", "auto")} {
+		t.Run(mode, func(t *testing.T) {
+			p := newPlugin(t)
+			var steps []string
+			failBefore = func(step string) error { steps = append(steps, step); return nil }
+			t.Cleanup(func() { failBefore = nil })
+			p.mustAdd(t, conf) // also loads conntrack, whose sysctls then exist in the pod
+			if err := p.del(p.args(conf)); err != nil {
+				t.Fatal(err)
 			}
-			if failing == "after the last" {
-				failBefore = nil
-				p.mustAdd(t, conf)
-				if err := p.del(p.args(conf)); err != nil {
-					t.Fatal(err)
-				}
-				p.assertNothingLeft(t)
-				return
+			if len(steps) < 5 {
+				t.Fatalf("steps = %q", steps)
 			}
-			_, err := p.add(p.args(conf))
-			wantCode(t, err, types.ErrInternal, "injected failure before "+failing)
-			p.assertNothingLeft(t)
-			if got := p.inPod(t, "sysctl -n net.ipv4.ip_forward "+timeWaitSysctl); strings.Fields(got)[0] != "0" || strings.Fields(got)[1] != "120" {
-				t.Errorf("ip_forward and the conntrack TIME_WAIT are %q, were 0 and 120", got)
+			sysctls := "net.ipv4.ip_forward " + timeWaitSysctl
+			for _, failing := range append(steps[1:], "after the last") {
+				t.Run(failing, func(t *testing.T) {
+					p.inPod(t, "sysctl -qw net.ipv4.ip_forward=0 "+timeWaitSysctl+"=120")
+					failBefore = func(step string) error {
+						if step == failing {
+							return fmt.Errorf("injected failure before %s", step)
+						}
+						return nil
+					}
+					if failing == "after the last" {
+						failBefore = nil
+						p.mustAdd(t, conf)
+						if err := p.del(p.args(conf)); err != nil {
+							t.Fatal(err)
+						}
+						p.assertNothingLeft(t)
+						return
+					}
+					_, err := p.add(p.args(conf))
+					wantCode(t, err, types.ErrInternal, "injected failure before "+failing)
+					p.assertNothingLeft(t)
+					if got := strings.Fields(p.inPod(t, "sysctl -n "+sysctls)); !slices.Equal(got, []string{"0", "120"}) {
+						t.Errorf("%s are %q, were 0 and 120", sysctls, got)
+					}
+				})
 			}
 		})
 	}
