@@ -7,6 +7,8 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // Announcing the reserved addresses tells the neighbours which MAC now holds them: a
@@ -75,7 +77,7 @@ func gratuitousARP(ifIndex int, mac net.HardwareAddr, ip netip.Addr) error {
 
 // arpBroadcast is the Ethernet broadcast address of an ARP packet on ifIndex.
 func arpBroadcast(ifIndex int) *unix.SockaddrLinklayer {
-	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifIndex, Halen: 6}
+	to := &unix.SockaddrLinklayer{Protocol: sockio.Htons(unix.ETH_P_ARP), Ifindex: ifIndex, Halen: 6}
 	copy(to.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	return to
 }
@@ -94,8 +96,6 @@ func arpAnnouncement(mac net.HardwareAddr, ip netip.Addr) []byte {
 	copy(b[24:28], a[:])
 	return b
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 var allNodes = netip.MustParseAddr("ff02::1")
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"golang.org/x/sys/unix"
+
+	"github.com/egress-router/egress-router/internal/sockio"
 )
 
 // InUse reports whether another host on the interface's segment answers for one of
@@ -31,12 +33,12 @@ func InUse(r Reservation, wait time.Duration) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("find %s: %w", r.IfName, err)
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(sockio.Htons(unix.ETH_P_ARP)))
 	if err != nil {
 		return false, fmt.Errorf("packet socket: %w", err)
 	}
 	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: l.Attrs().Index}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: sockio.Htons(unix.ETH_P_ARP), Ifindex: l.Attrs().Index}); err != nil {
 		return false, fmt.Errorf("bind packet socket to %s: %w", r.IfName, err)
 	}
 	to := arpBroadcast(l.Attrs().Index)

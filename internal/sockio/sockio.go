@@ -127,10 +127,10 @@ func addrCall(trap uintptr, fd int, ap netip.AddrPort) error {
 	var errno unix.Errno
 	switch a := ap.Addr(); {
 	case a.Is4():
-		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Port: inPort(ap.Port()), Addr: a.As4()}
+		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Port: Htons(ap.Port()), Addr: a.As4()}
 		_, _, errno = unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
 	case a.Is6():
-		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: inPort(ap.Port()), Addr: a.As16()}
+		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: Htons(ap.Port()), Addr: a.As16()}
 		_, _, errno = unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
 	default:
 		return unix.EAFNOSUPPORT
@@ -158,18 +158,19 @@ func peerAddr(sa *unix.RawSockaddrAny) netip.AddrPort {
 	switch sa.Addr.Family {
 	case unix.AF_INET:
 		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), inPort(in.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), Htons(in.Port))
 	case unix.AF_INET6:
 		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), inPort(in.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), Htons(in.Port))
 	}
 	return netip.AddrPort{}
 }
 
-// inPort converts between a port and a sockaddr's in_port_t, which holds it
-// big-endian in memory whatever the host's byte order (htons and ntohs are one swap).
-func inPort(port uint16) uint16 {
+// Htons converts a 16-bit value between host and network byte order, as C's htons
+// and ntohs (one swap both ways, none on a big-endian host): what a sockaddr's
+// in_port_t and a packet socket's protocol hold, big-endian in memory.
+func Htons(v uint16) uint16 {
 	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], port)
+	binary.BigEndian.PutUint16(b[:], v)
 	return binary.NativeEndian.Uint16(b[:])
 }

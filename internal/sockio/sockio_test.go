@@ -86,14 +86,14 @@ func TestConnect(t *testing.T) {
 	}
 }
 
-// TestInPort checks a port is stored big-endian in memory, as in_port_t is.
-func TestInPort(t *testing.T) {
-	v := inPort(0x1234)
+// TestHtons checks a value is stored big-endian in memory, as in_port_t is.
+func TestHtons(t *testing.T) {
+	v := Htons(0x1234)
 	if b := (*[2]byte)(unsafe.Pointer(&v)); b[0] != 0x12 || b[1] != 0x34 {
-		t.Fatalf("inPort(0x1234) is stored as % x; want 12 34", b[:])
+		t.Fatalf("Htons(0x1234) is stored as % x; want 12 34", b[:])
 	}
-	if inPort(inPort(0x1234)) != 0x1234 {
-		t.Fatal("inPort is not its own inverse")
+	if Htons(Htons(0x1234)) != 0x1234 {
+		t.Fatal("Htons is not its own inverse")
 	}
 }
 
