@@ -108,9 +108,14 @@ func (c *conn) ended(res relay.Result, err error) {
 	defer f.survive(l, nil)
 	f.inFlight.untrack(c)
 	if !c.relayed {
-		if errors.Is(err, errNoAddress) {
+		switch {
+		case errors.Is(err, relay.ErrClosedConnecting):
+			// Cut by Shutdown past its grace period while still connecting: counted
+			// as cut there, and no fault of the destination's.
+			return
+		case errors.Is(err, errNoAddress):
 			l.stats.noAddress.Add(1)
-		} else {
+		default:
 			l.stats.dialErrors.Add(1)
 		}
 		f.logDialFailure(c.t, c.client, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/egress-router/egress-router/test/serve"
+	"github.com/egress-router/egress-router/test/wait"
 )
 
 func TestApplyKeepsOpenConnectionsAndAppliesAddedChangedRemovedLines(t *testing.T) {
@@ -131,6 +132,34 @@ func TestShutdownCutsWhatIsLeftAfterTheGracePeriod(t *testing.T) {
 	}
 	if _, err := io.ReadAll(open.r); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("after the cut: %v", err)
+	}
+}
+
+// A connection still connecting its upstream when the grace period ends is cut like
+// the others, and is no dial error: the destination did not fail, the proxy stopped.
+func TestShutdownCutWhileConnectingIsNoDialError(t *testing.T) {
+	f := &Forwarder{ListenAddr: listenAddr()}
+	if err := f.SetRules(cfg(t, fmt.Sprintf("7132 127.0.0.1 %d", serve.Silent(t, "127.0.0.1").Port()))); err != nil {
+		t.Fatal(err)
+	}
+	dial(t, f, 7132)
+	wait.For(t, 3*time.Second, "the relay connecting the upstream", func() bool {
+		f.inFlight.mu.Lock()
+		defer f.inFlight.mu.Unlock()
+		for _, s := range f.inFlight.relayed {
+			if s != nil {
+				return true
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if cut := f.Shutdown(ctx); cut != 1 {
+		t.Fatalf("cut %d connections, want the one connecting", cut)
+	}
+	if n := metric(t, f, "egress_dns_proxy_dial_errors_total"); n != 0 {
+		t.Fatalf("%v dial errors counted for a connection cut while connecting, want 0", n)
 	}
 }
 

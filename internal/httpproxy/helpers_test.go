@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -244,36 +243,4 @@ func rawOrigin(t testing.TB, answer func(c net.Conn, r *http.Request) bool) stri
 			}
 		}
 	}).String()
-}
-
-// silentAddr is an address on 127.0.0.2 whose SYNs go unanswered: a listener with a
-// backlog of zero that never accepts, its one queue slot taken. A connect to it waits
-// for its timeout, as one to a black-holed destination does.
-func silentAddr(t testing.TB) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 2}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.2:%d", sa.(*syscall.SockaddrInet4).Port)
-	for range 4 { // fill the accept queue until a SYN goes unanswered
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			return addr
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Fatal("the listener's queue never filled")
-	return ""
 }

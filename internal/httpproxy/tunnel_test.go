@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/egress-router/egress-router/test/serve"
 	"github.com/egress-router/egress-router/test/wait"
 )
 
@@ -213,7 +214,7 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 // When the grace period ends, a dial still waiting for a destination that never
 // answers is cancelled: Shutdown returns at the grace period, not at the dial timeout.
 func TestShutdownCancelsDialsInProgress(t *testing.T) {
-	silent := silentAddr(t)
+	silent := serve.Silent(t, "127.0.0.2").String()
 	_, port, _ := net.SplitHostPort(silent)
 	portNumber, _ := strconv.Atoi(port)
 	for _, raw := range []string{

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/egress-router/egress-router/internal/dialer"
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 // listenLoops listens on a free port of 127.0.0.1 in the loops, with accepted as the
@@ -58,32 +59,6 @@ func echoServer(t *testing.T) netip.AddrPort {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).AddrPort()
-}
-
-// blackhole returns an address whose connects hang: a listener that never accepts,
-// its queue (listen backlog 0) taken by one connection, so the kernel drops further
-// SYNs as it does at any full queue.
-func blackhole(t *testing.T) netip.AddrPort {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(fd)
-	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*unix.SockaddrInet4).Port))
-	filler, err := net.Dial("tcp", ap.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { filler.Close() })
-	return ap
 }
 
 // attempts is an Upstream.Start that dials each of dsts in turn, recording the
@@ -211,7 +186,7 @@ func TestRefusedConnectTriesTheNextThenEndsWithStartsError(t *testing.T) {
 // ErrConnectTimeout, and once it gives up the client is closed.
 func TestConnectTimeoutClosesTheClientAfterTheTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	addr, a, ended, _ := connecting(t, timeout, blackhole(t))
+	addr, a, ended, _ := connecting(t, timeout, serve.Silent(t, "127.0.0.1"))
 	began := time.Now()
 	c := dialClient(t, addr)
 	closedByProxy(t, c)
@@ -228,11 +203,11 @@ func TestConnectTimeoutClosesTheClientAfterTheTimeout(t *testing.T) {
 
 // Close while the upstream connects ends the session at once.
 func TestCloseWhileConnecting(t *testing.T) {
-	addr, _, ended, sessions := connecting(t, time.Minute, blackhole(t))
+	addr, _, ended, sessions := connecting(t, time.Minute, serve.Silent(t, "127.0.0.1"))
 	c := dialClient(t, addr)
 	(<-sessions).Close()
 	closedByProxy(t, c)
-	if o := waitEnded(t, ended); !errors.Is(o.err, errClosedConnecting) {
+	if o := waitEnded(t, ended); !errors.Is(o.err, ErrClosedConnecting) {
 		t.Fatalf("done: %v", o.err)
 	}
 }

@@ -15,9 +15,9 @@ import (
 // ErrConnectTimeout ends a connect that took longer than its Upstream's Timeout.
 var ErrConnectTimeout = fmt.Errorf("connect: %w", os.ErrDeadlineExceeded)
 
-// errClosedConnecting is what done hears of a session closed (Session.Close) before
+// ErrClosedConnecting is what done hears of a session closed (Session.Close) before
 // its upstream connected.
-var errClosedConnecting = errors.New("relay: closed while connecting")
+var ErrClosedConnecting = errors.New("relay: closed while connecting")
 
 // Upstream is how a loop connects an accepted connection's upstream. A panic in Start
 // or Connected ends the session, done hearing of it as an error.

@@ -282,7 +282,7 @@ func (l *loop) takeRequests() {
 			}
 		case r.s.finished:
 		case r.close && r.s.connecting():
-			r.s.finish(l, errClosedConnecting)
+			r.s.finish(l, ErrClosedConnecting)
 		case r.close:
 			r.s.finish(l, nil)
 		default:

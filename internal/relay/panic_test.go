@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/egress-router/egress-router/test/serve"
 )
 
 // A panic in a caller's callback that the loop runs outside a relay (Start after a
@@ -31,7 +33,7 @@ func TestPanicInACallbackEndsOnlyItsSession(t *testing.T) {
 			if failed != nil {
 				panic("bug in Start")
 			}
-			return (&attempts{dsts: []netip.AddrPort{blackhole(t)}}).start(nil)
+			return (&attempts{dsts: []netip.AddrPort{serve.Silent(t, "127.0.0.1")}}).start(nil)
 		}, up: func(up *Upstream) { up.Timeout = 100 * time.Millisecond }},
 		{name: "Start at first", start: func(error) (int, error) { panic("bug in Start") }},
 		{name: "Connected", up: func(up *Upstream) { up.Connected = func() { panic("bug in Connected") } }},
