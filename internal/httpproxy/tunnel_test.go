@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/egress-router/egress-router/test/serve"
 	"github.com/egress-router/egress-router/test/wait"
 )
@@ -212,7 +214,8 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 }
 
 // When the grace period ends, a dial still waiting for a destination that never
-// answers is cancelled: Shutdown returns at the grace period, not at the dial timeout.
+// answers is cancelled: Shutdown returns at the grace period, not at the dial timeout,
+// and the cut dial is no dial error (the destination did not fail, the proxy stopped).
 func TestShutdownCancelsDialsInProgress(t *testing.T) {
 	silent := serve.Silent(t, "127.0.0.2").String()
 	_, port, _ := net.SplitHostPort(silent)
@@ -240,6 +243,14 @@ func TestShutdownCancelsDialsInProgress(t *testing.T) {
 			p.Shutdown(ctx)
 			if elapsed := time.Since(start); elapsed > 2*time.Second {
 				t.Fatalf("Shutdown took %v with a 200ms grace period", elapsed)
+			}
+			dialErrors := make(chan prometheus.Metric, 8)
+			p.Metrics.DialErrors.Collect(dialErrors)
+			close(dialErrors)
+			for m := range dialErrors {
+				if n := value(m); n != 0 {
+					t.Errorf("%v dial errors counted (%s) for the dial Shutdown cut, want 0", n, m.Desc())
+				}
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 func TestPanicInACallbackEndsOnlyItsSession(t *testing.T) {
 	echo := echoServer(t)
 	refused := closedAddr(t)
+	silent := serve.Silent(t, "127.0.0.1")
 	cases := []struct {
 		name  string
 		start func(failed error) (int, error)
@@ -33,7 +34,7 @@ func TestPanicInACallbackEndsOnlyItsSession(t *testing.T) {
 			if failed != nil {
 				panic("bug in Start")
 			}
-			return (&attempts{dsts: []netip.AddrPort{serve.Silent(t, "127.0.0.1")}}).start(nil)
+			return (&attempts{dsts: []netip.AddrPort{silent}}).start(nil)
 		}, up: func(up *Upstream) { up.Timeout = 100 * time.Millisecond }},
 		{name: "Start at first", start: func(error) (int, error) { panic("bug in Start") }},
 		{name: "Connected", up: func(up *Upstream) { up.Connected = func() { panic("bug in Connected") } }},

@@ -2,6 +2,7 @@
 package serve
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"syscall"
@@ -39,15 +40,15 @@ func Local(t testing.TB, addr string, handle func(net.Conn)) netip.AddrPort {
 	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// Silent returns an address on ip ("127.0.0.2") whose SYNs go unanswered until the
-// test ends: a listener with a backlog of zero that never accepts, its one queue slot
-// taken. A connect to it waits for its timeout, as one to a black-holed destination
-// does.
+// Silent returns an address on ip, a loopback address such as 127.0.0.2, whose SYNs
+// go unanswered until the test ends: a listener with a backlog of zero that never
+// accepts, its one queue slot taken. A connect to it waits for its timeout, as one to
+// a black-holed destination does.
 func Silent(t testing.TB, ip string) netip.AddrPort {
 	t.Helper()
 	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is4() {
-		t.Fatalf("serve.Silent: %q is not an IPv4 address", ip)
+	if err != nil || !a.Is4() || !a.IsLoopback() {
+		t.Fatalf("serve.Silent: %q is not an IPv4 loopback address", ip)
 	}
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -67,8 +68,11 @@ func Silent(t testing.TB, ip string) netip.AddrPort {
 	addr := netip.AddrPortFrom(a, uint16(sa.(*syscall.SockaddrInet4).Port))
 	for range 4 { // fill the accept queue until a SYN goes unanswered
 		c, err := net.DialTimeout("tcp", addr.String(), 200*time.Millisecond)
-		if err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 			return addr
+		}
+		if err != nil {
+			t.Fatalf("serve.Silent: filling the queue of %s: %v", addr, err)
 		}
 		t.Cleanup(func() { c.Close() })
 	}
