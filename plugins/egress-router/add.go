@@ -75,9 +75,10 @@ var failBefore func(step string) error
 
 // attach applies the plan's parts in the order the kernel needs: the addresses are on
 // the link before it comes up (the kernel announces IPv4 ones then), the routes need
-// it up. In HA mode it applies Link and Netfilter only: the agent holding the Lease
-// adds the rest. If a stage fails, the completed ones are undone in reverse, so the pod
-// namespace is left as it was found.
+// it up, and the input guard is in place before it is (the rules match net1 by name),
+// so the reserved address is never reachable unguarded. In HA mode it applies Link and
+// Netfilter only: the agent holding the Lease adds the rest. If a stage fails, the
+// completed ones are undone in reverse, so the pod namespace is left as it was found.
 func attach(log *slog.Logger, podNS ns.NetNS, p plan.Plan, master netlink.Link) (link.Interface, error) {
 	var (
 		iface                    link.Interface
@@ -103,13 +104,13 @@ func attach(log *slog.Logger, podNS ns.NetNS, p plan.Plan, master netlink.Link) 
 			restore, err = link.Tune(p.Link)
 			return err
 		}), undo: undoWith(&restore)},
-		{name: "set link up", do: inPod(func() error { return link.Up(p.Link.Name) })},
-		{name: "add routes", do: inPod(func() error { return link.AddRoutes(p.Activation) }), undo: undoInPod(link.RemoveRules), activation: true},
 		{name: "apply netfilter", do: inPod(p.Netfilter.Apply), undo: undoInPod(p.Netfilter.Remove)},
 		{name: "shorten conntrack TIME_WAIT", do: inPod(func() (err error) {
 			restoreTimeWait, err = p.Netfilter.ShortenTimeWait()
 			return err
 		}), undo: undoWith(&restoreTimeWait)},
+		{name: "set link up", do: inPod(func() error { return link.Up(p.Link.Name) })},
+		{name: "add routes", do: inPod(func() error { return link.AddRoutes(p.Activation) }), undo: undoInPod(link.RemoveRules), activation: true},
 		{name: "announce", do: inPod(func() error { return link.Announce(p.Activation) }), activation: true},
 	}
 	if p.HA {

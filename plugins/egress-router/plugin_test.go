@@ -388,6 +388,9 @@ func TestFailedAddLeavesNothingBehind(t *testing.T) {
 			if len(steps) < 5 {
 				t.Fatalf("steps = %q", steps)
 			}
+			if guard, up := slices.Index(steps, "apply netfilter"), slices.Index(steps, "set link up"); guard < 0 || guard > up {
+				t.Errorf("steps %q: the input guard must be in place before net1 comes up", steps)
+			}
 			sysctls := "net.ipv4.ip_forward " + timeWaitSysctl
 			for _, failing := range append(steps[1:], "after the last") {
 				t.Run(failing, func(t *testing.T) {
