@@ -133,7 +133,7 @@ func (rs *ruleSet) source(dst netip.Addr) netip.Addr {
 
 // classify counts a failed resolution (stage "resolve") or connection attempt, by
 // stage or else by cause, and marks a timeout (504) apart from an unreachable
-// upstream (502). One Shutdown cut is not counted.
+// upstream (502). A dial Shutdown cut is not counted.
 func (s *Server) classify(ctx context.Context, stage string, err error) error {
 	if s.base.Err() != nil {
 		return err // Shutdown cut it past its grace period: no fault of the destination's

@@ -3,8 +3,8 @@
 // network from opening a connection to the pod through the egress interface, and in
 // redirect mode the NAT and forward filter. One interface, two backends (nftables
 // over netlink, and iptables through one iptables-restore call); callers run them
-// inside the pod netns. The guard needs conntrack, whose TIME_WAIT it shortens
-// (ShortenTimeWait).
+// inside the pod netns. The guard needs conntrack; ShortenTimeWait bounds what that
+// costs.
 package nat
 
 import (
