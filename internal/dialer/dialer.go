@@ -88,28 +88,34 @@ func (d *Dialer) Start(dst netip.AddrPort) (int, error) {
 	if err != nil {
 		return -1, opErr(os.NewSyscallError("socket", err))
 	}
-	if err := d.prepare(fd, dst); err != nil {
+	if err := d.connect(fd, src, dst); err != nil {
 		sockio.Close(fd)
 		return -1, opErr(err)
 	}
-	err = errors.Join(
+	return fd, nil
+}
+
+// connect checks, configures and binds the new socket fd for dst and starts its
+// connect(2), which may still be under way when it returns.
+func (d *Dialer) connect(fd int, src netip.Addr, dst netip.AddrPort) error {
+	if err := d.prepare(fd, dst); err != nil {
+		return err
+	}
+	err := errors.Join(
 		sockio.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1),
 		sockio.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1),
 		sockio.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAliveIdle/time.Second)),
 	)
 	if err != nil {
-		sockio.Close(fd)
-		return -1, opErr(os.NewSyscallError("setsockopt", err))
+		return os.NewSyscallError("setsockopt", err)
 	}
 	if err := sockio.Bind(fd, netip.AddrPortFrom(src, 0)); err != nil {
-		sockio.Close(fd)
-		return -1, opErr(os.NewSyscallError("bind", err))
+		return os.NewSyscallError("bind", err)
 	}
 	if err := sockio.Connect(fd, dst); err != nil && err != unix.EINPROGRESS {
-		sockio.Close(fd)
-		return -1, opErr(os.NewSyscallError("connect", err))
+		return os.NewSyscallError("connect", err)
 	}
-	return fd, nil
+	return nil
 }
 
 // ConnectTimeout is how long one connect may take: Timeout, or 10 seconds. A caller
