@@ -399,8 +399,22 @@ func TestLoopThroughAnyLoopbackAddressIsRefused(t *testing.T) {
 // different loopback addresses can draw the same port). The wildcard listener, reached
 // through every address of the pod, is tested in test/httpproxy.
 func TestOriginOnTheProxysPortAtAnotherAddressIsServed(t *testing.T) {
-	p := startProxy(t, "127.0.0.2", nil)
-	_, port, _ := net.SplitHostPort(p.addr) // the proxy listens on 127.0.0.1
+	// The proxy listens on 127.0.0.1; another test process may hold its port number on
+	// 127.0.0.2, so a proxy whose port is taken there makes way for another.
+	var p *proxy
+	var port string
+	for try := 0; ; try++ {
+		p = startProxy(t, "127.0.0.2", nil)
+		_, port, _ = net.SplitHostPort(p.addr)
+		ln, err := net.Listen("tcp", "127.0.0.2:"+port)
+		if err == nil {
+			ln.Close()
+			break
+		}
+		if try == 4 {
+			t.Fatalf("no proxy port free on 127.0.0.2 too: %v", err)
+		}
+	}
 	o := startOrigin(t, "127.0.0.2:"+port, nil)
 	if status, body := p.get(t, o.URL+"/"); status != 200 {
 		t.Fatalf("origin on 127.0.0.2 at the proxy's port %s: %d %q, want 200", port, status, body)
