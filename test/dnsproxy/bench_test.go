@@ -17,6 +17,7 @@ import (
 
 	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/ratio"
+	"github.com/egress-router/egress-router/test/tcpstat"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -84,7 +85,7 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 			func(setup int) ([]float64, error) { return load(b, r.tp, tcpload, "echo", addr(setup, echoPort), n) })
 	}
 	for _, n := range levels {
-		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{{Name: "bulk Gbit/s", Targets: both(ratio.AtLeast(1.5))}},
+		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{{Name: "bulk Gbit/s", Targets: both(ratio.AtLeast(1.5))}, {Name: "bulk retransmitted %"}},
 			func(setup int) ([]float64, error) {
 				return iperfGbps(b, r.tp, addr(setup, iperfPort), min(n, maxStreams))
 			})
@@ -99,6 +100,8 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 		ratio.Rounds(b, 5), ratio.Rounds(b, 3), int(measureFor.Seconds()), int(bulkFor.Seconds()), runtime.NumCPU())
 	sweep.Note("HAProxy %s: mode tcp, a thread per core, `source` the reserved address. nginx %s: stream module, worker_processes auto, proxy_bind the reserved address.",
 		proxyproc.Version("haproxy", "-v"), proxyproc.Version("nginx", "-v"))
+	sweep.Note("retransmitted: of the segments iperf3's client and the proxy sent in a bulk round, the share sent again:")
+	sweep.Note("  %s.", tcpstat.Why)
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d connections open, each having relayed a round trip.", held)
 	sweep.Note("noise: HAProxy against a second, identical HAProxy in the same rounds; ! marks a median measured with failures (the benchmark fails).")
 	sweep.Print()
@@ -164,11 +167,22 @@ func serveIperf(b *testing.B, tp *topology.Topology, port int) {
 }
 
 // iperfGbps runs iperf3 from the client namespace to addr with streams parallel
-// streams, and returns the throughput the server received; an error when iperf3 failed.
+// streams, and returns the throughput the server received and the share of the
+// segments its senders (iperf3's client and the proxy) sent again meanwhile; an error
+// when iperf3 failed.
 func iperfGbps(b *testing.B, tp *topology.Topology, addr string, streams int) ([]float64, error) {
 	host, port, _ := net.SplitHostPort(addr)
+	senders := []ns.NetNS{tp.Client, tp.Pod.NS}
+	sent, err := tcpstat.ReadAll(senders...)
+	if err != nil {
+		return []float64{0, 0}, err
+	}
 	out, _ := tp.Exec(b, tp.Client, "iperf3", "-c", host, "-p", port, "-P", strconv.Itoa(streams),
 		"-t", strconv.Itoa(int(bulkFor.Seconds())), "-O", "1", "-J").Output()
+	now, err := tcpstat.ReadAll(senders...)
+	if err != nil {
+		return []float64{0, 0}, err
+	}
 	var res struct {
 		Error string
 		End   struct {
@@ -178,13 +192,13 @@ func iperfGbps(b *testing.B, tp *topology.Topology, addr string, streams int) ([
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		return []float64{0}, fmt.Errorf("iperf3 output: %v\n%s", err, out)
+		return []float64{0, 0}, fmt.Errorf("iperf3 output: %v\n%s", err, out)
 	}
-	gbps := []float64{res.End.SumReceived.BitsPerSecond / 1e9}
-	if res.Error != "" || gbps[0] == 0 {
-		return gbps, fmt.Errorf("iperf3: %q", res.Error)
+	values := []float64{res.End.SumReceived.BitsPerSecond / 1e9, now.RetransmittedPercent(sent)}
+	if res.Error != "" || values[0] == 0 {
+		return values, fmt.Errorf("iperf3: %q", res.Error)
 	}
-	return gbps, nil
+	return values, nil
 }
 
 // bytesPerHeldConnection opens n connections to addr from the client namespace,

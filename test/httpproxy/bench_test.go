@@ -22,6 +22,7 @@ import (
 
 	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/ratio"
+	"github.com/egress-router/egress-router/test/tcpstat"
 	"github.com/egress-router/egress-router/test/topology"
 )
 
@@ -88,8 +89,10 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		})
 	}
 	for _, n := range levels {
-		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{{Name: "CONNECT bulk Gbit/s", Targets: []ratio.Target{ratio.AtLeast(1.5), ratio.AtLeast(1.5)}}},
-			func(i int) ([]float64, error) { return connectGbps(r, setups[i].addr, destination(i), n) })
+		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{
+			{Name: "CONNECT bulk Gbit/s", Targets: []ratio.Target{ratio.AtLeast(1.5), ratio.AtLeast(1.5)}},
+			{Name: "CONNECT bulk retransmitted %"},
+		}, func(i int) ([]float64, error) { return connectGbps(r, setups[i].addr, destination(i), n) })
 	}
 	sweep.Measure(held, 1, []ratio.Quantity{{Name: "memory per idle tunnel, KiB"}},
 		func(i int) ([]float64, error) {
@@ -104,6 +107,8 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 	sweep.Note("  so the pod routes the destinations' range via net1 with src the reserved address; it logs a line per request (no flag turns that off), to a file.")
 	sweep.Note("each setup has its own destination address, which admits only the reserved source and counts the requests it answers: a round fails unless")
 	sweep.Note("  it answered every one wrk completed.")
+	sweep.Note("retransmitted: of the segments the stream server and the proxy sent in the measured seconds, the share sent again:")
+	sweep.Note("  %s.", tcpstat.Why)
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d tunnels open 2 s, each then echoing a byte; no target (issue 4's was ≤ 40 KiB).", held)
 	sweep.Note("noise: Squid against a second, identical Squid in the same rounds; ! marks a median measured with failures (the benchmark fails).")
 	sweep.Print()
@@ -273,7 +278,8 @@ func openTunnels(r *httpRouter, proxy, target string, n int) ([]net.Conn, int, e
 const bulkWarmUp, bulkFor = 500 * time.Millisecond, 2 * time.Second
 
 // connectGbps downloads through n CONNECT tunnels from the stream server at dest and
-// returns the throughput the client received; an error when a tunnel failed.
+// returns the throughput the client received and the share of the segments its senders
+// (the stream server and the proxy) sent again meanwhile; an error when a tunnel failed.
 func connectGbps(r *httpRouter, proxy, dest string, n int) ([]float64, error) {
 	conns, failed, first := openTunnels(r, proxy, fmt.Sprintf("%s:%d", dest, streamPort), n)
 	var received, broken atomic.Int64
@@ -295,18 +301,25 @@ func connectGbps(r *httpRouter, proxy, dest string, n int) ([]float64, error) {
 		})
 	}
 	time.Sleep(bulkWarmUp)
+	senders := []ns.NetNS{r.tp.Dest, r.tp.Pod.NS}
+	sent, err := tcpstat.ReadAll(senders...)
 	from, start := received.Load(), time.Now()
 	time.Sleep(bulkFor)
-	gbps := []float64{float64(received.Load()-from) * 8 / time.Since(start).Seconds() / 1e9}
+	values := []float64{float64(received.Load()-from) * 8 / time.Since(start).Seconds() / 1e9, 0}
+	if err == nil {
+		var now tcpstat.Counters
+		now, err = tcpstat.ReadAll(senders...)
+		values[1] = now.RetransmittedPercent(sent)
+	}
 	stopped.Store(true)
 	for _, c := range conns {
 		c.Close()
 	}
 	readers.Wait()
 	if failed > 0 || broken.Load() > 0 {
-		return gbps, fmt.Errorf("%d of %d tunnels failed to open (%v), %d broke", failed, n, first, broken.Load())
+		return values, fmt.Errorf("%d of %d tunnels failed to open (%v), %d broke", failed, n, first, broken.Load())
 	}
-	return gbps, nil
+	return values, err
 }
 
 // kibPerIdleTunnel opens n idle tunnels through proxyAddr (proxy) to the echo server

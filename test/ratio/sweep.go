@@ -170,7 +170,7 @@ func (s *Sweep) String() string {
 		verdict := "-"
 		for p := range s.peers {
 			ratio := r.medians[0] / r.medians[p+1]
-			cells = append(cells, fmt.Sprintf("%.2f", ratio))
+			cells = append(cells, quotient(r.medians[0], r.medians[p+1]))
 			var t Target
 			if p < len(r.quantity.Targets) {
 				t = r.quantity.Targets[p]
@@ -185,7 +185,7 @@ func (s *Sweep) String() string {
 			}
 		}
 		twin := s.Setups() - 1
-		cells = append(cells, strings.Join(targets, " "), verdict, fmt.Sprintf("%.2f", r.medians[1]/r.medians[twin]))
+		cells = append(cells, strings.Join(targets, " "), verdict, quotient(r.medians[1], r.medians[twin]))
 		fmt.Fprintln(w, strings.Join(cells, "\t")+"\t")
 	}
 	w.Flush()
@@ -193,6 +193,15 @@ func (s *Sweep) String() string {
 		fmt.Fprintf(&out, "  %s\n", n)
 	}
 	return "\n" + out.String()
+}
+
+// quotient formats a ratio of medians for the table; "-" where the divisor is 0 (a
+// count such as retransmissions may be none), which has no ratio.
+func quotient(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
 }
 
 // value formats a median for the table, with ! when it was measured with failures.

@@ -25,12 +25,16 @@ func TestSweepTableShowsMediansRatiosVerdictsAndNoise(t *testing.T) {
 		round[setup]++
 		return []float64{v, v}, nil
 	})
+	s.Measure(1, 1, []Quantity{{Name: "resent"}}, func(setup int) ([]float64, error) {
+		return []float64{[]float64{0.5, 0, 2, 0}[setup]}, nil
+	})
 	s.Note("a note")
 	got := strings.Split(strings.Trim(s.String(), "\n"), "\n")
 	want := []string{
 		"  measure  clients   ours      A      B  ours/A  ours/B  target  verdict  noise A/A #2",
 		"  rate/s        16  20.00  10.00  25.00    2.00    0.80   ≥2 ≥1     MISS          1.11",
 		"  cost          16  20.00  10.00  25.00    2.00    0.80    ≤2 -       ok          1.11",
+		"  resent         1   0.50   0.00   2.00       -    0.25     - -        -             -",
 		"  a note",
 	}
 	if len(got) != len(want) {
