@@ -308,8 +308,9 @@ func connectGbps(r *httpRouter, proxy, dest string, n int) ([]float64, error) {
 	values := []float64{float64(received.Load()-from) * 8 / time.Since(start).Seconds() / 1e9, 0}
 	if err == nil {
 		var now tcpstat.Counters
-		now, err = tcpstat.ReadAll(senders...)
-		values[1] = now.RetransmittedPercent(sent)
+		if now, err = tcpstat.ReadAll(senders...); err == nil {
+			values[1] = now.RetransmittedPercent(sent)
+		}
 	}
 	stopped.Store(true)
 	for _, c := range conns {
