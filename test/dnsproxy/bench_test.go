@@ -172,14 +172,13 @@ func serveIperf(b *testing.B, tp *topology.Topology, port int) {
 // when iperf3 failed.
 func iperfGbps(b *testing.B, tp *topology.Topology, addr string, streams int) ([]float64, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	senders := []ns.NetNS{tp.Client, tp.Pod.NS}
-	sent, err := tcpstat.ReadAll(senders...)
+	retransmitted, err := tcpstat.Watch(tp.Client, tp.Pod.NS) // the senders
 	if err != nil {
 		return []float64{0, 0}, err
 	}
 	out, _ := tp.Exec(b, tp.Client, "iperf3", "-c", host, "-p", port, "-P", strconv.Itoa(streams),
 		"-t", strconv.Itoa(int(bulkFor.Seconds())), "-O", "1", "-J").Output()
-	now, err := tcpstat.ReadAll(senders...)
+	resent, err := retransmitted()
 	if err != nil {
 		return []float64{0, 0}, err
 	}
@@ -194,7 +193,7 @@ func iperfGbps(b *testing.B, tp *topology.Topology, addr string, streams int) ([
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		return []float64{0, 0}, fmt.Errorf("iperf3 output: %v\n%s", err, out)
 	}
-	values := []float64{res.End.SumReceived.BitsPerSecond / 1e9, now.RetransmittedPercent(sent)}
+	values := []float64{res.End.SumReceived.BitsPerSecond / 1e9, resent}
 	if res.Error != "" || values[0] == 0 {
 		return values, fmt.Errorf("iperf3: %q", res.Error)
 	}

@@ -301,16 +301,12 @@ func connectGbps(r *httpRouter, proxy, dest string, n int) ([]float64, error) {
 		})
 	}
 	time.Sleep(bulkWarmUp)
-	senders := []ns.NetNS{r.tp.Dest, r.tp.Pod.NS}
-	sent, err := tcpstat.ReadAll(senders...)
+	retransmitted, err := tcpstat.Watch(r.tp.Dest, r.tp.Pod.NS) // the senders
 	from, start := received.Load(), time.Now()
 	time.Sleep(bulkFor)
 	values := []float64{float64(received.Load()-from) * 8 / time.Since(start).Seconds() / 1e9, 0}
 	if err == nil {
-		var now tcpstat.Counters
-		if now, err = tcpstat.ReadAll(senders...); err == nil {
-			values[1] = now.RetransmittedPercent(sent)
-		}
+		values[1], err = retransmitted()
 	}
 	stopped.Store(true)
 	for _, c := range conns {

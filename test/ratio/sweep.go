@@ -2,6 +2,7 @@ package ratio
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -170,7 +171,7 @@ func (s *Sweep) String() string {
 		verdict := "-"
 		for p := range s.peers {
 			ratio := r.medians[0] / r.medians[p+1]
-			cells = append(cells, quotient(r.medians[0], r.medians[p+1]))
+			cells = append(cells, formatRatio(ratio))
 			var t Target
 			if p < len(r.quantity.Targets) {
 				t = r.quantity.Targets[p]
@@ -185,7 +186,7 @@ func (s *Sweep) String() string {
 			}
 		}
 		twin := s.Setups() - 1
-		cells = append(cells, strings.Join(targets, " "), verdict, quotient(r.medians[1], r.medians[twin]))
+		cells = append(cells, strings.Join(targets, " "), verdict, formatRatio(r.medians[1]/r.medians[twin]))
 		fmt.Fprintln(w, strings.Join(cells, "\t")+"\t")
 	}
 	w.Flush()
@@ -195,13 +196,13 @@ func (s *Sweep) String() string {
 	return "\n" + out.String()
 }
 
-// quotient formats a ratio of medians for the table; "-" where the divisor is 0 (a
-// count such as retransmissions may be none), which has no ratio.
-func quotient(a, b float64) string {
-	if b == 0 {
+// formatRatio formats a ratio of medians for the table; "-" for one whose divisor was
+// 0 (a count such as retransmissions may be none), which has no ratio.
+func formatRatio(r float64) string {
+	if math.IsInf(r, 0) || math.IsNaN(r) {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f", a/b)
+	return fmt.Sprintf("%.2f", r)
 }
 
 // value formats a median for the table, with ! when it was measured with failures.

@@ -40,10 +40,26 @@ func Read(n ns.NetNS) (Counters, error) {
 	return c, nil
 }
 
-// ReadAll returns the sum of the counters of namespaces ns.
-func ReadAll(ns ...ns.NetNS) (Counters, error) {
+// Watch reads the summed counters of namespaces now, and returns what share of the
+// segments they sent from then until each call was sent again, in percent.
+func Watch(namespaces ...ns.NetNS) (retransmitted func() (float64, error), err error) {
+	before, err := readAll(namespaces)
+	if err != nil {
+		return nil, err
+	}
+	return func() (float64, error) {
+		now, err := readAll(namespaces)
+		if err != nil {
+			return 0, err
+		}
+		return now.retransmittedSince(before), nil
+	}, nil
+}
+
+// readAll returns the sum of the counters of namespaces.
+func readAll(namespaces []ns.NetNS) (Counters, error) {
 	var sum Counters
-	for _, n := range ns {
+	for _, n := range namespaces {
 		c, err := Read(n)
 		if err != nil {
 			return Counters{}, err
@@ -54,9 +70,9 @@ func ReadAll(ns ...ns.NetNS) (Counters, error) {
 	return sum, nil
 }
 
-// RetransmittedPercent is the share of the segments sent between before and c that were
+// retransmittedSince is the share of the segments sent between before and c that were
 // retransmissions, in percent; 0 when none were sent.
-func (c Counters) RetransmittedPercent(before Counters) float64 {
+func (c Counters) retransmittedSince(before Counters) float64 {
 	out := c.Out - before.Out
 	if out <= 0 {
 		return 0

@@ -31,12 +31,12 @@ func TestParseReadsTheTcpLines(t *testing.T) {
 	}
 }
 
-func TestRetransmittedPercent(t *testing.T) {
+func TestRetransmittedSince(t *testing.T) {
 	before := Counters{Out: 1000, Retransmitted: 10}
-	if got := (Counters{Out: 1400, Retransmitted: 14}).RetransmittedPercent(before); got != 1 {
+	if got := (Counters{Out: 1400, Retransmitted: 14}).retransmittedSince(before); got != 1 {
 		t.Errorf("4 of 400: %v%%, want 1%%", got)
 	}
-	if got := before.RetransmittedPercent(before); got != 0 {
+	if got := before.retransmittedSince(before); got != 0 {
 		t.Errorf("nothing sent: %v%%, want 0", got)
 	}
 }
@@ -92,8 +92,15 @@ func TestReadCountsTheNamespacesSegments(t *testing.T) {
 	if after.Out < 4 || after.Retransmitted != 0 {
 		t.Errorf("after a connection and a byte: %+v, want at least 4 sent, none again", after)
 	}
-	sum, err := ReadAll(n, n)
+	sum, err := readAll([]ns.NetNS{n, n})
 	if err != nil || sum.Out < 2*after.Out {
-		t.Errorf("ReadAll of the namespace twice: %+v, %v; want twice %+v", sum, err, after)
+		t.Errorf("readAll of the namespace twice: %+v, %v; want twice %+v", sum, err, after)
+	}
+	retransmitted, err := Watch(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if share, err := retransmitted(); share != 0 || err != nil {
+		t.Errorf("Watch with nothing sent since: %v%%, %v; want 0", share, err)
 	}
 }
