@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,10 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 			return wrk(b, r, setups[i].addr, setups[i].script, n, &origin.served[i])
 		})
 	}
+	var floor float64 // requests/s at 1 client without a proxy
+	if slices.Contains(levels, 1) {
+		floor = ratio.Medians(ratio.Rounds(b, 5), func() float64 { return requestsWithoutProxy(b, r) })[0]
+	}
 	for _, n := range levels {
 		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{
 			{Name: "CONNECT bulk Gbit/s", Targets: []ratio.Target{ratio.AtLeast(1.5), ratio.AtLeast(1.5)}},
@@ -107,6 +112,10 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 	sweep.Note("  so the pod routes the destinations' range via net1 with src the reserved address; it logs a line per request (no flag turns that off), to a file.")
 	sweep.Note("each setup has its own destination address, which admits only the reserved source and counts the requests it answers: a round fails unless")
 	sweep.Note("  it answered every one wrk completed.")
+	if floor > 0 {
+		sweep.Note("no proxy: 1 client in the router pod, straight to the origin, makes %.0f requests/s (%.0f µs each): the floor under every", floor, 1e6/floor)
+		sweep.Note("  setup's requests at 1 client, to which a proxy adds its own work and a hop.")
+	}
 	sweep.Note("retransmitted: of the segments the stream server and the proxy sent in the measured seconds, the share sent again:")
 	sweep.Note("  %s.", tcpstat.Why)
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d tunnels open 2 s, each then echoing a byte; no target (issue 4's was ≤ 40 KiB).", held)
@@ -217,6 +226,20 @@ func wrk(b *testing.B, r *httpRouter, proxy, script string, n int, served *atomi
 		return values, fmt.Errorf("the origin answered %d requests, wrk completed %.0f", got, requests)
 	}
 	return values, nil
+}
+
+// requestsWithoutProxy runs one round of wrk with one keep-alive connection in the
+// router pod, straight to the first setup's destination (the pod routes the
+// destinations' range, for Smokescreen), and returns the requests/s.
+func requestsWithoutProxy(b *testing.B, r *httpRouter) float64 {
+	out := r.tp.Exec(b, r.tp.Pod.NS, "wrk", "-t", "1", "-c", "1", "-d", wrkFor.String(),
+		fmt.Sprintf("http://%s:%d/", destination(0), webPort)).Run(b)
+	done := requestsLine.FindStringSubmatch(out)
+	if done == nil || errorLines.MatchString(out) {
+		b.Fatalf("wrk without a proxy:\n%s", out)
+	}
+	requests, _ := strconv.ParseFloat(done[1], 64)
+	return requests / seconds(done[2], done[3])
 }
 
 // seconds reads a wrk duration: a number and its unit.
