@@ -87,12 +87,10 @@ func (f *flow) read(l *loop) (int, error) {
 		f.pipe = l.takePipe() // nil when none can be made: the buffer serves
 	}
 	if f.bulk && f.pipe != nil {
-		n, err := unix.Splice(f.src.fd, nil, f.pipe.w, nil, pipeSize, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		n, err := sockio.Splice(f.src.fd, f.pipe.w, pipeSize)
 		switch {
 		case err == unix.EAGAIN:
 			f.src.readable = false // the pipe is empty (flush ran first), so src is
-			return 0, nil
-		case err == unix.EINTR:
 			return 0, nil
 		case err != nil:
 			return 0, f.fail("splice", err)
@@ -100,9 +98,9 @@ func (f *flow) read(l *loop) (int, error) {
 			f.eof = true
 			return 0, nil
 		}
-		f.inPipe = int(n)
+		f.inPipe = n
 		f.lastRead = l.now
-		return int(n), nil
+		return n, nil
 	}
 	n, eof, err := readQueued(f.src.fd, l.buf[:], f.src.peerEnded)
 	if err != nil {
@@ -150,18 +148,16 @@ func (f *flow) flush() error {
 		return nil
 	}
 	for f.inPipe > 0 {
-		n, err := unix.Splice(f.pipe.r, nil, f.dst.fd, nil, f.inPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		n, err := sockio.Splice(f.pipe.r, f.dst.fd, f.inPipe)
 		switch {
 		case err == unix.EAGAIN:
 			f.dst.writable = false
 			return nil
-		case err == unix.EINTR:
 		case err != nil:
 			return f.fail("splice", err)
-		default:
-			f.inPipe -= int(n)
-			f.moved += n
 		}
+		f.inPipe -= n
+		f.moved += int64(n)
 	}
 	return nil
 }
@@ -212,13 +208,10 @@ func send(fd int, p []byte, last bool) (int, error) {
 		} else {
 			n, err = sockio.Write(fd, p[sent:])
 		}
-		switch {
-		case err == unix.EINTR:
-		case err != nil:
-			return sent, err
-		default:
-			sent += n
+		if err != nil {
+			return sent, err // EINTR is retried within sockio
 		}
+		sent += n
 	}
 	return sent, nil
 }

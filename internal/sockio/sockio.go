@@ -11,6 +11,13 @@
 // A raw call holds its P for the call's length (tens of microseconds at most on a
 // non-blocking socket), which only delays a stop-the-world by as much.
 //
+// Splice is raw too, though a splice of a megabyte into a socket runs the sending, and
+// on a veth pair the peer's receiving, within the call: up to a few hundred
+// microseconds, which a stop-the-world may then wait (rare: the relay allocates next
+// to nothing). Through the runtime's bookkeeping, sysmon took the P from such calls
+// and handed it to another thread: at 16 CONNECT downloads, the HTTP proxy switched
+// context 6,200-7,800 times a second, against 2,000-2,300 with raw splices.
+//
 // Only for file descriptors in non-blocking mode: a raw call that blocks would hold a
 // P, and so a share of the program, for as long. The calls that open a connection for
 // an event loop (socket, setsockopt, bind, connect, accept) are raw for the same
@@ -68,6 +75,22 @@ func Send(fd int, p []byte, flags int) (int, error) {
 		n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), uintptr(flags|unix.MSG_NOSIGNAL), 0, 0)
 		if errno == 0 {
 			return int(n), nil
+		}
+		if errno != unix.EINTR {
+			return 0, errno
+		}
+	}
+}
+
+// Splice is splice(2) of up to n bytes from in to out, one of them a pipe, both
+// non-blocking: SPLICE_F_NONBLOCK keeps the pipe from waiting, the socket's O_NONBLOCK
+// the socket. Pages are moved, not copied, where the kernel can. EINTR is retried;
+// EAGAIN is returned as is.
+func Splice(in, out, n int) (int, error) {
+	for {
+		m, _, errno := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		if errno == 0 {
+			return int(m), nil
 		}
 		if errno != unix.EINTR {
 			return 0, errno

@@ -42,6 +42,51 @@ func TestReadWrite(t *testing.T) {
 	}
 }
 
+// TestSplice checks the raw call keeps splice(2)'s contract between a non-blocking
+// socket and a pipe: EAGAIN when nothing is queued, the bytes moved each way, 0 at the
+// end of the stream, EPIPE once the peer is gone.
+func TestSplice(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := fds[0], fds[1]
+	defer unix.Close(a)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	if n, err := Splice(a, p[1], 16); n != 0 || err != unix.EAGAIN {
+		t.Fatalf("splice of an empty socket: %d, %v; want 0, EAGAIN", n, err)
+	}
+	if n, err := Splice(p[0], a, 16); n != 0 || err != unix.EAGAIN {
+		t.Fatalf("splice of an empty pipe: %d, %v; want 0, EAGAIN", n, err)
+	}
+	if _, err := Write(b, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Splice(a, p[1], 16); n != 5 || err != nil {
+		t.Fatalf("splice into the pipe: %d, %v; want 5", n, err)
+	}
+	if n, err := Splice(p[0], a, 5); n != 5 || err != nil {
+		t.Fatalf("splice out of the pipe: %d, %v; want 5", n, err)
+	}
+	buf := make([]byte, 16)
+	if n, err := Read(b, buf); string(buf[:n]) != "hello" || err != nil {
+		t.Fatalf("the peer read %q, %v; want hello", buf[:n], err)
+	}
+	unix.Close(b)
+	if n, err := Splice(a, p[1], 16); n != 0 || err != nil {
+		t.Fatalf("splice at the end: %d, %v; want 0, nil", n, err)
+	}
+	Write(p[1], []byte("x"))
+	if _, err := Splice(p[0], a, 1); err != unix.EPIPE {
+		t.Fatalf("splice to a closed peer: %v; want EPIPE", err)
+	}
+}
+
 // TestConnect opens a connection with the raw calls, in each family, from a bound
 // address and port the kernel would not have chosen, and accepts it with Accept: the
 // peer it reports is the one bound, so addresses and ports went over in network order
