@@ -14,12 +14,7 @@ import (
 // non-blocking socket: EAGAIN when nothing is queued, the bytes written, 0 at the end
 // of the stream, EPIPE (not SIGPIPE) once the peer is gone.
 func TestReadWrite(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := fds[0], fds[1]
-	defer unix.Close(a)
+	a, b := socketPair(t)
 	buf := make([]byte, 16)
 	if n, err := Read(a, buf); n != 0 || err != unix.EAGAIN {
 		t.Fatalf("read of an empty socket: %d, %v; want 0, EAGAIN", n, err)
@@ -42,16 +37,23 @@ func TestReadWrite(t *testing.T) {
 	}
 }
 
-// TestSplice checks the raw call keeps splice(2)'s contract between a non-blocking
-// socket and a pipe: EAGAIN when nothing is queued, the bytes moved each way, 0 at the
-// end of the stream, EPIPE once the peer is gone.
-func TestSplice(t *testing.T) {
+// socketPair returns the ends of a connected pair of non-blocking stream sockets. The
+// test closes b itself, to see the end of the stream at a; a is closed at its end.
+func socketPair(t *testing.T) (a, b int) {
+	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := fds[0], fds[1]
-	defer unix.Close(a)
+	t.Cleanup(func() { unix.Close(fds[0]) })
+	return fds[0], fds[1]
+}
+
+// TestSplice checks the raw call keeps splice(2)'s contract between a non-blocking
+// socket and a pipe: EAGAIN when nothing is queued, the bytes moved each way, 0 at the
+// end of the stream, EPIPE once the peer is gone.
+func TestSplice(t *testing.T) {
+	a, b := socketPair(t)
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
@@ -81,7 +83,9 @@ func TestSplice(t *testing.T) {
 	if n, err := Splice(a, p[1], 16); n != 0 || err != nil {
 		t.Fatalf("splice at the end: %d, %v; want 0, nil", n, err)
 	}
-	Write(p[1], []byte("x"))
+	if _, err := Write(p[1], []byte("x")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Splice(p[0], a, 1); err != unix.EPIPE {
 		t.Fatalf("splice to a closed peer: %v; want EPIPE", err)
 	}
