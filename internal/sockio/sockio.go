@@ -1,5 +1,6 @@
-// Package sockio opens, accepts, reads and writes non-blocking sockets with raw system
-// calls, which skip the Go runtime's syscall bookkeeping (entersyscall, exitsyscall).
+// Package sockio opens, accepts, reads, writes and splices non-blocking sockets with
+// raw system calls, which skip the Go runtime's syscall bookkeeping (entersyscall,
+// exitsyscall).
 //
 // That bookkeeping is what a blocking call needs, and it is not free for a proxy whose
 // calls never block: entering a syscall wakes the runtime's sysmon thread whenever it
