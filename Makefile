@@ -99,7 +99,7 @@ bench-dns: build
 # egress-http-proxy against Debian's Squid and Smokescreen (built at the version
 # test/tools/smokescreen pins), side by side in one run: keep-alive requests/s and p99
 # (wrk) and CONNECT bulk at 1, 16, 64 and 256 clients, then memory per idle tunnel; one
-# table as bench-dns's (about 7 minutes). BENCH_LEVELS and BENCH_ROUNDS as there.
+# table as bench-dns's (about 5 minutes). BENCH_LEVELS and BENCH_ROUNDS as there.
 bench-http: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-http needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
