@@ -91,7 +91,7 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 	}
 	var floor float64 // requests/s at 1 client without a proxy
 	if slices.Contains(levels, 1) {
-		floor = ratio.Medians(ratio.Rounds(b, 5), func() float64 { return requestsWithoutProxy(b, r) })[0]
+		floor = ratio.Medians(ratio.Rounds(b, 5), func() float64 { return requestsWithoutProxy(b, r, &origin.served[0]) })[0]
 	}
 	for _, n := range levels {
 		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{
@@ -206,40 +206,52 @@ func wrkScript(b *testing.B, dest string) string {
 }
 
 // wrk runs wrk in the client namespace through proxy with n keep-alive connections and
-// script's requests, and returns requests/s and the p99 latency in milliseconds; an
-// error when wrk counted errors or the origin answered fewer requests than wrk
-// completed (served counts them).
+// script's requests, and returns requests/s and the p99 latency in milliseconds, with
+// completed's error.
 func wrk(b *testing.B, r *httpRouter, proxy, script string, n int, served *atomic.Int64) ([]float64, error) {
 	before := served.Load()
 	out := r.tp.Exec(b, r.tp.Client, "wrk", "-t", strconv.Itoa(min(n, 2)), "-c", strconv.Itoa(n), "-d", wrkFor.String(),
 		"--latency", "-s", script, "http://"+proxy+"/").Run(b)
-	done, p99 := requestsLine.FindStringSubmatch(out), p99Line.FindStringSubmatch(out)
-	if done == nil || p99 == nil {
-		b.Fatalf("cannot read wrk's output:\n%s", out)
+	p99 := p99Line.FindStringSubmatch(out)
+	if p99 == nil {
+		b.Fatalf("cannot read wrk's p99:\n%s", out)
 	}
-	requests, _ := strconv.ParseFloat(done[1], 64)
-	values := []float64{requests / seconds(done[2], done[3]), seconds(p99[1], p99[2]) * 1000}
-	if e := errorLines.FindAllString(out, -1); e != nil {
-		return values, fmt.Errorf("wrk: %q", e)
-	}
-	if got := served.Load() - before; got < int64(requests) {
-		return values, fmt.Errorf("the origin answered %d requests, wrk completed %.0f", got, requests)
-	}
-	return values, nil
+	rate, err := completed(b, out, served, before)
+	return []float64{rate, seconds(p99[1], p99[2]) * 1000}, err
 }
 
 // requestsWithoutProxy runs one round of wrk with one keep-alive connection in the
 // router pod, straight to the first setup's destination (the pod routes the
-// destinations' range, for Smokescreen), and returns the requests/s.
-func requestsWithoutProxy(b *testing.B, r *httpRouter) float64 {
+// destinations' range, for Smokescreen), and returns the requests/s; served counts
+// that destination's answers.
+func requestsWithoutProxy(b *testing.B, r *httpRouter, served *atomic.Int64) float64 {
+	before := served.Load()
 	out := r.tp.Exec(b, r.tp.Pod.NS, "wrk", "-t", "1", "-c", "1", "-d", wrkFor.String(),
 		fmt.Sprintf("http://%s:%d/", destination(0), webPort)).Run(b)
+	rate, err := completed(b, out, served, before)
+	if err != nil {
+		b.Fatalf("wrk without a proxy: %v", err)
+	}
+	return rate
+}
+
+// completed reads from wrk's output the requests/s it completed; an error when wrk
+// counted errors or the origin answered fewer requests than wrk completed (served
+// counts them, from before).
+func completed(b *testing.B, out string, served *atomic.Int64, before int64) (float64, error) {
 	done := requestsLine.FindStringSubmatch(out)
-	if done == nil || errorLines.MatchString(out) {
-		b.Fatalf("wrk without a proxy:\n%s", out)
+	if done == nil {
+		b.Fatalf("cannot read wrk's requests:\n%s", out)
 	}
 	requests, _ := strconv.ParseFloat(done[1], 64)
-	return requests / seconds(done[2], done[3])
+	rate := requests / seconds(done[2], done[3])
+	if e := errorLines.FindAllString(out, -1); e != nil {
+		return rate, fmt.Errorf("wrk: %q", e)
+	}
+	if got := served.Load() - before; got < int64(requests) {
+		return rate, fmt.Errorf("the origin answered %d requests, wrk completed %.0f", got, requests)
+	}
+	return rate, nil
 }
 
 // seconds reads a wrk duration: a number and its unit.
