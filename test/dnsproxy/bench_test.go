@@ -15,6 +15,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/egress-router/egress-router/test/cpustat"
 	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/ratio"
 	"github.com/egress-router/egress-router/test/tcpstat"
@@ -75,14 +76,18 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 	levels := ratio.Levels(b, 1, 8, 16, 64, 256)
 	both := func(t ratio.Target) []ratio.Target { return []ratio.Target{t, t} }
 	for _, n := range levels {
-		sweep.Measure(n, ratio.Rounds(b, 5), []ratio.Quantity{{Name: "new connections/s", Targets: both(ratio.AtLeast(1))}},
-			func(setup int) ([]float64, error) {
-				return load(b, r.tp, tcpload, "connect", addr(setup, acceptPort), n)
-			})
+		sweep.Measure(n, ratio.Rounds(b, 5), []ratio.Quantity{
+			{Name: "new connections/s", Targets: both(ratio.AtLeast(1))}, {Name: "  proxy CPU µs per connection"}, {Name: "  cores idle %"},
+		}, func(setup int) ([]float64, error) {
+			return metered(b, proxies[setup], func() (float64, error) { return load(b, r.tp, tcpload, "connect", addr(setup, acceptPort), n) })
+		})
 	}
 	for _, n := range levels {
-		sweep.Measure(n, ratio.Rounds(b, 5), []ratio.Quantity{{Name: "64 B request/response/s", Targets: both(ratio.AtLeast(1))}},
-			func(setup int) ([]float64, error) { return load(b, r.tp, tcpload, "echo", addr(setup, echoPort), n) })
+		sweep.Measure(n, ratio.Rounds(b, 5), []ratio.Quantity{
+			{Name: "64 B request/response/s", Targets: both(ratio.AtLeast(1))}, {Name: "  proxy CPU µs per round trip"}, {Name: "  cores idle %"},
+		}, func(setup int) ([]float64, error) {
+			return metered(b, proxies[setup], func() (float64, error) { return load(b, r.tp, tcpload, "echo", addr(setup, echoPort), n) })
+		})
 	}
 	for _, n := range levels {
 		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{{Name: "bulk Gbit/s", Targets: both(ratio.AtLeast(1.5))}, {Name: "bulk retransmitted %"}},
@@ -100,6 +105,8 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 		ratio.Rounds(b, 5), ratio.Rounds(b, 3), int(measureFor.Seconds()), int(bulkFor.Seconds()), runtime.NumCPU())
 	sweep.Note("HAProxy %s: mode tcp, a thread per core, `source` the reserved address. nginx %s: stream module, worker_processes auto, proxy_bind the reserved address.",
 		proxyproc.Version("haproxy", "-v"), proxyproc.Version("nginx", "-v"))
+	sweep.Note("proxy CPU: the time the proxy's threads ran in a round, per operation; cores idle: the share of the cores' time no task ran:")
+	sweep.Note("  %s.", cpustat.Why)
 	sweep.Note("retransmitted: of the segments iperf3's client and the proxy sent in a bulk round, the share sent again:")
 	sweep.Note("  %s.", tcpstat.Why)
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d connections open, each having relayed a round trip.", held)
@@ -134,9 +141,25 @@ func echo(c net.Conn) {
 // one round of bulk (after a second iperf3 omits).
 const measureFor, bulkFor = time.Second, 2 * time.Second
 
+// metered runs a round of load (which returns operations per second) and returns its
+// rate, the CPU time the proxy spent per operation, in µs, and the share of the cores
+// left idle meanwhile (cpustat). The CPU is read around the whole round, the clients'
+// connecting included, and divided by the operations of the measured time: setting up
+// 256 request/response clients adds about 3% to that round's figure (a new connection
+// costs a proxy about 100 µs), alike for every proxy.
+func metered(b *testing.B, proxy *proxyproc.Process, load func() (float64, error)) ([]float64, error) {
+	var rate float64
+	var err error
+	use, useErr := cpustat.Measure(proxy.CPUTime, func() { rate, err = load() })
+	if useErr != nil {
+		b.Fatal(useErr)
+	}
+	return []float64{rate, use.MicrosecondsPer(rate * measureFor.Seconds()), use.IdlePercent}, err
+}
+
 // load runs tcpload in the client namespace (mode connect or echo, n clients, at addr)
 // for a round and returns the operations per second; an error when some failed.
-func load(b *testing.B, tp *topology.Topology, tcpload, mode, addr string, n int) ([]float64, error) {
+func load(b *testing.B, tp *topology.Topology, tcpload, mode, addr string, n int) (float64, error) {
 	out, err := tp.Exec(b, tp.Client, tcpload, "-mode", mode, "-addr", addr, "-clients", strconv.Itoa(n), "-for", measureFor.String()).Output()
 	var res struct {
 		Ops, Failed int64
@@ -149,7 +172,7 @@ func load(b *testing.B, tp *topology.Topology, tcpload, mode, addr string, n int
 	if err != nil || res.Seconds == 0 {
 		b.Fatalf("tcpload -mode %s -addr %s: %v\n%s", mode, addr, err, out)
 	}
-	rate := []float64{float64(res.Ops) / res.Seconds}
+	rate := float64(res.Ops) / res.Seconds
 	if res.Failed > 0 {
 		return rate, fmt.Errorf("%d failed beside %d done (%s)", res.Failed, res.Ops, res.FirstError)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/egress-router/egress-router/test/cpustat"
 	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/ratio"
 	"github.com/egress-router/egress-router/test/tcpstat"
@@ -85,8 +86,10 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		sweep.Measure(n, ratio.Rounds(b, 5), []ratio.Quantity{
 			{Name: "keep-alive requests/s", Targets: []ratio.Target{ratio.AtLeast(2), ratio.AtLeast(3)}},
 			{Name: "keep-alive p99 ms", Targets: []ratio.Target{ratio.AtMost(1), ratio.AtMost(1)}},
+			{Name: "  proxy CPU µs per request"},
+			{Name: "  cores idle %"},
 		}, func(i int) ([]float64, error) {
-			return wrk(b, r, setups[i].addr, setups[i].script, n, &origin.served[i])
+			return wrk(b, r, setups[i].proxy, setups[i].addr, setups[i].script, n, &origin.served[i])
 		})
 	}
 	var floor float64 // requests/s at 1 client without a proxy
@@ -116,6 +119,8 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		sweep.Note("no proxy: 1 client in the router pod, straight to the origin, makes %.0f requests/s (%.0f µs each): the floor under every", floor, 1e6/floor)
 		sweep.Note("  setup's requests at 1 client, to which a proxy adds its own work and a hop.")
 	}
+	sweep.Note("proxy CPU: the time the proxy's threads (and helper processes) ran in a round, per request; cores idle: the share of the cores' time no task ran:")
+	sweep.Note("  %s.", cpustat.Why)
 	sweep.Note("retransmitted: of the segments the stream server and the proxy sent in the measured seconds, the share sent again:")
 	sweep.Note("  %s.", tcpstat.Why)
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d tunnels open 2 s, each then echoing a byte; no target (issue 4's was ≤ 40 KiB).", held)
@@ -205,19 +210,26 @@ func wrkScript(b *testing.B, dest string) string {
 	return script
 }
 
-// wrk runs wrk in the client namespace through proxy with n keep-alive connections and
-// script's requests, and returns requests/s and the p99 latency in milliseconds, with
-// completed's error.
-func wrk(b *testing.B, r *httpRouter, proxy, script string, n int, served *atomic.Int64) ([]float64, error) {
+// wrk runs wrk in the client namespace through the proxy at addr with n keep-alive
+// connections and script's requests, and returns requests/s, the p99 latency in
+// milliseconds, the proxy's CPU time per request in µs and the share of the cores left
+// idle (cpustat; both read around the whole round), with completed's error.
+func wrk(b *testing.B, r *httpRouter, proxy *proxyproc.Process, addr, script string, n int, served *atomic.Int64) ([]float64, error) {
 	before := served.Load()
-	out := r.tp.Exec(b, r.tp.Client, "wrk", "-t", strconv.Itoa(min(n, 2)), "-c", strconv.Itoa(n), "-d", wrkFor.String(),
-		"--latency", "-s", script, "http://"+proxy+"/").Run(b)
+	var out string
+	use, err := cpustat.Measure(proxy.CPUTime, func() {
+		out = r.tp.Exec(b, r.tp.Client, "wrk", "-t", strconv.Itoa(min(n, 2)), "-c", strconv.Itoa(n), "-d", wrkFor.String(),
+			"--latency", "-s", script, "http://"+addr+"/").Run(b)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	p99 := p99Line.FindStringSubmatch(out)
 	if p99 == nil {
 		b.Fatalf("cannot read wrk's p99:\n%s", out)
 	}
 	rate, err := completed(b, out, served, before)
-	return []float64{rate, seconds(p99[1], p99[2]) * 1000}, err
+	return []float64{rate, seconds(p99[1], p99[2]) * 1000, use.MicrosecondsPer(rate * wrkFor.Seconds()), use.IdlePercent}, err
 }
 
 // requestsWithoutProxy runs one round of wrk with one keep-alive connection in the

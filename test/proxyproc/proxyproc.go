@@ -1,5 +1,6 @@
 // Package proxyproc runs a program the tests start (a proxy in a test namespace, the
-// controller) and watches it: its output, its exit, its metrics server, its memory.
+// controller) and watches it: its output, its exit, its metrics server, its memory, its
+// CPU time.
 package proxyproc
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/egress-router/egress-router/test/capture"
+	"github.com/egress-router/egress-router/test/cpustat"
 	"github.com/egress-router/egress-router/test/topology"
 	"github.com/egress-router/egress-router/test/wait"
 )
@@ -190,11 +192,8 @@ func (p *Process) Metric(t testing.TB, sample string) float64 {
 // under it (nginx's workers, Squid's helpers): what the proxy holds as a whole.
 func (p *Process) ResidentBytes(t testing.TB) int64 {
 	t.Helper()
-	pids := []int{p.cmd.Process.Pid}
 	var total int64
-	for len(pids) > 0 {
-		pid := pids[0]
-		pids = append(pids[1:], children(pid)...)
+	for _, pid := range p.tree() {
 		rss, err := statusBytes(pid, "VmRSS")
 		if err != nil && pid == p.cmd.Process.Pid {
 			t.Fatal(err)
@@ -202,6 +201,29 @@ func (p *Process) ResidentBytes(t testing.TB) int64 {
 		total += rss // a child that has just exited adds nothing
 	}
 	return total
+}
+
+// CPUTime is how long the threads of the process and of every process under it have
+// run (cpustat.ProcessTime): what the proxy has cost as a whole.
+func (p *Process) CPUTime() (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range p.tree() {
+		ran, err := cpustat.ProcessTime(pid)
+		if err != nil && pid == p.cmd.Process.Pid {
+			return 0, err
+		}
+		total += ran // a child that has just exited adds nothing
+	}
+	return total, nil
+}
+
+// tree lists the process and every process under it, parents first.
+func (p *Process) tree() []int {
+	pids := []int{p.cmd.Process.Pid}
+	for i := 0; i < len(pids); i++ {
+		pids = append(pids, children(pids[i])...)
+	}
+	return pids
 }
 
 // Memory reads a memory figure of the process, in bytes, from /proc/<pid>/status:
