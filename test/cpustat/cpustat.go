@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/egress-router/egress-router/test/ratio"
 )
 
 // Why is what the two figures show, for a benchmark's notes.
@@ -37,24 +39,26 @@ func (u Usage) MicrosecondsPer(ops float64) float64 {
 // (a process's own figure, such as ProcessTime of its processes); it is read before and
 // after round, as is the machine's idle time.
 func Measure(cpu func() (time.Duration, error), round func()) (Usage, error) {
-	before, err := readMachine()
-	if err != nil {
-		return Usage{}, err
-	}
-	ran, err := cpu()
+	before, ran, err := sample(cpu)
 	if err != nil {
 		return Usage{}, err
 	}
 	round()
-	after, err := readMachine()
+	after, ranAfter, err := sample(cpu)
 	if err != nil {
 		return Usage{}, err
 	}
-	ranAfter, err := cpu()
+	return Usage{CPU: ranAfter - ran, IdlePercent: ratio.Percent(after.idle-before.idle, after.total-before.total)}, nil
+}
+
+// sample reads the machine's idle and total time, then the process's CPU time.
+func sample(cpu func() (time.Duration, error)) (machine, time.Duration, error) {
+	m, err := readMachine()
 	if err != nil {
-		return Usage{}, err
+		return machine{}, 0, err
 	}
-	return Usage{CPU: ranAfter - ran, IdlePercent: after.idlePercentSince(before)}, nil
+	ran, err := cpu()
+	return m, ran, err
 }
 
 // ProcessTime is how long the threads of process pid have run, from each thread's
@@ -134,14 +138,4 @@ func parseStat(data []byte) (machine, error) {
 		}
 	}
 	return m, nil
-}
-
-// idlePercentSince is the share of the cores' time since before that was idle; 0 when
-// no tick passed.
-func (m machine) idlePercentSince(before machine) float64 {
-	total := m.total - before.total
-	if total <= 0 {
-		return 0
-	}
-	return 100 * float64(m.idle-before.idle) / float64(total)
 }

@@ -2,7 +2,7 @@ package cpustat
 
 import (
 	"os"
-	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -27,16 +27,6 @@ func TestParseStatSumsTheCPULine(t *testing.T) {
 	}
 }
 
-func TestIdlePercentSince(t *testing.T) {
-	before := machine{idle: 100, total: 1000}
-	if got := (machine{idle: 150, total: 1200}).idlePercentSince(before); got != 25 {
-		t.Errorf("50 idle of 200: %v%%, want 25%%", got)
-	}
-	if got := before.idlePercentSince(before); got != 0 {
-		t.Errorf("no tick: %v%%, want 0", got)
-	}
-}
-
 func TestParseSchedstat(t *testing.T) {
 	ran, err := parseSchedstat([]byte("1234567 89 10\n"))
 	if err != nil || ran != 1234567*time.Nanosecond {
@@ -49,28 +39,39 @@ func TestParseSchedstat(t *testing.T) {
 	}
 }
 
-// TestMeasureCountsWhatARoundRan measures a round that keeps a core busy for 200 ms:
-// the process's CPU time grows by at least that much (and by no more than the round's
-// wall time on every core), and the idle share is a share.
+// TestMeasureCountsWhatARoundRan measures a round that spins until the kernel's other
+// account of the process, getrusage, has grown by 200 ms of CPU: Measure reports that
+// much too, however loaded the machine is, give or take what its own reads cost and a
+// running thread's schedstat lagging by up to a scheduler tick. The idle share is a
+// share.
 func TestMeasureCountsWhatARoundRan(t *testing.T) {
 	self := func() (time.Duration, error) { return ProcessTime(os.Getpid()) }
 	const busy = 200 * time.Millisecond
-	start := time.Now()
+	var spun time.Duration
 	use, err := Measure(self, func() {
-		for time.Since(start) < busy {
+		start := rusageCPU(t)
+		for spun < busy {
+			spun = rusageCPU(t) - start
 		}
 	})
-	wall := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The spin's clock starts before Measure's first read: allow what that read took.
-	if use.CPU < busy*9/10 || use.CPU > wall*time.Duration(runtime.NumCPU()) {
-		t.Errorf("a %v spin measured %v of CPU in %v", busy, use.CPU, wall)
+	if use.CPU < spun-busy/20 || use.CPU > spun+busy/4 {
+		t.Errorf("a spin of %v by getrusage measured %v", spun, use.CPU)
 	}
 	if use.IdlePercent < 0 || use.IdlePercent > 100 {
 		t.Errorf("idle %v%%, want a share", use.IdlePercent)
 	}
+}
+
+// rusageCPU is the process's user and system time by getrusage(2).
+func rusageCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func TestMicrosecondsPer(t *testing.T) {

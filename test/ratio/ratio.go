@@ -30,6 +30,15 @@ func median(samples []float64) float64 {
 	return samples[len(samples)/2]
 }
 
+// Percent is part's share of whole, in percent: of two counters' growth over a round
+// (retransmitted of sent segments, idle of all cores' time); 0 when whole did not grow.
+func Percent(part, whole int64) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return 100 * float64(part) / float64(whole)
+}
+
 // Report logs a ratio with its target and records it as the benchmark's metric
 // name-ratio.
 func Report(b *testing.B, name string, ratio float64, target string) {

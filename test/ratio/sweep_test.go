@@ -64,3 +64,12 @@ func TestTargets(t *testing.T) {
 		}
 	}
 }
+
+func TestPercent(t *testing.T) {
+	if got := Percent(4, 400); got != 1 {
+		t.Errorf("4 of 400: %v%%, want 1%%", got)
+	}
+	if got := Percent(0, 0); got != 0 {
+		t.Errorf("of nothing: %v%%, want 0", got)
+	}
+}

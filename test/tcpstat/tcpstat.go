@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/egress-router/egress-router/test/ratio"
 )
 
 // Why is what a retransmitted share shows, for a benchmark's notes.
@@ -73,11 +75,7 @@ func readAll(namespaces []ns.NetNS) (Counters, error) {
 // retransmittedSince is the share of the segments sent between before and c that were
 // retransmissions, in percent; 0 when none were sent.
 func (c Counters) retransmittedSince(before Counters) float64 {
-	out := c.Out - before.Out
-	if out <= 0 {
-		return 0
-	}
-	return 100 * float64(c.Retransmitted-before.Retransmitted) / float64(out)
+	return ratio.Percent(c.Retransmitted-before.Retransmitted, c.Out-before.Out)
 }
 
 // parse reads OutSegs and RetransSegs from the Tcp lines of /proc/net/snmp: a line of
