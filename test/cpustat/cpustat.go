@@ -36,8 +36,8 @@ func (u Usage) MicrosecondsPer(ops float64) float64 {
 }
 
 // Measure runs round and returns its usage. cpu reads the measured process's CPU time
-// (a process's own figure, such as ProcessTime of its processes); it is read before and
-// after round, as is the machine's idle time.
+// (a proxy's: the sum of ProcessTime over its processes); it is read before and after
+// round, as is the machine's idle time.
 func Measure(cpu func() (time.Duration, error), round func()) (Usage, error) {
 	before, ran, err := sample(cpu)
 	if err != nil {
