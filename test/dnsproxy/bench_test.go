@@ -105,7 +105,7 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 		ratio.Rounds(b, 5), ratio.Rounds(b, 3), int(measureFor.Seconds()), int(bulkFor.Seconds()), runtime.NumCPU())
 	sweep.Note("HAProxy %s: mode tcp, a thread per core, `source` the reserved address. nginx %s: stream module, worker_processes auto, proxy_bind the reserved address.",
 		proxyproc.Version("haproxy", "-v"), proxyproc.Version("nginx", "-v"))
-	sweep.Note("proxy CPU: the time the proxy's threads ran in a round, per operation; cores idle: the share of the cores' time no task ran:")
+	sweep.Note("proxy CPU: the time the proxy's threads (nginx's workers' included) ran in a round, per operation; cores idle: the share of the cores' time no task ran:")
 	sweep.Note("  %s.", cpustat.Why)
 	sweep.Note("retransmitted: of the segments iperf3's client and the proxy sent in a bulk round, the share sent again:")
 	sweep.Note("  %s.", tcpstat.Why)

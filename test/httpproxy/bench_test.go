@@ -119,7 +119,7 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		sweep.Note("no proxy: 1 client in the router pod, straight to the origin, makes %.0f requests/s (%.0f µs each): the floor under every", floor, 1e6/floor)
 		sweep.Note("  setup's requests at 1 client, to which a proxy adds its own work and a hop.")
 	}
-	sweep.Note("proxy CPU: the time the proxy's threads (and helper processes) ran in a round, per request; cores idle: the share of the cores' time no task ran:")
+	sweep.Note("proxy CPU: the time the proxy's threads (Squid's helpers' included) ran in a round, per request; cores idle: the share of the cores' time no task ran:")
 	sweep.Note("  %s.", cpustat.Why)
 	sweep.Note("retransmitted: of the segments the stream server and the proxy sent in the measured seconds, the share sent again:")
 	sweep.Note("  %s.", tcpstat.Why)
