@@ -86,6 +86,7 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		sweep.Measure(n, ratio.Rounds(b, 5), []ratio.Quantity{
 			{Name: "keep-alive requests/s", Targets: []ratio.Target{ratio.AtLeast(2), ratio.AtLeast(3)}},
 			{Name: "keep-alive p99 ms", Targets: []ratio.Target{ratio.AtMost(1), ratio.AtMost(1)}},
+			{Name: "  p50 ms"},
 			{Name: "  proxy CPU µs per request"},
 			{Name: "  cores idle %"},
 		}, func(i int) ([]float64, error) {
@@ -195,8 +196,9 @@ const wrkFor = time.Second
 
 var (
 	requestsLine = regexp.MustCompile(`(\d+) requests in ([0-9.]+)(ms|s)`)
-	p99Line      = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
-	errorLines   = regexp.MustCompile(`Non-2xx or 3xx responses: \d+|Socket errors: .*`)
+	// wrk's "Latency Distribution": a percentile, its value and unit.
+	percentileLine = regexp.MustCompile(`\s(50|99)%\s+([0-9.]+)(us|ms|s)`)
+	errorLines     = regexp.MustCompile(`Non-2xx or 3xx responses: \d+|Socket errors: .*`)
 )
 
 // wrkScript writes the wrk script that makes each request an absolute-form GET to the
@@ -211,9 +213,9 @@ func wrkScript(b *testing.B, dest string) string {
 }
 
 // wrk runs wrk in the client namespace through the proxy at addr with n keep-alive
-// connections and script's requests, and returns requests/s, the p99 latency in
-// milliseconds, the proxy's CPU time per request in µs and the share of the cores left
-// idle (cpustat; both read around the whole round), with completed's error.
+// connections and script's requests, and returns requests/s, the p99 and p50 latencies
+// in milliseconds, the proxy's CPU time per request in µs and the share of the cores
+// left idle (cpustat; both read around the whole round), with completed's error.
 func wrk(b *testing.B, r *httpRouter, proxy *proxyproc.Process, addr, script string, n int, served *atomic.Int64) ([]float64, error) {
 	before := served.Load()
 	var out string
@@ -224,12 +226,15 @@ func wrk(b *testing.B, r *httpRouter, proxy *proxyproc.Process, addr, script str
 	if err != nil {
 		b.Fatal(err)
 	}
-	p99 := p99Line.FindStringSubmatch(out)
-	if p99 == nil {
-		b.Fatalf("cannot read wrk's p99:\n%s", out)
+	ms := map[string]float64{}
+	for _, m := range percentileLine.FindAllStringSubmatch(out, -1) {
+		ms[m[1]] = seconds(m[2], m[3]) * 1000
+	}
+	if len(ms) != 2 {
+		b.Fatalf("cannot read wrk's p50 and p99:\n%s", out)
 	}
 	rate, err := completed(b, out, served, before)
-	return []float64{rate, seconds(p99[1], p99[2]) * 1000, use.MicrosecondsPer(rate * wrkFor.Seconds()), use.IdlePercent}, err
+	return []float64{rate, ms["99"], ms["50"], use.MicrosecondsPer(rate * wrkFor.Seconds()), use.IdlePercent}, err
 }
 
 // requestsWithoutProxy runs one round of wrk with one keep-alive connection in the
