@@ -173,14 +173,14 @@ const (
 // conn's ReadFrom through it and bypass the deadlines.
 //
 // Its reads and writes are sockio's raw system calls inside the conn's RawConn, which
-// still waits in Go's poller and honours the deadlines: the keep-alive path makes four
-// such calls per request, and with the net package's each woke the runtime's sysmon
-// (see internal/sockio). A read is tried before it waits, as the net package's is:
-// RawConn's Read forgets that the poller saw the socket readable before its first
-// try, so waiting first could sleep through a response already queued. The tries that
-// find nothing, about 1.8 of a request's 6.4 system calls at 16 clients, are the
-// price. The call's buffer and outcome are fields, and the callbacks are bound once in
-// init, so that a call allocates nothing.
+// still waits in Go's poller and honours the deadlines: the keep-alive path makes
+// four reads and writes per request, and with the net package's each woke the
+// runtime's sysmon (see internal/sockio). A read is tried before it waits, as the net
+// package's is: RawConn's Read forgets that the poller saw the socket readable before
+// its first try, so waiting first could sleep through a response already queued. The
+// tries that find nothing, about 1.8 of a request's 6.4 system calls at 16 clients,
+// are the price. The call's buffer and outcome are fields, and the callbacks are
+// bound once in init, so that a call allocates nothing.
 //
 // It also counts the bytes each way, for the metrics, and remembers whether the
 // connection failed, to tell which side of a copy broke.

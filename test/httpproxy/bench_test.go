@@ -36,9 +36,9 @@ const webPort, streamPort, holdPort = 8080, 8443, 9443
 // Stripe's Smokescreen (a Go egress proxy built for SSRF safety, the closest peer in
 // spirit), side by side in one run on the same topology (make bench-http): all run in
 // the router pod, allow the destinations' range, and serve the same clients and
-// servers. It sweeps 1 to 256 clients over keep-alive requests (wrk: requests/s and
-// p99) and CONNECT bulk, then measures the memory each holds per idle tunnel, and
-// prints one table (ratio.Sweep). The noise is Squid against a second, identical
+// servers. It sweeps 1 to 256 clients over keep-alive requests (wrk: requests/s, p99,
+// and p50 to tell a wide tail from a slow proxy) and CONNECT bulk, then measures the
+// memory each holds per idle tunnel, and prints one table (ratio.Sweep). The noise is Squid against a second, identical
 // Squid: as in bench-dns, a peer's twin, which changes with nothing we change.
 // BENCH_LEVELS and BENCH_ROUNDS run a subset.
 //
