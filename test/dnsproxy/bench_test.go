@@ -15,6 +15,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/egress-router/egress-router/test/cpulimit"
 	"github.com/egress-router/egress-router/test/cpustat"
 	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/ratio"
@@ -36,7 +37,7 @@ const iperfPort, acceptPort, echoPort = 5201, 7000, 7001
 // rather than ours against ours: a peer that does not change while our relay does
 // (its spread is the harness's alone), and the reference the issue's own harness
 // quoted, HAProxy against HAProxy, so the two are comparable. BENCH_LEVELS and
-// BENCH_ROUNDS run a subset.
+// BENCH_ROUNDS run a subset; BENCH_CPU_LIMIT holds each proxy to a share of a core.
 //
 // Targets (issue 15): new connections and request/response ≥ 1.0× both peers, bulk
 // ≥ 1.5× both, memory per held connection ≤ 2× HAProxy's.
@@ -69,6 +70,12 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 		startHAProxy(b, r.tp, 1),
 		startNginx(b, r.tp, 2),
 		startHAProxy(b, r.tp, 3),
+	}
+	cores := cpulimit.Cores(b)
+	if cores > 0 {
+		for _, p := range proxies {
+			p.HoldCPU(b, cores)
+		}
 	}
 	pod := r.tp.Pod.Addr.Addr().String()
 	addr := func(setup, port int) string { return net.JoinHostPort(pod, strconv.Itoa(listenPort(setup, port))) }
@@ -110,6 +117,10 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 	sweep.Note("retransmitted: of the segments iperf3's client and the proxy sent in a bulk round, the share sent again:")
 	sweep.Note("  %s.", tcpstat.Why)
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d connections open, each having relayed a round trip.", held)
+	if cores > 0 {
+		sweep.Note("each proxy held to %g of a core (BENCH_CPU_LIMIT): its processes in a cgroup of their own with that CFS quota, as a pod's CPU limit;", cores)
+		sweep.Note("  the rates then follow each proxy's own cost rather than the shared cores' idle time.")
+	}
 	sweep.Note("noise: HAProxy against a second, identical HAProxy in the same rounds; ! marks a median measured with failures (the benchmark fails).")
 	sweep.Print()
 }

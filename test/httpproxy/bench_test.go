@@ -21,6 +21,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/egress-router/egress-router/test/cpulimit"
 	"github.com/egress-router/egress-router/test/cpustat"
 	"github.com/egress-router/egress-router/test/proxyproc"
 	"github.com/egress-router/egress-router/test/ratio"
@@ -38,9 +39,10 @@ const webPort, streamPort, holdPort = 8080, 8443, 9443
 // the router pod, allow the destinations' range, and serve the same clients and
 // servers. It sweeps 1 to 256 clients over keep-alive requests (wrk: requests/s, p99,
 // and p50 to tell a wide tail from a slow proxy) and CONNECT bulk, then measures the
-// memory each holds per idle tunnel, and prints one table (ratio.Sweep). The noise is Squid against a second, identical
-// Squid: as in bench-dns, a peer's twin, which changes with nothing we change.
-// BENCH_LEVELS and BENCH_ROUNDS run a subset.
+// memory each holds per idle tunnel, and prints one table (ratio.Sweep). The noise is
+// Squid against a second, identical Squid: as in bench-dns, a peer's twin, which
+// changes with nothing we change. BENCH_LEVELS and BENCH_ROUNDS run a subset;
+// BENCH_CPU_LIMIT holds each proxy to a share of a core.
 //
 // Targets (issue 15): keep-alive requests/s ≥ 2× Squid's and ≥ 3× Smokescreen's with a
 // p99 no higher than either's, CONNECT bulk ≥ 1.5× both.
@@ -81,6 +83,12 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		setups[i].script = wrkScript(b, destination(i))
 	}
 
+	cores := cpulimit.Cores(b)
+	if cores > 0 {
+		for _, s := range setups {
+			s.proxy.HoldCPU(b, cores)
+		}
+	}
 	levels := ratio.Levels(b, 1, 16, 64, 256)
 	for _, n := range levels {
 		sweep.Measure(n, ratio.Rounds(b, 5), []ratio.Quantity{
@@ -125,6 +133,10 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 	sweep.Note("retransmitted: of the segments the stream server and the proxy sent in the measured seconds, the share sent again:")
 	sweep.Note("  %s.", tcpstat.Why)
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d tunnels open 2 s, each then echoing a byte; no target (issue 4's was ≤ 40 KiB).", held)
+	if cores > 0 {
+		sweep.Note("each proxy held to %g of a core (BENCH_CPU_LIMIT): its processes in a cgroup of their own with that CFS quota, as a pod's CPU limit;", cores)
+		sweep.Note("  the rates then follow each proxy's own cost rather than the shared cores' idle time.")
+	}
 	sweep.Note("noise: Squid against a second, identical Squid in the same rounds; ! marks a median measured with failures (the benchmark fails).")
 	sweep.Print()
 }

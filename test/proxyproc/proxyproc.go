@@ -22,6 +22,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/egress-router/egress-router/test/capture"
+	"github.com/egress-router/egress-router/test/cpulimit"
 	"github.com/egress-router/egress-router/test/cpustat"
 	"github.com/egress-router/egress-router/test/topology"
 	"github.com/egress-router/egress-router/test/wait"
@@ -215,6 +216,13 @@ func (p *Process) CPUTime() (time.Duration, error) {
 		total += ran // a child that has just exited adds nothing
 	}
 	return total, nil
+}
+
+// HoldCPU holds the process and every process under it to cores of a core, together
+// (cpulimit.Hold), until the test ends.
+func (p *Process) HoldCPU(t testing.TB, cores float64) {
+	t.Helper()
+	cpulimit.Hold(t, fmt.Sprintf("%s-%d", p.name, p.cmd.Process.Pid), cores, p.tree())
 }
 
 // tree lists the process and every process under it, parents first.
