@@ -17,6 +17,9 @@ import (
 	"time"
 )
 
+// Why is what a limit changes, for a benchmark's notes.
+const Why = "each proxy's processes in a cgroup of their own with that CFS quota, as a pod's CPU limit sets: the rates then follow each proxy's own cost rather than the shared cores' idle time"
+
 // root is cgroup v1's cpu hierarchy, where this machine's kernel puts the controller.
 const root = "/sys/fs/cgroup/cpu"
 

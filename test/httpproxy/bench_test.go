@@ -134,8 +134,8 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 	sweep.Note("  %s.", tcpstat.Why)
 	sweep.Note("memory: growth of the resident memory of the proxy's processes with %d tunnels open 2 s, each then echoing a byte; no target (issue 4's was ≤ 40 KiB).", held)
 	if cores > 0 {
-		sweep.Note("each proxy held to %g of a core (BENCH_CPU_LIMIT): its processes in a cgroup of their own with that CFS quota, as a pod's CPU limit;", cores)
-		sweep.Note("  the rates then follow each proxy's own cost rather than the shared cores' idle time.")
+		sweep.Note("each proxy held to %g of a core (BENCH_CPU_LIMIT):", cores)
+		sweep.Note("  %s.", cpulimit.Why)
 	}
 	sweep.Note("noise: Squid against a second, identical Squid in the same rounds; ! marks a median measured with failures (the benchmark fails).")
 	sweep.Print()
