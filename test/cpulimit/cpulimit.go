@@ -42,8 +42,8 @@ func Cores(t testing.TB) float64 {
 // Hold moves the processes pids (a proxy's, all of them: each one's threads follow it)
 // into a new cgroup named after name, held to cores per period. The processes they
 // start later are born in it. When the test ends, whatever is still in the cgroup
-// moves back to the root and the cgroup is removed: Squid's helpers, for one,
-// outlive Squid by seconds.
+// moves back to the root and the cgroup is removed: Squid's pinger helpers, for
+// one, outlive Squid by a minute or two.
 func Hold(t testing.TB, name string, cores float64, pids []int) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(root, "cpu.cfs_quota_us")); err != nil {

@@ -238,15 +238,22 @@ func wrk(b *testing.B, r *httpRouter, proxy *proxyproc.Process, addr, script str
 	if err != nil {
 		b.Fatal(err)
 	}
+	p50, p99, ok := latencies(out)
+	if !ok {
+		b.Fatalf("cannot read wrk's p50 and p99:\n%s", out)
+	}
+	rate, err := completed(b, out, served, before)
+	return []float64{rate, p99, p50, use.MicrosecondsPer(rate * wrkFor.Seconds()), use.IdlePercent}, err
+}
+
+// latencies reads the p50 and p99 of wrk's --latency output, in milliseconds; false
+// unless both are there.
+func latencies(out string) (p50, p99 float64, ok bool) {
 	ms := map[string]float64{}
 	for _, m := range percentileLine.FindAllStringSubmatch(out, -1) {
 		ms[m[1]] = seconds(m[2], m[3]) * 1000
 	}
-	if len(ms) != 2 {
-		b.Fatalf("cannot read wrk's p50 and p99:\n%s", out)
-	}
-	rate, err := completed(b, out, served, before)
-	return []float64{rate, ms["99"], ms["50"], use.MicrosecondsPer(rate * wrkFor.Seconds()), use.IdlePercent}, err
+	return ms["50"], ms["99"], len(ms) == 2
 }
 
 // requestsWithoutProxy runs one round of wrk with one keep-alive connection in the
