@@ -44,6 +44,8 @@ type flow struct {
 	shut     bool  // dst's write side shut down after eof
 	moved    int64 // bytes written to dst
 	lastRead int64 // loop clock when src last gave data
+	splice   int   // bulk: what a splice from src asks for (spliceSize); 0 before the first
+	grown    int64 // loop clock when splice last doubled
 }
 
 // done reports that the flow has passed on everything up to src's end.
@@ -87,7 +89,7 @@ func (f *flow) read(l *loop) (int, error) {
 		f.pipe = l.takePipe() // nil when none can be made: the buffer serves
 	}
 	if f.bulk && f.pipe != nil {
-		n, err := sockio.Splice(f.src.fd, f.pipe.w, pipeSize)
+		n, err := sockio.Splice(f.src.fd, f.pipe.w, l.spliceSize(f))
 		switch {
 		case err == unix.EAGAIN:
 			f.src.readable = false // the pipe is empty (flush ran first), so src is

@@ -1,11 +1,34 @@
 package relay
 
-import "golang.org/x/sys/unix"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // pipeSize is what one splice moves at most, and the capacity asked of each pipe (as
 // Go's own splice does): a bulk flow moves a megabyte in two calls instead of sixteen
 // pairs at the default 64 KiB. The kernel allocates the pages only as data fills them.
 const pipeSize = 1 << 20
+
+// A bulk flow's splices from its source start at minSplice and double at most once
+// per spliceGrowth, up to its share of spliceBudget among the loop's bulk flows (at
+// least minSplice, at most pipeSize).
+//
+// Why: the kernel grows a socket's receive buffer (autotuning) to a few times what its
+// reader took within one round trip, and never shrinks it. A loop that serves many
+// flows in turn finds each queue long; taking a megabyte at once, it grew each upstream
+// socket's buffer to 10-15 MB at 256 CONNECT tunnels, 3-4 GB in all, past the host's
+// tcp_mem: receive queues dropped about 1% of the segments, and the throughput fell to
+// 0.5-0.8x Smokescreen's (its goroutines read each queue as it fills). Sharing the
+// budget bounds what a busy loop's flows take; starting small keeps flows that begin
+// together (before the loop counts them) from growing their buffers first. A lone flow
+// reaches a megabyte in 0.4 s.
+const (
+	minSplice    = 64 << 10
+	spliceGrowth = 100 * time.Millisecond
+	spliceBudget = 8 << 20
+)
 
 // sparePipes bounds the empty pipes a loop keeps for the next bulk flow: enough for
 // the bulk transfers a loop runs at once, few enough that a quiet proxy holds few fds.
@@ -49,5 +72,18 @@ func (l *loop) givePipe(f *flow) {
 		unix.Close(f.pipe.r)
 		unix.Close(f.pipe.w)
 	}
-	f.pipe, f.inPipe, f.bulk = nil, 0, false
+	f.pipe, f.inPipe, f.bulk, f.splice = nil, 0, false, 0
+}
+
+// spliceSize returns what f's next splice from its source may take, doubled first if
+// it is due; a flow quiet long enough to give its pipe back starts small again.
+func (l *loop) spliceSize(f *flow) int {
+	share := min(pipeSize, max(minSplice, spliceBudget/max(1, l.piped)))
+	switch {
+	case f.splice == 0:
+		f.splice, f.grown = minSplice, l.now
+	case f.splice < share && l.now-f.grown >= int64(spliceGrowth):
+		f.splice, f.grown = 2*f.splice, l.now
+	}
+	return min(f.splice, share)
 }
