@@ -18,7 +18,7 @@ const pipeSize = 1 << 20
 // Why: the kernel grows a socket's receive buffer (autotuning) to a few times what its
 // reader took within one round trip, and never shrinks it. A loop that serves many
 // flows in turn finds each queue long; taking a megabyte at once, it grew each upstream
-// socket's buffer to 10-15 MB at 256 CONNECT tunnels, 3-4 GB in all, past the host's
+// socket's buffer to 10-16 MB at 256 CONNECT tunnels, 3-4 GB in all, past the host's
 // tcp_mem: receive queues dropped about 1% of the segments, and the throughput fell to
 // 0.5-0.8x Smokescreen's (its goroutines read each queue as it fills). Sharing the
 // budget bounds what a busy loop's flows take; starting small keeps flows that begin
