@@ -36,10 +36,12 @@ func TestDNSProxyConntrackForgetsClosedConnectionsWithinSeconds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("conntrack -L in the pod: %v: %s", err, out)
 	}
+	// A connection that ends with a reset instead (one upstream side in a hundred did
+	// once in CI) is kept as CLOSE, whose 10 s are the kernel's default: it counts too.
 	closed := 0
 	for line := range strings.Lines(out) {
 		f := strings.Fields(line)
-		if len(f) < 4 || f[0] != "tcp" || f[3] != "TIME_WAIT" {
+		if len(f) < 4 || f[0] != "tcp" || (f[3] != "TIME_WAIT" && f[3] != "CLOSE") {
 			continue
 		}
 		closed++
@@ -48,6 +50,6 @@ func TestDNSProxyConntrackForgetsClosedConnectionsWithinSeconds(t *testing.T) {
 		}
 	}
 	if closed < 2*relayed {
-		t.Fatalf("%d entries in TIME_WAIT after %d connections closed, want each tracked on both sides:\n%s", closed, relayed, out)
+		t.Fatalf("%d entries in TIME_WAIT or CLOSE after %d connections closed, want each tracked on both sides:\n%s", closed, relayed, out)
 	}
 }
