@@ -109,7 +109,10 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		sweep.Measure(n, ratio.Rounds(b, 3), []ratio.Quantity{
 			{Name: "CONNECT bulk Gbit/s", Targets: []ratio.Target{ratio.AtLeast(1.5), ratio.AtLeast(1.5)}},
 			{Name: "CONNECT bulk retransmitted %"},
-		}, func(i int) ([]float64, error) { return connectGbps(r, setups[i].addr, destination(i), n) })
+			{Name: "  proxy CPU ms per GB"},
+		}, func(i int) ([]float64, error) {
+			return connectGbps(r, setups[i].proxy, setups[i].addr, destination(i), n)
+		})
 	}
 	sweep.Measure(held, 1, []ratio.Quantity{{Name: "memory per idle tunnel, KiB"}},
 		func(i int) ([]float64, error) {
@@ -128,7 +131,8 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		sweep.Note("no proxy: 1 client in the router pod, straight to the origin, makes %.0f requests/s (%.0f µs each): the floor under every", floor, 1e6/floor)
 		sweep.Note("  setup's requests at 1 client, to which a proxy adds its own work and a hop.")
 	}
-	sweep.Note("proxy CPU: the time the proxy's threads (Squid's helpers' included) ran in a round, per request; cores idle: the share of the cores' time no task ran:")
+	sweep.Note("proxy CPU: the time the proxy's threads (Squid's helpers' included) ran in a round, per request (CONNECT: in the measured seconds, per GB received);")
+	sweep.Note("  cores idle: the share of the cores' time no task ran:")
 	sweep.Note("  %s.", cpustat.Why)
 	sweep.Note("retransmitted: of the segments the stream server and the proxy sent in the measured seconds, the share sent again:")
 	sweep.Note("  %s.", tcpstat.Why)
@@ -348,11 +352,12 @@ func openTunnels(r *httpRouter, proxy, target string, n int) ([]net.Conn, int, e
 // the bytes of the next bulkFor are counted after bulkWarmUp.
 const bulkWarmUp, bulkFor = 500 * time.Millisecond, 2 * time.Second
 
-// connectGbps downloads through n CONNECT tunnels from the stream server at dest and
-// returns the throughput the client received and the share of the segments its senders
-// (the stream server and the proxy) sent again meanwhile; an error when a tunnel failed.
-func connectGbps(r *httpRouter, proxy, dest string, n int) ([]float64, error) {
-	conns, failed, first := openTunnels(r, proxy, fmt.Sprintf("%s:%d", dest, streamPort), n)
+// connectGbps downloads through n CONNECT tunnels from the stream server at dest via
+// the proxy p at addr, and returns the throughput the client received, the share of the
+// segments its senders (the stream server and the proxy) sent again meanwhile, and the
+// proxy's CPU time per gigabyte received; an error when a tunnel failed.
+func connectGbps(r *httpRouter, p *proxyproc.Process, addr, dest string, n int) ([]float64, error) {
+	conns, failed, first := openTunnels(r, addr, fmt.Sprintf("%s:%d", dest, streamPort), n)
 	var received, broken atomic.Int64
 	var stopped atomic.Bool
 	var readers sync.WaitGroup
@@ -374,11 +379,16 @@ func connectGbps(r *httpRouter, proxy, dest string, n int) ([]float64, error) {
 	time.Sleep(bulkWarmUp)
 	retransmitted, err := tcpstat.Watch(r.tp.Dest, r.tp.Pod.NS) // the senders
 	from, start := received.Load(), time.Now()
-	time.Sleep(bulkFor)
-	values := []float64{float64(received.Load()-from) * 8 / time.Since(start).Seconds() / 1e9, 0}
+	use, useErr := cpustat.Measure(p.CPUTime, func() { time.Sleep(bulkFor) })
+	bytes := float64(received.Load() - from)
+	values := []float64{bytes * 8 / time.Since(start).Seconds() / 1e9, 0, 0}
+	if bytes > 0 {
+		values[2] = float64(use.CPU.Milliseconds()) / (bytes / 1e9)
+	}
 	if err == nil {
 		values[1], err = retransmitted()
 	}
+	err = cmp.Or(err, useErr)
 	stopped.Store(true)
 	for _, c := range conns {
 		c.Close()
