@@ -31,6 +31,14 @@ const minSweep = 10 * time.Millisecond
 // as it would a connection's goroutine, but once for every batch of events across all
 // its sessions instead of once per event and connection.
 //
+// That costs more epoll calls than a loop blocking in its own epoll_wait, as nginx's
+// and HAProxy's do: 5.6 per 64-byte round trip at one client against their 2 (Go's
+// poller blocks, the loop then polls its own descriptor, and the scheduler polls once
+// more before it parks). A loop blocking in epoll_wait was measured: 3.4-3.9 calls, but
+// twice the context switches (4.2 against 2.1, the runtime's sysmon waking for a
+// thread in a system call among them), and 0.93-1.00x this loop's round trips at 1
+// client, 0.80-0.83x at 16.
+//
 // Everything below mu belongs to the loop goroutine; other goroutines reach the loop
 // only through request.
 type loop struct {
