@@ -380,10 +380,10 @@ func connectGbps(r *httpRouter, p *proxyproc.Process, addr, dest string, n int) 
 	retransmitted, err := tcpstat.Watch(r.tp.Dest, r.tp.Pod.NS) // the senders
 	from, start := received.Load(), time.Now()
 	use, useErr := cpustat.Measure(p.CPUTime, func() { time.Sleep(bulkFor) })
-	bytes := float64(received.Load() - from)
-	values := []float64{bytes * 8 / time.Since(start).Seconds() / 1e9, 0, 0}
-	if bytes > 0 {
-		values[2] = float64(use.CPU.Milliseconds()) / (bytes / 1e9)
+	moved := float64(received.Load() - from)
+	values := []float64{moved * 8 / time.Since(start).Seconds() / 1e9, 0, 0}
+	if moved > 0 {
+		values[2] = float64(use.CPU.Milliseconds()) / (moved / 1e9)
 	}
 	if err == nil {
 		values[1], err = retransmitted()
