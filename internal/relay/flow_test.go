@@ -1,8 +1,6 @@
 package relay
 
 import (
-	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -11,28 +9,18 @@ import (
 
 // A bulk flow with plenty queued makes splicesPerTurn splices per turn, each of its
 // spliceSize, and says it has more: a new flow takes 2×64 KiB, not turnBudget in
-// 64 KiB splices, and twice as much once its splices have doubled.
+// 64 KiB splices, and twice as much once its splices have doubled. The source and
+// the destination are pipes, which splice like sockets but hold exactly what the test
+// puts in them, whatever the host's socket buffer limits.
 func TestBulkFlowSplicesTwicePerTurn(t *testing.T) {
-	senderSide, src := pair(t)
-	dst, reader := pair(t)
-	const queued = 1 << 20
-	// Room for every splice at once: the test counts turns, not a full socket.
-	if err := src.SetReadBuffer(2 * queued); err != nil {
-		t.Fatal(err)
+	src, dst := newPipe(t), newPipe(t)
+	queued := make([]byte, pipeSize)
+	if n, err := unix.Write(src.w, queued); err != nil || n != len(queued) {
+		t.Fatalf("fill the source: wrote %d of %d bytes: %v", n, len(queued), err)
 	}
-	if err := dst.SetWriteBuffer(2 * queued); err != nil {
-		t.Fatal(err)
-	}
-	go senderSide.Write(make([]byte, 4*queued)) // until the test closes it
-	go io.Copy(io.Discard, reader)
-	srcFD, dstFD := fd(t, src), fd(t, dst)
-	waitFor(t, "a megabyte queued", func() bool {
-		n, err := unix.IoctlGetInt(srcFD, unix.SIOCINQ)
-		return err == nil && n >= queued
-	})
 
 	l := &loop{epoch: time.Now()}
-	f := &flow{src: &end{fd: srcFD, readable: true}, dst: &end{fd: dstFD, writable: true}, bulk: true}
+	f := &flow{src: &end{fd: src.r, readable: true}, dst: &end{fd: dst.w, writable: true}, bulk: true}
 	t.Cleanup(func() {
 		if f.pipe != nil {
 			unix.Close(f.pipe.r)
@@ -52,16 +40,16 @@ func TestBulkFlowSplicesTwicePerTurn(t *testing.T) {
 	}
 }
 
-// fd is c's descriptor, for system calls the relay makes itself (c stays open).
-func fd(t *testing.T, c *net.TCPConn) int {
+// newPipe is a non-blocking pipe of pipeSize bytes, closed when the test ends.
+func newPipe(t *testing.T) pipe {
 	t.Helper()
-	raw, err := c.SyscallConn()
-	if err != nil {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := raw.Control(func(d uintptr) { n = int(d) }); err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, pipeSize); err != nil {
+		t.Fatalf("a pipe of %d bytes: %v", pipeSize, err)
 	}
-	return n
+	return pipe{r: fds[0], w: fds[1]}
 }
