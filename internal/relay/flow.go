@@ -22,8 +22,8 @@ const turnBudget = 2 * pipeSize
 // turn, but a new one takes 128 KiB in its first turns, and one of many two shares.
 // Why: taking up to turnBudget per turn in 64 KiB splices, the flows of a burst of new
 // tunnels grew their sockets' receive buffers (sized by what a reader takes at once)
-// to 8 MB within 300 ms, in 15 of 42 rounds at 256 CONNECT tunnels: past the host's
-// TCP memory, whose drops their senders then resent (0.5-1.1% of segments).
+// to 8 MB median within 300 ms, in 15 of 42 rounds at 256 CONNECT tunnels: past the
+// host's TCP memory, whose drops their senders then resent (0.5-1.1% of segments).
 const splicesPerTurn = 2
 
 // flow is one direction of a session: src's data to dst.
