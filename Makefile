@@ -92,6 +92,7 @@ bench-plugin: build
 # table of medians, ratios, targets and the harness's noise (about 7 minutes).
 # BENCH_LEVELS="16" BENCH_ROUNDS=1 make bench-dns: a subset, while developing.
 # BENCH_CPU_LIMIT=0.3 holds each proxy to 0.3 of a core, as a pod's CPU limit (test/cpulimit).
+# BENCH_BASELINE=HEAD runs ours built at HEAD in the twin's place: a change, side by side.
 bench-dns: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-dns needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench
@@ -100,8 +101,8 @@ bench-dns: build
 # egress-http-proxy against Debian's Squid and Smokescreen (built at the version
 # test/tools/smokescreen pins), side by side in one run: keep-alive requests/s, p99 and p50
 # (wrk) and CONNECT bulk at 1, 16, 64 and 256 clients, then memory per idle tunnel; one
-# table as bench-dns's (about 5 minutes). BENCH_LEVELS, BENCH_ROUNDS and
-# BENCH_CPU_LIMIT as there.
+# table as bench-dns's (about 5 minutes). BENCH_LEVELS, BENCH_ROUNDS, BENCH_CPU_LIMIT
+# and BENCH_BASELINE as there.
 bench-http: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-http needs root (it creates network namespaces)"; exit 1; }
 	scripts/install-deps.sh bench

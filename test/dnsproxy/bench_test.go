@@ -37,7 +37,9 @@ const iperfPort, acceptPort, echoPort = 5201, 7000, 7001
 // rather than ours against ours: a peer that does not change while our relay does
 // (its spread is the harness's alone), and the reference the issue's own harness
 // quoted, HAProxy against HAProxy, so the two are comparable. BENCH_LEVELS and
-// BENCH_ROUNDS run a subset; BENCH_CPU_LIMIT holds each proxy to a share of a core.
+// BENCH_ROUNDS run a subset; BENCH_CPU_LIMIT holds each proxy to a share of a core;
+// BENCH_BASELINE=<git revision> runs ours built at that revision in the twin's place, to
+// measure a change.
 //
 // Targets (issue 15): new connections and request/response ≥ 1.0× both peers, bulk
 // ≥ 1.5× both, memory per held connection ≤ 2× HAProxy's.
@@ -65,11 +67,21 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 	tcpload := topology.Build(b, "github.com/egress-router/egress-router/test/tcpload") + "/tcpload"
 
 	sweep := ratio.NewSweep(b, "egress-dns-proxy", "HAProxy", "nginx")
+	limits := []string{"-max-connections", "5000", "-max-connections-per-client", "0"}
 	proxies := []*proxyproc.Process{
-		r.start(b, lines, "-max-connections", "5000", "-max-connections-per-client", "0"),
+		r.start(b, lines, limits...),
 		startHAProxy(b, r.tp, 1),
 		startNginx(b, r.tp, 2),
-		startHAProxy(b, r.tp, 3),
+		nil, // the twin
+	}
+	if rev := ratio.Baseline(); rev != "" {
+		baseline := make([]string, 0, len(lines))
+		for _, p := range []int{iperfPort, acceptPort, echoPort} {
+			baseline = append(baseline, fmt.Sprintf("%d %s %d", listenPort(3, p), destination(3), p))
+		}
+		proxies[3] = r.startFrom(b, topology.BuildAt(b, rev, dnsProxyPkg), "127.0.0.1:9102", baseline, limits...)
+	} else {
+		proxies[3] = startHAProxy(b, r.tp, 3)
 	}
 	cores := cpulimit.Cores(b)
 	if cores > 0 {
@@ -121,7 +133,9 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 		sweep.Note("each proxy held to %g of a core (BENCH_CPU_LIMIT):", cores)
 		sweep.Note("  %s.", cpulimit.Why)
 	}
-	sweep.Note("noise: HAProxy against a second, identical HAProxy in the same rounds; ! marks a median measured with failures (the benchmark fails).")
+	if ratio.Baseline() == "" {
+		sweep.Note("noise: HAProxy against a second, identical HAProxy in the same rounds.")
+	}
 	sweep.Print()
 }
 

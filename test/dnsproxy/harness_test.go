@@ -70,11 +70,18 @@ func dnsProxyConf(lines ...string) []byte {
 // flags, and waits until its lines listen.
 func (r *dnsRouter) start(t testing.TB, lines []string, flags ...string) *proxyproc.Process {
 	t.Helper()
-	p := &proxyproc.Process{Metrics: proxyMetrics, MetricsFrom: r.tp.Pod.NS}
-	return p.Start(t, r.tp.Pod.NS, filepath.Join(topology.Build(t, dnsProxyPkg), "egress-dns-proxy"), dnsProxyConf(lines...), append([]string{
+	return r.startFrom(t, topology.Build(t, dnsProxyPkg), proxyMetrics, lines, flags...)
+}
+
+// startFrom is start with the binary in dir, serving metrics on metrics (host:port in
+// the pod): a second proxy beside the first.
+func (r *dnsRouter) startFrom(t testing.TB, dir, metrics string, lines []string, flags ...string) *proxyproc.Process {
+	t.Helper()
+	p := &proxyproc.Process{Metrics: metrics, MetricsFrom: r.tp.Pod.NS}
+	return p.Start(t, r.tp.Pod.NS, filepath.Join(dir, "egress-dns-proxy"), dnsProxyConf(lines...), append([]string{
 		"-dns-server", fmt.Sprintf("%s:%d", topology.ClusterGateway.Addr(), clusterDNSPort),
 		"-dns-timeout", "200ms",
-		"-metrics-listen", proxyMetrics,
+		"-metrics-listen", metrics,
 		"-ttl-floor", "200ms",
 		"-reload-interval", "100ms",
 	}, flags...)...)

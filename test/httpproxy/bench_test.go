@@ -42,7 +42,8 @@ const webPort, streamPort, holdPort = 8080, 8443, 9443
 // memory each holds per idle tunnel, and prints one table (ratio.Sweep). The noise is
 // Squid against a second, identical Squid: as in bench-dns, a peer's twin, which
 // changes with nothing we change. BENCH_LEVELS and BENCH_ROUNDS run a subset;
-// BENCH_CPU_LIMIT holds each proxy to a share of a core.
+// BENCH_CPU_LIMIT holds each proxy to a share of a core; BENCH_BASELINE=<git revision>
+// runs ours built at that revision in the twin's place, to measure a change.
 //
 // Targets (issue 15): keep-alive requests/s ≥ 2× Squid's and ≥ 3× Smokescreen's with a
 // p99 no higher than either's, CONNECT bulk ≥ 1.5× both.
@@ -76,7 +77,12 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		{addr: at(ourPort), proxy: r.proxy},
 		{addr: at(squidPort), proxy: startSquid(b, r, squidPort, streamPort, holdPort)},
 		{addr: at(smokescreenPort), proxy: startSmokescreen(b, r, smokescreenPort)},
-		{addr: at(twinPort), proxy: startSquid(b, r, twinPort, streamPort, holdPort)},
+		{addr: at(twinPort)},
+	}
+	if rev := ratio.Baseline(); rev != "" {
+		setups[3].proxy = r.startProxy(b, topology.BuildAt(b, rev, httpProxyPkg), twinPort, 9091)
+	} else {
+		setups[3].proxy = startSquid(b, r, twinPort, streamPort, holdPort)
 	}
 	for i := range setups {
 		waitRelaying(b, r, setups[i].proxy, setups[i].addr, destination(i))
@@ -141,7 +147,9 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 		sweep.Note("each proxy held to %g of a core (BENCH_CPU_LIMIT):", cores)
 		sweep.Note("  %s.", cpulimit.Why)
 	}
-	sweep.Note("noise: Squid against a second, identical Squid in the same rounds; ! marks a median measured with failures (the benchmark fails).")
+	if ratio.Baseline() == "" {
+		sweep.Note("noise: Squid against a second, identical Squid in the same rounds.")
+	}
 	sweep.Print()
 }
 

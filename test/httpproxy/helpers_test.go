@@ -44,6 +44,9 @@ type httpRouter struct {
 	proxy  *proxyproc.Process
 	caFile string // the HTTPS server's certificate, for curl
 	secure *httptest.Server
+
+	conf  []byte   // the attachment's configuration, which proxy reads
+	flags []string // proxy's flags beyond its addresses
 }
 
 // routerConfig is the attachment's configuration with the given rules.
@@ -83,11 +86,20 @@ func newHTTPRouter(t testing.TB, rules []string, flags ...string) *httpRouter {
 	r.dns = dnstest.Start(t, pc)
 	r.serveDestinations(t)
 
-	r.proxy = &proxyproc.Process{Metrics: netip.AddrPortFrom(r.tp.Pod.Addr.Addr(), 9090).String(), MetricsFrom: r.tp.Client}
-	r.proxy.Start(t, r.tp.Pod.NS, filepath.Join(topology.Build(t, httpProxyPkg), "egress-http-proxy"), conf, append([]string{
-		"-dns-server", r.dns.Addr, "-listen", ":8080", "-metrics-listen", ":9090"}, flags...)...)
-	r.proxy.WaitReady(t)
+	r.conf, r.flags = conf, flags
+	r.proxy = r.startProxy(t, topology.Build(t, httpProxyPkg), 8080, 9090)
 	return r
+}
+
+// startProxy runs another egress-http-proxy from the binaries in dir, on r's
+// configuration and flags, listening on port and serving metrics on metricsPort.
+func (r *httpRouter) startProxy(t testing.TB, dir string, port, metricsPort int) *proxyproc.Process {
+	t.Helper()
+	p := &proxyproc.Process{Metrics: netip.AddrPortFrom(r.tp.Pod.Addr.Addr(), uint16(metricsPort)).String(), MetricsFrom: r.tp.Client}
+	p.Start(t, r.tp.Pod.NS, filepath.Join(dir, "egress-http-proxy"), r.conf, append([]string{
+		"-dns-server", r.dns.Addr, "-listen", fmt.Sprintf(":%d", port), "-metrics-listen", fmt.Sprintf(":%d", metricsPort)}, r.flags...)...)
+	p.WaitReady(t)
+	return p
 }
 
 // serveDestinations starts, in the destination namespace, a web server on port 80 that

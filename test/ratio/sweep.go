@@ -18,12 +18,18 @@ import (
 // of them or on none, and each value is the median of its rounds. The first peer's
 // ratio to its twin is the harness's own noise, printed beside the ratios it qualifies:
 // how far apart two identical setups measure in the same alternation.
+//
+// With BENCH_BASELINE set (Baseline), the last setup is the subject built at that
+// revision instead, and the last column the subject against it: a change measured
+// beside what it changes, in the same rounds, where separate runs on a shared host
+// differ by more than most changes do.
 type Sweep struct {
-	b       testing.TB
-	subject string
-	peers   []string
-	rows    []row
-	notes   []string
+	b        testing.TB
+	subject  string
+	peers    []string
+	baseline string // the revision the last setup was built at, or "" for the twin
+	rows     []row
+	notes    []string
 }
 
 // Quantity is one figure a round yields.
@@ -77,11 +83,17 @@ func NewSweep(b testing.TB, subject string, peers ...string) *Sweep {
 	if len(peers) == 0 {
 		b.Fatal("a sweep needs a peer")
 	}
-	return &Sweep{b: b, subject: subject, peers: peers}
+	return &Sweep{b: b, subject: subject, peers: peers, baseline: Baseline()}
 }
 
+// Baseline is the git revision BENCH_BASELINE names, or "": the benchmark then runs its
+// subject built at that revision (topology.BuildAt) as the last setup, in place of the
+// first peer's twin.
+func Baseline() string { return os.Getenv("BENCH_BASELINE") }
+
 // Setups is how many setups each round measures: the subject, the peers, then the
-// twin. Setup 0 is the subject, 1 to len(peers) the peers in order, the last the twin.
+// twin. Setup 0 is the subject, 1 to len(peers) the peers in order, the last the twin
+// (or the baseline).
 func (s *Sweep) Setups() int { return len(s.peers) + 2 }
 
 // Name is setup i's name in the table and in failures.
@@ -91,6 +103,8 @@ func (s *Sweep) Name(i int) string {
 		return s.subject
 	case i <= len(s.peers):
 		return s.peers[i-1]
+	case s.baseline != "":
+		return s.subject + "@" + s.baseline
 	default:
 		return s.peers[0] + " #2"
 	}
@@ -160,7 +174,12 @@ func (s *Sweep) String() string {
 	for _, p := range s.peers {
 		header = append(header, "ours/"+p)
 	}
-	header = append(header, "target", "verdict", "noise "+s.Name(1)+"/"+s.Name(s.Setups()-1))
+	twin := s.Setups() - 1
+	last, lastOver := "noise "+s.Name(1)+"/"+s.Name(twin), 1
+	if s.baseline != "" {
+		last, lastOver = "ours/ours@"+s.baseline, 0
+	}
+	header = append(header, "target", "verdict", last)
 	fmt.Fprintln(w, strings.Join(header, "\t")+"\t")
 	for _, r := range s.rows {
 		cells := []string{name(r.quantity.Name), strconv.Itoa(r.level)}
@@ -185,14 +204,17 @@ func (s *Sweep) String() string {
 				verdict = "ok"
 			}
 		}
-		twin := s.Setups() - 1
-		cells = append(cells, strings.Join(targets, " "), verdict, formatRatio(r.medians[1]/r.medians[twin]))
+		cells = append(cells, strings.Join(targets, " "), verdict, formatRatio(r.medians[lastOver]/r.medians[twin]))
 		fmt.Fprintln(w, strings.Join(cells, "\t")+"\t")
 	}
 	w.Flush()
 	for _, n := range s.notes {
 		fmt.Fprintf(&out, "  %s\n", n)
 	}
+	if s.baseline != "" {
+		fmt.Fprintf(&out, "  BENCH_BASELINE: the last column is ours against ours built at %s, in the same rounds; this run has no noise column.\n", s.baseline)
+	}
+	fmt.Fprintln(&out, "  ! marks a median measured with failures (the benchmark fails).")
 	return "\n" + out.String()
 }
 

@@ -95,7 +95,22 @@ func (c *CNI) Status(a *Attachment) error {
 // package's last element): ready to be a CNI plugin dir. RemoveBuilds deletes them.
 func Build(t testing.TB, pkgs ...string) string {
 	t.Helper()
-	key := strings.Join(pkgs, " ")
+	return build(t, "", pkgs)
+}
+
+// BuildAt is Build from the repository's tree at revision rev (a commit, a branch)
+// rather than the working tree's: what a benchmark runs beside today's build to
+// measure a change side by side (ratio.Baseline).
+func BuildAt(t testing.TB, rev string, pkgs ...string) string {
+	t.Helper()
+	return build(t, rev, pkgs)
+}
+
+// build builds pkgs from the working tree (rev "") or from rev's tree, unpacked with
+// git archive beside the binaries: the same module, at another commit.
+func build(t testing.TB, rev string, pkgs []string) string {
+	t.Helper()
+	key := rev + ":" + strings.Join(pkgs, " ")
 	build, _ := builds.LoadOrStore(key, sync.OnceValues(func() (string, error) {
 		root, err := buildRoot()
 		if err != nil {
@@ -105,9 +120,15 @@ func Build(t testing.TB, pkgs ...string) string {
 		if err != nil {
 			return "", err
 		}
+		src := ""
+		if rev != "" {
+			if src, err = checkout(root, rev); err != nil {
+				return "", err
+			}
+		}
 		// An output ending in a separator is a directory: each binary goes in it.
 		cmd := exec.Command("go", append([]string{"build", "-tags", "netgo", "-o", dir + string(filepath.Separator)}, pkgs...)...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Dir, cmd.Env = src, append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("%v\n%s", err, out)
 		}
@@ -120,8 +141,41 @@ func Build(t testing.TB, pkgs ...string) string {
 	return dir
 }
 
+// checkout unpacks the repository's tree at rev into a new directory under root.
+func checkout(root, rev string) (string, error) {
+	dir, err := os.MkdirTemp(root, "src-")
+	if err != nil {
+		return "", err
+	}
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return "", fmt.Errorf("the repository's top directory: %v", err)
+	}
+	// From a package's directory (where tests run), git archive would take only its
+	// subtree.
+	archive := exec.Command("git", "archive", "--format=tar", rev)
+	archive.Dir = strings.TrimSpace(string(top))
+	unpack := exec.Command("tar", "-x", "-C", dir)
+	var errs strings.Builder
+	archive.Stderr, unpack.Stderr = &errs, &errs
+	if unpack.Stdin, err = archive.StdoutPipe(); err != nil {
+		return "", err
+	}
+	if err := unpack.Start(); err != nil {
+		return "", err
+	}
+	if err := archive.Run(); err != nil {
+		unpack.Wait()
+		return "", fmt.Errorf("git archive %s: %v\n%s", rev, err, errs.String())
+	}
+	if err := unpack.Wait(); err != nil {
+		return "", fmt.Errorf("unpack git archive %s: %v\n%s", rev, err, errs.String())
+	}
+	return dir, nil
+}
+
 var (
-	builds    sync.Map // import paths -> func() (dir string, err error)
+	builds    sync.Map // revision and import paths -> func() (dir string, err error)
 	buildRoot = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "egress-router-test-build") })
 )
 
