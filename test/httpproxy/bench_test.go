@@ -116,6 +116,7 @@ func BenchmarkHTTPProxyVsPeers(b *testing.B) {
 			{Name: "CONNECT bulk Gbit/s", Targets: []ratio.Target{ratio.AtLeast(1.5), ratio.AtLeast(1.5)}},
 			{Name: "CONNECT bulk retransmitted %"},
 			{Name: "  proxy CPU ms per GB"},
+			{Name: "  cores idle %"},
 		}, func(i int) ([]float64, error) {
 			return connectGbps(r, setups[i].proxy, setups[i].addr, destination(i), n)
 		})
@@ -362,8 +363,9 @@ const bulkWarmUp, bulkFor = 500 * time.Millisecond, 2 * time.Second
 
 // connectGbps downloads through n CONNECT tunnels from the stream server at dest via
 // the proxy p at addr, and returns the throughput the client received, the share of the
-// segments its senders (the stream server and the proxy) sent again meanwhile, and the
-// proxy's CPU time per gigabyte received; an error when a tunnel failed.
+// segments its senders (the stream server and the proxy) sent again meanwhile, the
+// proxy's CPU time per gigabyte received, and the cores' idle share; an error when a
+// tunnel failed.
 func connectGbps(r *httpRouter, p *proxyproc.Process, addr, dest string, n int) ([]float64, error) {
 	conns, failed, first := openTunnels(r, addr, fmt.Sprintf("%s:%d", dest, streamPort), n)
 	var received, broken atomic.Int64
@@ -389,7 +391,7 @@ func connectGbps(r *httpRouter, p *proxyproc.Process, addr, dest string, n int) 
 	from, start := received.Load(), time.Now()
 	use, useErr := cpustat.Measure(p.CPUTime, func() { time.Sleep(bulkFor) })
 	moved := float64(received.Load() - from)
-	values := []float64{moved * 8 / time.Since(start).Seconds() / 1e9, 0, 0}
+	values := []float64{moved * 8 / time.Since(start).Seconds() / 1e9, 0, 0, use.IdlePercent}
 	if moved > 0 {
 		values[2] = float64(use.CPU.Milliseconds()) / (moved / 1e9)
 	}
