@@ -55,6 +55,7 @@ type flow struct {
 	lastRead int64 // loop clock when src last gave data
 	splice   int   // bulk: what a splice from src asks for (spliceSize); 0 before the first
 	grown    int64 // loop clock when splice last doubled
+	rcvbuf   int   // SO_RCVBUF set on src (loop.rcvbufFor); 0: the kernel's autotuning
 }
 
 // done reports that the flow has passed on everything up to src's end.
@@ -102,6 +103,12 @@ func (f *flow) read(l *loop) (int, error) {
 		f.pipe = l.takePipe() // nil when none can be made: the buffer serves
 	}
 	if f.bulk && f.pipe != nil {
+		if size := l.rcvbufFor(f); size != f.rcvbuf {
+			// A failure (none is expected of a socket) is not tried again: a call per
+			// splice would cost more than the bound saves.
+			unix.SetsockoptInt(f.src.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+			f.rcvbuf = size
+		}
 		n, err := sockio.Splice(f.src.fd, f.pipe.w, l.spliceSize(f))
 		switch {
 		case err == unix.EAGAIN:

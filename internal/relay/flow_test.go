@@ -1,6 +1,9 @@
 package relay
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +55,59 @@ func newPipe(t *testing.T) pipe {
 		t.Fatalf("a pipe of %d bytes: %v", pipeSize, err)
 	}
 	return pipe{r: fds[0], w: fds[1]}
+}
+
+// A bulk flow's source socket gets the receive buffer loop.rcvbufFor says before its
+// splices: bounded while the loop serves other bulk flows, lifted once it is the only
+// one. The kernel keeps twice what SO_RCVBUF asks, up to twice net.core.rmem_max.
+func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	data, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("net.core.rmem_max: %v", err)
+	}
+	dst := newPipe(t)
+
+	l := &loop{epoch: time.Now(), bounding: true}
+	f := &flow{src: &end{fd: fds[0]}, dst: &end{fd: dst.w, writable: true}, bulk: true}
+	t.Cleanup(func() {
+		if f.pipe != nil {
+			unix.Close(f.pipe.r)
+			unix.Close(f.pipe.w)
+		}
+	})
+	for _, c := range []struct {
+		what         string
+		others, want int // others: the loop's other bulk flows
+	}{
+		{"among 128", 127, splicesPerTurn * boundedBudget / 128},
+		{"alone", 0, liftedRcvbuf},
+	} {
+		if _, err := unix.Write(fds[1], make([]byte, minSplice)); err != nil {
+			t.Fatal(err)
+		}
+		f.src.readable = true
+		l.piped = c.others
+		if f.pipe != nil { // otherwise taking one counts it
+			l.piped++
+		}
+		if _, err := f.move(l); err != nil {
+			t.Fatal(err)
+		}
+		got, err := unix.GetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_RCVBUF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 2 * min(c.want, rmemMax); got != want {
+			t.Errorf("%s: the source's receive buffer is %d bytes, want %d", c.what, got, want)
+		}
+	}
 }

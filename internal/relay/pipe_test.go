@@ -56,3 +56,33 @@ func TestSpliceSizeStartsSmallGrowsAndShares(t *testing.T) {
 		t.Errorf("after giving its pipe back: %d, want %d", got, minSplice)
 	}
 }
+
+// A loop shares spliceBudget among its bulk flows, or, where rmem_max lets it lift a
+// bound again (bounding), boundedBudget, and then bounds the receive buffer of each of
+// two or more bulk flows to what a turn takes, a power of two; a bounded flow that is
+// its loop's only one is lifted to liftedRcvbuf, and a lone flow is left to autotuning.
+func TestLoopWithBulkFlowsInTurnBoundsTheirReceiveBuffers(t *testing.T) {
+	for _, c := range []struct {
+		bounding          bool
+		piped, rcvbuf     int
+		share, wantRcvbuf int
+	}{
+		{false, 128, 0, spliceBudget / 128, 0},
+		{false, 2, 0, pipeSize, 0},
+		{true, 1, 0, pipeSize, 0},
+		{true, 2, 0, pipeSize, 2 * pipeSize},
+		{true, 128, 0, boundedBudget / 128, boundedBudget / 64},
+		{true, 100, 0, boundedBudget / 100, 2 * pipeSize}, // 2×share, 1.3 MiB, rounded up
+		{true, 4096, 0, minSplice, 2 * minSplice},
+		{true, 1, 2 * pipeSize, pipeSize, liftedRcvbuf},
+	} {
+		l := &loop{bounding: c.bounding, piped: c.piped}
+		f := &flow{rcvbuf: c.rcvbuf}
+		if got := l.share(); got != c.share {
+			t.Errorf("bounding %v, %d bulk flows: share %d, want %d", c.bounding, c.piped, got, c.share)
+		}
+		if got := l.rcvbufFor(f); got != c.wantRcvbuf {
+			t.Errorf("bounding %v, %d bulk flows, SO_RCVBUF %d: want %d, got %d", c.bounding, c.piped, c.rcvbuf, c.wantRcvbuf, got)
+		}
+	}
+}
