@@ -56,6 +56,7 @@ type flow struct {
 	splice   int   // bulk: what a splice from src asks for (spliceSize); 0 before the first
 	grown    int64 // loop clock when splice last doubled
 	rcvbuf   int   // SO_RCVBUF set on src (loop.rcvbufFor); 0: the kernel's autotuning
+	rebound  int64 // loop clock when rcvbuf last changed
 }
 
 // done reports that the flow has passed on everything up to src's end.
@@ -104,10 +105,8 @@ func (f *flow) read(l *loop) (int, error) {
 	}
 	if f.bulk && f.pipe != nil {
 		if size := l.rcvbufFor(f); size != f.rcvbuf {
-			// A failure (none is expected of a socket) is not tried again: a call per
-			// splice would cost more than the bound saves.
-			unix.SetsockoptInt(f.src.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size)
-			f.rcvbuf = size
+			boundReceive(f.src.fd, size)
+			f.rcvbuf, f.rebound = size, l.now
 		}
 		n, err := sockio.Splice(f.src.fd, f.pipe.w, l.spliceSize(f))
 		switch {

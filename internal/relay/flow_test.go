@@ -59,13 +59,11 @@ func newPipe(t *testing.T) pipe {
 
 // A bulk flow's source socket gets the receive buffer loop.rcvbufFor says before its
 // splices: bounded while the loop serves other bulk flows, lifted once it is the only
-// one. The kernel keeps twice what SO_RCVBUF asks, up to twice net.core.rmem_max.
+// one (a rebound later), with the window clamp raised to match. The kernel keeps twice
+// what SO_RCVBUF asks, up to twice net.core.rmem_max. The source is a TCP connection on
+// loopback.
 func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	src, peer := tcpPair(t)
 	data, err := os.ReadFile("/proc/sys/net/core/rmem_max")
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +74,8 @@ func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
 	}
 	dst := newPipe(t)
 
-	l := &loop{epoch: time.Now(), bounding: true}
-	f := &flow{src: &end{fd: fds[0]}, dst: &end{fd: dst.w, writable: true}, bulk: true}
+	l := &loop{epoch: time.Now(), lift: splicesPerTurn * pipeSize}
+	f := &flow{src: &end{fd: src}, dst: &end{fd: dst.w, writable: true}, bulk: true}
 	t.Cleanup(func() {
 		if f.pipe != nil {
 			unix.Close(f.pipe.r)
@@ -89,9 +87,9 @@ func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
 		others, want int // others: the loop's other bulk flows
 	}{
 		{"among 128", 127, splicesPerTurn * boundedBudget / 128},
-		{"alone", 0, liftedRcvbuf},
+		{"alone", 0, splicesPerTurn * pipeSize},
 	} {
-		if _, err := unix.Write(fds[1], make([]byte, minSplice)); err != nil {
+		if _, err := unix.Write(peer, make([]byte, minSplice)); err != nil {
 			t.Fatal(err)
 		}
 		f.src.readable = true
@@ -102,12 +100,55 @@ func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
 		if _, err := f.move(l); err != nil {
 			t.Fatal(err)
 		}
-		got, err := unix.GetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_RCVBUF)
+		l.now += int64(rebound)
+		got, err := unix.GetsockoptInt(src, unix.SOL_SOCKET, unix.SO_RCVBUF)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := 2 * min(c.want, rmemMax); got != want {
 			t.Errorf("%s: the source's receive buffer is %d bytes, want %d", c.what, got, want)
 		}
+		clamp, err := unix.GetsockoptInt(src, unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if clamp != 2*c.want {
+			t.Errorf("%s: the source's window clamp is %d bytes, want %d", c.what, clamp, 2*c.want)
+		}
 	}
+}
+
+// tcpPair is a TCP connection on loopback: the accepted end (non-blocking) and the
+// dialling one, closed when the test ends.
+func tcpPair(t *testing.T) (accepted, dialled int) {
+	t.Helper()
+	socket := func() int {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		return fd
+	}
+	ln, dialled := socket(), socket()
+	loopback := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	if err := unix.Bind(ln, loopback); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(ln, 1); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := unix.Getsockname(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Connect(dialled, addr); err != nil {
+		t.Fatal(err)
+	}
+	accepted, _, err = unix.Accept4(ln, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(accepted) })
+	return accepted, dialled
 }

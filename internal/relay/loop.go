@@ -61,7 +61,7 @@ type loop struct {
 	registered bool    // sockets added in this batch: their first events are queued
 	pipes      []*pipe // spare, empty
 	piped      int     // flows holding a pipe
-	bounding   bool    // bounds bulk flows' receive buffers (rcvbufLiftable, rcvbufFor)
+	lift       int     // SO_RCVBUF lifting a bounded receive buffer; 0: no bounds (receiveLift)
 	timed      int     // sessions with an idle timeout
 	minTimeout time.Duration
 	dials      []dialEntry // connects under way (and some over), about oldest first
@@ -164,7 +164,7 @@ func newLoop() (*loop, error) {
 		unix.Close(wake)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	l := &loop{epfd: epfd, wake: wake, poller: poller, rc: rc, epoch: time.Now(), armed: -1, bounding: rcvbufLiftable()}
+	l := &loop{epfd: epfd, wake: wake, poller: poller, rc: rc, epoch: time.Now(), armed: -1, lift: receiveLift()}
 	l.turnFunc = l.turn
 	return l, nil
 }

@@ -57,32 +57,38 @@ func TestSpliceSizeStartsSmallGrowsAndShares(t *testing.T) {
 	}
 }
 
-// A loop shares spliceBudget among its bulk flows, or, where rmem_max lets it lift a
-// bound again (bounding), boundedBudget, and then bounds the receive buffer of each of
-// two or more bulk flows to what a turn takes, a power of two; a bounded flow that is
-// its loop's only one is lifted to liftedRcvbuf, and a lone flow is left to autotuning.
+// A loop shares spliceBudget among its bulk flows, or, where it can lift a bound again
+// (lift > 0), boundedBudget, and then bounds the receive buffer of each of two or more
+// bulk flows to what a turn takes, rounded up to a power of two; a bounded flow that is
+// its loop's only one is lifted, a lone flow is left to autotuning, and a buffer is
+// raised no sooner than rebound after its last change, lowered at once.
 func TestLoopWithBulkFlowsInTurnBoundsTheirReceiveBuffers(t *testing.T) {
+	const lift = 3 << 20
 	for _, c := range []struct {
-		bounding          bool
-		piped, rcvbuf     int
-		share, wantRcvbuf int
+		lift, piped, rcvbuf int
+		since               time.Duration // since the flow's buffer last changed
+		share, want         int
 	}{
-		{false, 128, 0, spliceBudget / 128, 0},
-		{false, 2, 0, pipeSize, 0},
-		{true, 1, 0, pipeSize, 0},
-		{true, 2, 0, pipeSize, 2 * pipeSize},
-		{true, 128, 0, boundedBudget / 128, boundedBudget / 64},
-		{true, 100, 0, boundedBudget / 100, 2 * pipeSize}, // 2×share, 1.3 MiB, rounded up
-		{true, 4096, 0, minSplice, 2 * minSplice},
-		{true, 1, 2 * pipeSize, pipeSize, liftedRcvbuf},
+		{0, 128, 0, 0, spliceBudget / 128, 0},
+		{0, 2, 0, 0, pipeSize, 0},
+		{lift, 1, 0, 0, pipeSize, 0},
+		{lift, 2, 0, 0, pipeSize, 2 * pipeSize},
+		{lift, 128, 0, 0, boundedBudget / 128, boundedBudget / 64},
+		{lift, 100, 0, 0, boundedBudget / 100, 2 * pipeSize}, // 2×share, 1.3 MiB, rounded up
+		{lift, 4096, 0, 0, minSplice, 2 * minSplice},
+		{lift, 4096, 2 * pipeSize, 0, minSplice, 2 * minSplice}, // lowered at once
+		{lift, 2, 2 * minSplice, rebound - time.Millisecond, pipeSize, 2 * minSplice},
+		{lift, 2, 2 * minSplice, rebound, pipeSize, 2 * pipeSize},
+		{lift, 1, 2 * pipeSize, rebound - time.Millisecond, pipeSize, 2 * pipeSize},
+		{lift, 1, 2 * pipeSize, rebound, pipeSize, lift},
 	} {
-		l := &loop{bounding: c.bounding, piped: c.piped}
-		f := &flow{rcvbuf: c.rcvbuf}
+		l := &loop{lift: c.lift, piped: c.piped, now: int64(time.Hour)}
+		f := &flow{rcvbuf: c.rcvbuf, rebound: l.now - int64(c.since)}
 		if got := l.share(); got != c.share {
-			t.Errorf("bounding %v, %d bulk flows: share %d, want %d", c.bounding, c.piped, got, c.share)
+			t.Errorf("lift %d, %d bulk flows: share %d, want %d", c.lift, c.piped, got, c.share)
 		}
-		if got := l.rcvbufFor(f); got != c.wantRcvbuf {
-			t.Errorf("bounding %v, %d bulk flows, SO_RCVBUF %d: want %d, got %d", c.bounding, c.piped, c.rcvbuf, c.wantRcvbuf, got)
+		if got := l.rcvbufFor(f); got != c.want {
+			t.Errorf("lift %d, %d bulk flows, SO_RCVBUF %d set %v ago: want %d, got %d", c.lift, c.piped, c.rcvbuf, c.since, c.want, got)
 		}
 	}
 }
