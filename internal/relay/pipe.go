@@ -192,11 +192,18 @@ func (l *loop) rcvbufFor(f *flow) int {
 	return want
 }
 
-// boundReceive sets fd's receive buffer to size (the kernel keeps twice that), and its
-// window clamp to match: raising SO_RCVBUF alone leaves the clamp where autotuning last
-// put it. Failures (none is expected of a TCP socket; a Unix one has no clamp) are not
-// tried again: a call per splice would cost more than the bound saves.
-func boundReceive(fd, size int) {
+// setReceiveBuffer sets fd's receive buffer to size (the kernel keeps twice that). A
+// lift also raises the window clamp to match: SO_RCVBUF alone leaves it where
+// autotuning last put it, which for a flow bounded early is a fraction of a megabyte. A
+// bound leaves the clamp be: raising it there too (to twice size) let the windows of
+// 16 tunnels grow to their bounds, and against the unbounded loop they moved 1.03-1.04x
+// for 1.11-1.14x the CPU per GB, where with the clamp left they moved 1.17-1.18x for
+// 0.88-0.92x (bench-http, BENCH_BASELINE; two and three runs). Failures (none is
+// expected of a TCP socket; a Unix one has no clamp) are not tried again: a call per
+// splice would cost more than the bound saves.
+func setReceiveBuffer(fd, size int, lift bool) {
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size)
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP, 2*size)
+	if lift {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP, 2*size)
+	}
 }
