@@ -105,7 +105,7 @@ func (f *flow) read(l *loop) (int, error) {
 	}
 	if f.bulk && f.pipe != nil {
 		if size := l.rcvbufFor(f); size != f.rcvbuf {
-			setReceiveBuffer(f.src.fd, size, size == l.lift)
+			setReceiveBuffer(f.src.fd, size, l.piped <= 1) // alone: a lift
 			f.rcvbuf, f.rebound = size, l.now
 		}
 		n, err := sockio.Splice(f.src.fd, f.pipe.w, l.spliceSize(f))

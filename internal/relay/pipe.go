@@ -60,8 +60,8 @@ const (
 // ceiling (net.ipv4.tcp_rmem's third field) where net.core.rmem_max allows it, and a
 // loop bounds only where the lift reaches at least the largest bound: not under the
 // kernel's old rmem_max of 208 KiB. The price: a flow that shares its loop has a window
-// of 1-3 MB (20-60 MB/s on a 50 ms path), and one lifted what rmem_max allows (here
-// 8 MiB against autotuning's 32).
+// of at most 1-3 MB (20-60 MB/s on a 50 ms path), and one lifted what rmem_max allows
+// (here 8 MiB against autotuning's 32).
 const (
 	boundedBudget = 64 << 20
 	rebound       = time.Second
