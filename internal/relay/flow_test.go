@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -89,7 +90,7 @@ func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
 		{"among 128", 127, splicesPerTurn * boundedBudget / 128},
 		{"alone", 0, splicesPerTurn * pipeSize},
 	} {
-		if _, err := unix.Write(peer, make([]byte, minSplice)); err != nil {
+		if _, err := peer.Write(make([]byte, minSplice)); err != nil {
 			t.Fatal(err)
 		}
 		f.src.readable = true
@@ -120,37 +121,32 @@ func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
 	}
 }
 
-// tcpPair is a TCP connection on loopback: the accepted end (non-blocking) and the
-// dialling one, closed when the test ends.
-func tcpPair(t *testing.T) (accepted, dialled int) {
+// tcpPair is a TCP connection on loopback: a non-blocking descriptor of the accepted
+// end, and the dialling end, closed when the test ends.
+func tcpPair(t *testing.T) (accepted int, dialled net.Conn) {
 	t.Helper()
-	socket := func() int {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { unix.Close(fd) })
-		return fd
-	}
-	ln, dialled := socket(), socket()
-	loopback := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
-	if err := unix.Bind(ln, loopback); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(ln, 1); err != nil {
-		t.Fatal(err)
-	}
-	addr, err := unix.Getsockname(ln)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Connect(dialled, addr); err != nil {
+	defer ln.Close()
+	if dialled, err = net.Dial("tcp4", ln.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
-	accepted, _, err = unix.Accept4(ln, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	t.Cleanup(func() { dialled.Close() })
+	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(accepted) })
+	t.Cleanup(func() { c.Close() })
+	file, err := c.(*net.TCPConn).File() // a descriptor of its own, blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { file.Close() })
+	accepted = int(file.Fd())
+	if err := unix.SetNonblock(accepted, true); err != nil {
+		t.Fatal(err)
+	}
 	return accepted, dialled
 }
