@@ -111,7 +111,7 @@ func BuildAt(t testing.TB, rev string, pkgs ...string) string {
 func build(t testing.TB, rev string, pkgs []string) string {
 	t.Helper()
 	key := rev + ":" + strings.Join(pkgs, " ")
-	build, _ := builds.LoadOrStore(key, sync.OnceValues(func() (string, error) {
+	once, _ := builds.LoadOrStore(key, sync.OnceValues(func() (string, error) {
 		root, err := buildRoot()
 		if err != nil {
 			return "", err
@@ -134,7 +134,7 @@ func build(t testing.TB, rev string, pkgs []string) string {
 		}
 		return dir, nil
 	}))
-	dir, err := build.(func() (string, error))()
+	dir, err := once.(func() (string, error))()
 	if err != nil {
 		t.Fatalf("build %s: %v", key, err)
 	}
