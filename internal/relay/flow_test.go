@@ -2,9 +2,6 @@ package relay
 
 import (
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,12 +22,7 @@ func TestBulkFlowSplicesTwicePerTurn(t *testing.T) {
 
 	l := &loop{epoch: time.Now()}
 	f := &flow{src: &end{fd: src.r, readable: true}, dst: &end{fd: dst.w, writable: true}, bulk: true}
-	t.Cleanup(func() {
-		if f.pipe != nil {
-			unix.Close(f.pipe.r)
-			unix.Close(f.pipe.w)
-		}
-	})
+	closePipeAtEnd(t, f)
 	for _, want := range []int64{2 * minSplice, 4 * minSplice} {
 		before := f.moved
 		more, err := f.move(l)
@@ -42,6 +34,16 @@ func TestBulkFlowSplicesTwicePerTurn(t *testing.T) {
 		}
 		l.now += int64(spliceGrowth)
 	}
+}
+
+// closePipeAtEnd closes the pipe f holds, if any, when the test ends.
+func closePipeAtEnd(t *testing.T, f *flow) {
+	t.Cleanup(func() {
+		if f.pipe != nil {
+			unix.Close(f.pipe.r)
+			unix.Close(f.pipe.w)
+		}
+	})
 }
 
 // newPipe is a non-blocking pipe of pipeSize bytes, closed when the test ends.
@@ -65,24 +67,15 @@ func newPipe(t *testing.T) pipe {
 // asks, up to twice net.core.rmem_max. The source is a TCP connection on loopback.
 func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
 	src, peer := tcpPair(t)
-	data, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	rmemMax, err := readSysctl("net/core/rmem_max")
 	if err != nil {
 		t.Fatal(err)
-	}
-	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatalf("net.core.rmem_max: %v", err)
 	}
 	dst := newPipe(t)
 
 	l := &loop{epoch: time.Now(), lift: splicesPerTurn * pipeSize}
 	f := &flow{src: &end{fd: src}, dst: &end{fd: dst.w, writable: true}, bulk: true}
-	t.Cleanup(func() {
-		if f.pipe != nil {
-			unix.Close(f.pipe.r)
-			unix.Close(f.pipe.w)
-		}
-	})
+	closePipeAtEnd(t, f)
 	for _, c := range []struct {
 		what         string
 		others, want int // others: the loop's other bulk flows
@@ -106,7 +99,7 @@ func TestBulkFlowAmongOthersBoundsItsSourcesReceiveBuffer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := 2 * min(c.want, rmemMax); got != want {
+		if want := 2 * min(c.want, rmemMax[0]); got != want {
 			t.Errorf("%s: the source's receive buffer is %d bytes, want %d", c.what, got, want)
 		}
 		clamp, err := unix.GetsockoptInt(src, unix.IPPROTO_TCP, unix.TCP_WINDOW_CLAMP)

@@ -18,7 +18,8 @@ import (
 const pipeSize = 1 << 20
 
 // A bulk flow's splices from its source start at minSplice and double at most once
-// per spliceGrowth, up to its share of spliceBudget among the loop's bulk flows (at
+// per spliceGrowth, up to its share of the loop's budget among the loop's bulk flows
+// (loop.share: spliceBudget, or boundedBudget where receive buffers are bounded; at
 // least minSplice, at most pipeSize).
 //
 // Why: the kernel grows a socket's receive buffer (autotuning) to a few times what its
@@ -54,7 +55,7 @@ const (
 // splices can be large, fewer calls per byte, and the bytes in flight few enough to
 // stay warm in the caches of the reader's copy. Shrinking a buffer below the window
 // already advertised costs the segments in flight beyond it (the kernel prunes the
-// queue): the benchmark's resends rose from 0.04% to 0.1%.
+// queue): the benchmark's resends rose from 0.03-0.05% to 0.10-0.15%.
 //
 // SO_RCVBUF locks autotuning out for the socket's life, so the lift is autotuning's own
 // ceiling (net.ipv4.tcp_rmem's third field) where net.core.rmem_max allows it, and a
@@ -67,8 +68,8 @@ const (
 	rebound       = time.Second
 )
 
-// receiveLift is what SO_RCVBUF asks to lift a bounded buffer (see above); 0 where a
-// loop should not bound.
+// receiveLift is what SO_RCVBUF asks to lift a bounded buffer on this host (liftFor);
+// 0 where a loop should not bound.
 var receiveLift = sync.OnceValue(func() int {
 	rmemMax, err := readSysctl("net/core/rmem_max")
 	if err != nil {
@@ -78,12 +79,19 @@ var receiveLift = sync.OnceValue(func() int {
 	if err != nil || len(tcpRmem) != 3 {
 		return 0
 	}
-	lift := min(rmemMax[0], tcpRmem[2]/2)
+	return liftFor(rmemMax[0], tcpRmem[2])
+})
+
+// liftFor is what SO_RCVBUF asks to lift a bounded buffer given net.core.rmem_max and
+// autotuning's ceiling (tcp_rmem's third field; SO_RCVBUF asks half of what the kernel
+// keeps): as far as both allow, or 0 (no bounds) when that is below the largest bound.
+func liftFor(rmemMax, autotuneMax int) int {
+	lift := min(rmemMax, autotuneMax/2)
 	if lift < splicesPerTurn*pipeSize {
 		return 0
 	}
 	return lift
-})
+}
 
 // readSysctl reads the integers of a sysctl (a path under /proc/sys), as the process's
 // network namespace sees them.

@@ -92,3 +92,22 @@ func TestLoopWithBulkFlowsInTurnBoundsTheirReceiveBuffers(t *testing.T) {
 		}
 	}
 }
+
+// A bounded buffer is lifted as far as rmem_max and autotuning's ceiling both allow,
+// and a host where that is below the largest bound (the old rmem_max default of
+// 208 KiB) gets no bounds.
+func TestLiftReachesAutotuningsCeilingAsFarAsRmemMaxAllows(t *testing.T) {
+	for _, c := range []struct{ rmemMax, autotuneMax, want int }{
+		{212992, 6 << 20, 0},
+		{1 << 20, 32 << 20, 0},
+		{4 << 20, 2 << 20, 0},
+		{2 << 20, 4 << 20, 2 << 20},
+		{4 << 20, 6 << 20, 3 << 20},
+		{4 << 20, 32 << 20, 4 << 20},
+		{64 << 20, 32 << 20, 16 << 20},
+	} {
+		if got := liftFor(c.rmemMax, c.autotuneMax); got != c.want {
+			t.Errorf("rmem_max %d, tcp_rmem ceiling %d: lift %d, want %d", c.rmemMax, c.autotuneMax, got, c.want)
+		}
+	}
+}

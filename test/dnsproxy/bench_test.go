@@ -53,10 +53,7 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 		held       = 2000 // connections held open for the memory figure
 		maxStreams = 64   // iperf3's parallel streams: at most 128; 64 already share two cores
 	)
-	lines := make([]string, 0, 3)
-	for _, p := range []int{iperfPort, acceptPort, echoPort} {
-		lines = append(lines, fmt.Sprintf("%d %s", p, destination(0)))
-	}
+	lines := linesOf(0)
 	r := newDNSRouter(b, lines...)
 	for _, n := range []ns.NetNS{r.tp.Client, r.tp.Pod.NS} {
 		r.tp.Exec(b, n, "sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65000", "net.ipv4.tcp_tw_reuse=1").Run(b)
@@ -75,11 +72,7 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 		nil, // the twin
 	}
 	if rev := ratio.Baseline(); rev != "" {
-		baseline := make([]string, 0, len(lines))
-		for _, p := range []int{iperfPort, acceptPort, echoPort} {
-			baseline = append(baseline, fmt.Sprintf("%d %s %d", listenPort(3, p), destination(3), p))
-		}
-		proxies[3] = r.startFrom(b, topology.BuildAt(b, rev, dnsProxyPkg), "127.0.0.1:9102", baseline, limits...)
+		proxies[3] = r.startFrom(b, topology.BuildAt(b, rev, dnsProxyPkg), "127.0.0.1:9102", linesOf(3), limits...)
 	} else {
 		proxies[3] = startHAProxy(b, r.tp, 3)
 	}
@@ -142,6 +135,16 @@ func BenchmarkDNSProxyVsPeers(b *testing.B) {
 // destination is the address setup relays to: each setup has its own, so no two share
 // upstream four-tuples (and their TIME_WAITs).
 func destination(setup int) string { return fmt.Sprintf("203.0.113.%d", 25+setup) }
+
+// linesOf is an egress-dns-proxy configuration's lines for setup: each benchmark port,
+// on its listenPort, to the same port of the setup's destination.
+func linesOf(setup int) []string {
+	var lines []string
+	for _, p := range []int{iperfPort, acceptPort, echoPort} {
+		lines = append(lines, fmt.Sprintf("%d %s %d", listenPort(setup, p), destination(setup), p))
+	}
+	return lines
+}
 
 // listenPort is where setup listens for port's line: setup 0 (ours) on the port
 // itself, the others 10000 above per setup.
